@@ -1,0 +1,261 @@
+//! RFC 6052 §2: IPv4-embedded IPv6 addresses.
+//!
+//! An IPv4 address is carried inside an IPv6 prefix of length 32, 40, 48, 56, 64 or 96. Bits 64–71
+//! (the "u" octet) are reserved and always zero, so for prefixes shorter than /64 the IPv4 address is
+//! split around that octet (§2.2, Figure 1). The suffix after the IPv4 address is zero on output and
+//! ignored on input (§2.2: "the suffix bits ... are reserved for future extensions and SHOULD be set
+//! to zero").
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The Well-Known Prefix `64:ff9b::/96` (RFC 6052 §2.1).
+pub const WELL_KNOWN_PREFIX: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
+
+/// The local-use prefix `64:ff9b:1::/48` (RFC 8215).
+pub const LOCAL_USE_PREFIX: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0);
+
+/// Why a prefix cannot be used for RFC 6052 address translation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    /// §2.2 allows only these lengths.
+    #[error("{0}/{1}: length must be 32, 40, 48, 56, 64 or 96")]
+    BadLength(Ipv6Addr, u8),
+    /// §2.2: bits 64 to 71 of the address are reserved and MUST be zero.
+    #[error("{0}/{1}: bits 64-71 (the u-octet) must be zero")]
+    NonZeroUOctet(Ipv6Addr, u8),
+    /// Bits beyond the prefix length are set: almost always a typo in the configuration.
+    #[error("{0}/{1}: address has bits set beyond the prefix length")]
+    HostBits(Ipv6Addr, u8),
+}
+
+/// A validated RFC 6052 translation prefix.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix6052 {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Prefix6052 {
+    /// The Well-Known Prefix `64:ff9b::/96`.
+    pub const WKP: Prefix6052 = Prefix6052 {
+        bytes: WELL_KNOWN_PREFIX.octets(),
+        len: 96,
+    };
+
+    /// Validates `addr/len` as an RFC 6052 prefix.
+    ///
+    /// # Errors
+    /// A length other than 32, 40, 48, 56, 64 or 96, a non-zero u-octet, or host bits set.
+    pub fn new(addr: Ipv6Addr, len: u8) -> Result<Self, PrefixError> {
+        if !matches!(len, 32 | 40 | 48 | 56 | 64 | 96) {
+            return Err(PrefixError::BadLength(addr, len));
+        }
+        let bytes = addr.octets();
+        if bytes[8] != 0 {
+            return Err(PrefixError::NonZeroUOctet(addr, len));
+        }
+        if u128::from(addr) & !mask128(len) != 0 {
+            return Err(PrefixError::HostBits(addr, len));
+        }
+        Ok(Prefix6052 { bytes, len })
+    }
+
+    /// The prefix address.
+    pub fn addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.bytes)
+    }
+
+    /// The prefix length in bits.
+    pub fn len(&self) -> u8 {
+        self.len
+    }
+
+    /// True for `64:ff9b::/96`, the prefix that RFC 6052 §3.1 forbids for non-global IPv4.
+    pub fn is_well_known(&self) -> bool {
+        *self == Self::WKP
+    }
+
+    /// True if `addr` lies inside this prefix.
+    #[inline]
+    pub fn contains(&self, addr: &[u8; 16]) -> bool {
+        let n = usize::from(self.len / 8);
+        addr[..n] == self.bytes[..n]
+    }
+
+    /// §2.2: builds the IPv4-embedded IPv6 address (suffix and u-octet zero).
+    #[inline]
+    pub fn embed(&self, v4: Ipv4Addr) -> [u8; 16] {
+        let v = v4.octets();
+        let mut out = self.bytes;
+        match self.len {
+            32 => out[4..8].copy_from_slice(&v),
+            40 => {
+                out[5..8].copy_from_slice(&v[..3]);
+                out[9] = v[3];
+            }
+            48 => {
+                out[6..8].copy_from_slice(&v[..2]);
+                out[9..11].copy_from_slice(&v[2..]);
+            }
+            56 => {
+                out[7] = v[0];
+                out[9..12].copy_from_slice(&v[1..]);
+            }
+            64 => out[9..13].copy_from_slice(&v),
+            _ => out[12..16].copy_from_slice(&v),
+        }
+        out
+    }
+
+    /// §2.3: extracts the IPv4 address, or `None` if `addr` is outside this prefix.
+    #[inline]
+    pub fn extract(&self, addr: &[u8; 16]) -> Option<Ipv4Addr> {
+        if !self.contains(addr) {
+            return None;
+        }
+        let a = addr;
+        let v = match self.len {
+            32 => [a[4], a[5], a[6], a[7]],
+            40 => [a[5], a[6], a[7], a[9]],
+            48 => [a[6], a[7], a[9], a[10]],
+            56 => [a[7], a[9], a[10], a[11]],
+            64 => [a[9], a[10], a[11], a[12]],
+            _ => [a[12], a[13], a[14], a[15]],
+        };
+        Some(Ipv4Addr::from(v))
+    }
+}
+
+impl fmt::Display for Prefix6052 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr(), self.len)
+    }
+}
+
+impl fmt::Debug for Prefix6052 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The high `len` bits set.
+pub(crate) fn mask128(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len.min(128)))
+    }
+}
+
+/// RFC 6052 §3.1 with the IANA special-purpose registry: IPv4 addresses that are not global and so
+/// must not appear behind the Well-Known Prefix.
+pub fn is_non_global_v4(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    let u = u32::from(a);
+    let within = |net: u32, len: u32| (u ^ net) >> (32 - len) == 0;
+    o[0] == 0
+        || o[0] == 10
+        || o[0] == 127
+        || within(0x6440_0000, 10) // 100.64.0.0/10 shared address space
+        || within(0xa9fe_0000, 16) // 169.254.0.0/16 link local
+        || within(0xac10_0000, 12) // 172.16.0.0/12
+        || within(0xc000_0000, 24) // 192.0.0.0/24 IETF protocol assignments
+        || within(0xc000_0200, 24) // 192.0.2.0/24 TEST-NET-1
+        || within(0xc0a8_0000, 16) // 192.168.0.0/16
+        || within(0xc612_0000, 15) // 198.18.0.0/15 benchmarking
+        || within(0xc633_6400, 24) // 198.51.100.0/24 TEST-NET-2
+        || within(0xcb00_7100, 24) // 203.0.113.0/24 TEST-NET-3
+        || o[0] >= 240 // 240.0.0.0/4 reserved and 255.255.255.255
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str, len: u8) -> Prefix6052 {
+        Prefix6052::new(s.parse().unwrap(), len).unwrap()
+    }
+
+    /// RFC 6052 §2.4, Table 1: every row, compared as addresses (not strings).
+    #[test]
+    fn rfc6052_section_2_4_table() {
+        let v4: Ipv4Addr = "192.0.2.33".parse().unwrap();
+        let rows: [(&str, u8, &str); 7] = [
+            ("2001:db8::", 32, "2001:db8:c000:221::"),
+            ("2001:db8:100::", 40, "2001:db8:1c0:2:21::"),
+            ("2001:db8:122::", 48, "2001:db8:122:c000:2:2100::"),
+            ("2001:db8:122:300::", 56, "2001:db8:122:3c0:0:221::"),
+            ("2001:db8:122:344::", 64, "2001:db8:122:344:c0:2:2100:0"),
+            ("2001:db8:122:344::", 96, "2001:db8:122:344::192.0.2.33"),
+            ("64:ff9b::", 96, "64:ff9b::192.0.2.33"),
+        ];
+        for (prefix, len, expect) in rows {
+            let pf = p(prefix, len);
+            let want: Ipv6Addr = expect.parse().unwrap();
+            assert_eq!(Ipv6Addr::from(pf.embed(v4)), want, "embed {prefix}/{len}");
+            assert_eq!(
+                pf.extract(&want.octets()),
+                Some(v4),
+                "extract {prefix}/{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_bad_prefixes() {
+        let a: Ipv6Addr = "2001:db8::".parse().unwrap();
+        assert_eq!(Prefix6052::new(a, 33), Err(PrefixError::BadLength(a, 33)));
+        assert_eq!(Prefix6052::new(a, 128), Err(PrefixError::BadLength(a, 128)));
+        let u: Ipv6Addr = "2001:db8:0:0:100::".parse().unwrap();
+        assert_eq!(
+            Prefix6052::new(u, 96),
+            Err(PrefixError::NonZeroUOctet(u, 96))
+        );
+        let h: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(Prefix6052::new(h, 96), Err(PrefixError::HostBits(h, 96)));
+        assert_eq!(
+            PrefixError::BadLength(a, 33).to_string(),
+            "2001:db8::/33: length must be 32, 40, 48, 56, 64 or 96"
+        );
+    }
+
+    #[test]
+    fn extract_outside_prefix_is_none() {
+        let pf = p("64:ff9b::", 96);
+        assert_eq!(
+            pf.extract(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets()),
+            None
+        );
+        assert!(pf.is_well_known());
+        assert!(!p("64:ff9b:1::", 48).is_well_known());
+    }
+
+    #[test]
+    fn non_global_ranges() {
+        for a in [
+            "10.1.2.3",
+            "192.168.1.1",
+            "192.0.2.1",
+            "198.51.100.10",
+            "203.0.113.5",
+            "127.0.0.1",
+            "100.64.0.1",
+            "172.31.255.255",
+            "0.1.2.3",
+            "255.255.255.255",
+        ] {
+            assert!(is_non_global_v4(a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "198.20.0.1",
+            "192.0.3.1",
+        ] {
+            assert!(!is_non_global_v4(a.parse().unwrap()), "{a}");
+        }
+    }
+}
