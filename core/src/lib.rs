@@ -19,7 +19,7 @@ pub mod siit;
 pub mod tuple;
 pub mod verdict;
 
-pub use tuple::{Ctx, Mapper, Role, Timestamp, Tuple4, Tuple6, L4};
+pub use tuple::{Ctx, Frag, Mapper, Role, Timestamp, Tuple4, Tuple6, L4};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
 /// Bytes the caller leaves in front of an input packet. IPv4→IPv6 grows the header by 20 bytes,

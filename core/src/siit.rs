@@ -174,6 +174,8 @@ impl Mapper for SiitMapper<'_> {
             dst,
             proto: if t.proto == 1 { 58 } else { t.proto },
             l4: t.l4,
+            frag: t.frag,
+            tcp_flags: t.tcp_flags,
         })
     }
 
@@ -212,6 +214,8 @@ impl Mapper for SiitMapper<'_> {
             dst,
             proto: if t.proto == 58 { 1 } else { t.proto },
             l4: t.l4,
+            frag: t.frag,
+            tcp_flags: t.tcp_flags,
         })
     }
 }

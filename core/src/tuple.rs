@@ -19,22 +19,41 @@ pub enum L4 {
     None,
 }
 
+/// Fragment fields of a packet that is a fragment (IPv4 MF/offset, or an IPv6 Fragment header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Frag {
+    /// Identification (16 bits for IPv4, 32 for IPv6).
+    pub id: u32,
+    /// Fragment offset in 8-byte units; 0 for the first fragment (which carries the ports).
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+}
+
 /// An IPv4 tuple. `proto` is the IPv4 protocol number (1 for ICMP).
+///
+/// Inputs to a [`Mapper`] also carry `frag` (for fragments) and `tcp_flags` (the TCP flags byte,
+/// 0 for other protocols) so a stateful mapper can run the RFC 6146 state machine; in a mapper's
+/// output only the addresses, `proto` and `l4` are used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tuple4 {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub proto: u8,
     pub l4: L4,
+    pub frag: Option<Frag>,
+    pub tcp_flags: u8,
 }
 
-/// An IPv6 tuple. `proto` is the upper-layer next header (58 for ICMPv6).
+/// An IPv6 tuple. `proto` is the upper-layer next header (58 for ICMPv6). See [`Tuple4`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tuple6 {
     pub src: Ipv6Addr,
     pub dst: Ipv6Addr,
     pub proto: u8,
     pub l4: L4,
+    pub frag: Option<Frag>,
+    pub tcp_flags: u8,
 }
 
 /// Which header a mapping request is for.
