@@ -1,0 +1,34 @@
+//! Command line.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/nat64d/nat64d.toml";
+
+/// nat64d: userspace NAT64/SIIT gateway.
+#[derive(Debug, Parser)]
+#[command(name = "nat64d", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: create the TUN device, its routes, and translate until SIGTERM/SIGINT.
+    /// SIGHUP reloads the configuration; SIGUSR1 logs the counters.
+    Run {
+        /// The configuration file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file without starting anything (exit status 0 if valid).
+    CheckConfig {
+        /// The configuration file.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+    },
+}
