@@ -111,7 +111,7 @@ pub fn read_hex(r: impl BufRead) -> Result<Vec<Captured>> {
         if digits.is_empty() {
             continue;
         }
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             bail!("stdin:{}: odd number of hex digits", i + 1);
         }
         let mut ip = Vec::with_capacity(digits.len() / 2);
