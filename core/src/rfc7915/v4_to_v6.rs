@@ -186,6 +186,14 @@ fn translate<M: Mapper>(
     let pkt = &pkt[..h.total];
     let seg = &pkt[h.ihl..];
     let first = h.offset == 0;
+    // IPv6 extension-header numbers (and ICMPv6) carried as an IPv4 protocol would turn into a
+    // malformed IPv6 header chain.
+    if matches!(
+        h.proto,
+        proto::HOPOPT | proto::ROUTING | proto::FRAGMENT | proto::DSTOPTS | proto::ICMPV6
+    ) {
+        return Err(DropReason::UnsupportedProtocol);
+    }
 
     // Transport identification (RFC 6146 §3.4 needs it; SIIT uses it for stateful mappers only).
     let (l4, tcp_flags, echo_type) = if h.proto == proto::ICMP {
