@@ -607,8 +607,11 @@ pub fn summary(c: &Config) -> String {
         .map(|p| format!("{}/{}", p.addr(), p.len()))
         .collect();
     format!(
-        "mode={:?} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
-        c.mode,
+        "mode={} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
+        match c.mode {
+            Mode::Siit => "siit",
+            Mode::Nat64 => "nat64",
+        },
         p.join(", "),
         c.siit.eamt.entries().len(),
         c.tun.name,

@@ -162,6 +162,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     tracing::info!("starting: {}", config::summary(&cfg));
 
     let tun = tun::open(&cfg.tun)?;
+    let attached = tun.attached;
     let mut net = NetCfg::new(&tun.name);
     let started = (|| -> Result<(), crate::netcfg::NetError> {
         for a in &cfg.tun.addresses {
@@ -290,8 +291,12 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             }
         }
     }
-    for e in run.net.remove_all() {
-        tracing::warn!("cleanup: {e}");
+    if attached {
+        // A persistent device outlives us: take our routes and addresses off it. A device we
+        // created vanished with its last queue, and its routes with it.
+        for e in run.net.remove_all() {
+            tracing::warn!("cleanup: {e}");
+        }
     }
     sig_handle.close();
     let _ = sig_thread.join();

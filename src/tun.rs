@@ -21,6 +21,14 @@ pub enum TunError {
         /// What to check.
         hint: &'static str,
     },
+    /// A device of that name exists but cannot be shared.
+    #[error("TUN device {name}: {why}")]
+    InUse {
+        /// Device name.
+        name: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// Opening an additional queue failed.
     #[error("cannot open queue {queue} of TUN device {name}: {source}")]
     Queue {
@@ -32,6 +40,9 @@ pub enum TunError {
         source: std::io::Error,
     },
 }
+
+/// `IFF_PERSIST` in /sys/class/net/NAME/tun_flags.
+const IFF_PERSIST: u32 = 0x0800;
 
 /// An open multi-queue TUN device.
 pub struct Tun {
@@ -58,7 +69,29 @@ fn hint(e: &std::io::Error) -> &'static str {
 /// # Errors
 /// [`TunError`] with the OS error and a hint.
 pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
-    let attached = Path::new("/sys/class/net").join(&cfg.name).exists();
+    let sys = Path::new("/sys/class/net").join(&cfg.name);
+    let attached = sys.exists();
+    if attached {
+        // Attaching is for persistent devices prepared by an operator (`ip tuntap add ... mode
+        // tun multi_queue`); a live non-persistent device belongs to another process, and
+        // adding our queues to it would split its traffic between two programs.
+        let flags = std::fs::read_to_string(sys.join("tun_flags"))
+            .ok()
+            .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok());
+        match flags {
+            None => {
+                return Err(TunError::InUse {
+                    name: cfg.name.clone(),
+                    why: "an interface of that name exists and is not a TUN device",
+                })
+            }
+            Some(f) if f & IFF_PERSIST == 0 => return Err(TunError::InUse {
+                name: cfg.name.clone(),
+                why: "exists and is not persistent: another process (another nat64d?) is using it",
+            }),
+            Some(_) => {}
+        }
+    }
     let create = |source: std::io::Error| TunError::Create {
         name: cfg.name.clone(),
         hint: hint(&source),
