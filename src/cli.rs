@@ -25,6 +25,20 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Run captured packets through the stateless translator with FILE's tables: one line per
+    /// packet (verdict or drop reason), translated packets written to a pcap.
+    Translate {
+        /// The configuration file (pool6, EAMT, RFC 6791 pool, xlat options).
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Input pcap (raw IP, Ethernet or Linux cooked); `-` or absent: hex packets on stdin,
+        /// one per line.
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Output pcap (LINKTYPE_RAW) for the translated packets and ICMP errors.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Validate a configuration file without starting anything (exit status 0 if valid).
     CheckConfig {
         /// The configuration file.

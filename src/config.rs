@@ -212,7 +212,7 @@ impl Config {
             for p in self.siit.pool6.prefixes() {
                 r.push(IpPrefix {
                     addr: IpAddr::V6(p.addr()),
-                    len: p.len(),
+                    len: p.prefix_len(),
                 });
             }
             for e in self.siit.eamt.entries() {
@@ -495,6 +495,7 @@ impl Validator<'_> {
             tos: x.tos.unwrap_or(d.tos),
             generate_ipv4_id: x.generate_ipv4_id.unwrap_or(d.generate_ipv4_id),
             decrement_ttl: true,
+            ..d
         };
 
         // Logging
@@ -604,7 +605,7 @@ pub fn summary(c: &Config) -> String {
         .pool6
         .prefixes()
         .iter()
-        .map(|p| format!("{}/{}", p.addr(), p.len()))
+        .map(|p| format!("{}/{}", p.addr(), p.prefix_len()))
         .collect();
     format!(
         "mode={} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",

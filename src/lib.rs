@@ -9,4 +9,5 @@ pub mod dataplane;
 pub mod logging;
 pub mod netcfg;
 pub mod stats;
+pub mod translate;
 pub mod tun;

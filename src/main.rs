@@ -14,6 +14,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Translate {
+            config,
+            input,
+            output,
+        } => match nat64d::translate::run(&config, input.as_deref(), output.as_deref()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nat64d translate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::CheckConfig { file } => match nat64d::config::load(&file) {
             Ok(c) => {
                 println!("{}: OK ({})", file.display(), nat64d::config::summary(&c));
