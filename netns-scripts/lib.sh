@@ -18,6 +18,8 @@ CLI4=192.0.2.2               # the client's IPv4 address (EAMT 192.0.2.2 <-> 200
 POOL6=64:ff9b::              # pool6 prefix /96
 SRV6="${POOL6}${SRV4}"       # the server as the client sees it (64:ff9b::c633:6402)
 GW4_AS6="${POOL6}${GW4}"     # the gateway's IPv4 address as the client sees it
+SRV6_HEX=64:ff9b::c633:6402  # the same two, as ping/traceroute print them
+GW4_AS6_HEX=64:ff9b::c633:6401
 SRV_LINK_MTU="${SRV_LINK_MTU:-1400}"   # the reduced-MTU IPv4 link
 TUN_NAME="${TUN_NAME:-nat64}"
 

@@ -155,9 +155,9 @@ trace6() {
     out="$(in_cli timeout 30 traceroute -6 -n -q 1 -w 2 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
     echo "$out"
     # Hop of the IPv4 router (the gateway's IPv4 side): an ICMPv4 Time Exceeded, translated.
-    echo "$out" | grep -q " $GW4_AS6 " || { echo "no translated Time Exceeded from $GW4_AS6"; return 1; }
+    echo "$out" | grep -q " $GW4_AS6_HEX " || { echo "no translated Time Exceeded from $GW4_AS6_HEX"; return 1; }
     # The destination answers (ICMPv4 Port Unreachable, translated).
-    echo "$out" | tail -n 1 | grep -q " $SRV6 " || { echo "destination not reached"; return 1; }
+    echo "$out" | tail -n 1 | grep -q " $SRV6_HEX " || { echo "destination not reached"; return 1; }
 }
 check "traceroute -6: Time Exceeded and Port Unreachable translated IPv4 -> IPv6" trace6
 
@@ -181,8 +181,9 @@ check "tracepath -6: Fragmentation Needed (IPv4 link MTU $SRV_LINK_MTU) -> Packe
 # --- reload while traffic flows -------------------------------------------------------------
 reload_under_traffic() {
     local ping_out
-    in_cli ip addr add 2001:db8:1::3/64 dev c0 nodad
-    in_cli ping -6 -c 60 -i 0.05 -W 2 "$SRV6" >"$TMP/ping-reload" 2>&1 &
+    # Deprecated at once (preferred_lft 0): never picked as a source unless asked for with -I.
+    in_cli ip addr add 2001:db8:1::3/64 dev c0 nodad preferred_lft 0
+    in_cli ping -6 -I "$CLI6" -c 60 -i 0.05 -W 2 "$SRV6" >"$TMP/ping-reload" 2>&1 &
     local ping_pid=$!
     sleep 0.5
     # 1. A new EAMT entry, 192.0.2.3 <-> 2001:db8:1::3.

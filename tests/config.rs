@@ -245,6 +245,11 @@ fn nat64_mode_is_known_but_not_built_yet() {
 fn xlat_and_log_values() {
     let (_, key, _, _) = invalid("[xlat]\nlowest_ipv6_mtu = 1000\n");
     assert_eq!(key, "xlat.lowest_ipv6_mtu");
+    let (_, key, _, _) = invalid("[xlat]\nicmp_src4 = \"2001:db8::1\"\n");
+    assert_eq!(key, "xlat.icmp_src4");
+    let c = parse("[xlat]\nicmp_src6 = \"2001:db8::1\"\nicmp_errors_per_sec = 0\n").unwrap();
+    assert_eq!(c.siit.xlat.icmp_src6, Some("2001:db8::1".parse().unwrap()));
+    assert_eq!(c.siit.xlat.icmp_errors_per_sec, 0);
     let (_, key, _, _) = invalid("[log]\nformat = \"xml\"\n");
     assert_eq!(key, "log.format");
     let (_, key, _, _) = invalid("[log]\nlevel = \"nat64d=loud\"\n");
