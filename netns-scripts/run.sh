@@ -242,6 +242,27 @@ bad_start() {
 }
 check "bad config at start: one message naming file:line: key, non-zero exit, nothing created" bad_start
 
+tun_refused() {
+    local out rc=0
+    # The name of an existing veth: not a TUN device.
+    TUN_NAME=gs write_config "$TMP/clash.toml"
+    out="$(in_gw timeout 10 "$NAT64D" run --config "$TMP/clash.toml" 2>&1)" || rc=$?
+    [ "$rc" -ne 0 ] || { echo "exit status 0"; return 1; }
+    echo "$out" | grep -q "TUN device gs: an interface of that name exists and is not a TUN device" || { echo "$out"; return 1; }
+    # Without CAP_NET_ADMIN.
+    if command -v setpriv >/dev/null 2>&1; then
+        write_config "$TMP/nocap.toml"
+        chmod 755 "$TMP" && chmod 644 "$TMP/nocap.toml"
+        rc=0
+        out="$(in_gw timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all "$NAT64D" run --config "$TMP/nocap.toml" 2>&1)" || rc=$?
+        [ "$rc" -ne 0 ] || { echo "exit status 0 without CAP_NET_ADMIN"; return 1; }
+        echo "$out" | grep -q "cannot create TUN device $TUN_NAME: .*needs CAP_NET_ADMIN" || { echo "$out"; return 1; }
+    fi
+    in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 && { echo "a device was left behind"; return 1; }
+    return 0
+}
+check "TUN cannot be created (name taken by a veth; no CAP_NET_ADMIN): one clear message, non-zero exit" tun_refused
+
 if [ "$FAILED" -gt 0 ]; then
     echo "failed: ${FAILED_NAMES[*]}"
     echo "--- nat64d log (tail) ---"
