@@ -84,6 +84,12 @@ start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
 run_path nat64d "$SRV6"
 stop_nat64d
 
+echo "== nat64d with offload (tun.offload = true: GSO split on read, GRO on write)" >&2
+OFFLOAD=true QUEUES="${QUEUES:-2}" write_config "$TMP/nat64d.toml"
+start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
+run_path nat64d_off "$SRV6"
+stop_nat64d
+
 HAVE_TAYGA=0
 if command -v tayga >/dev/null 2>&1 || [ -x /usr/sbin/tayga ]; then
     echo "== tayga" >&2
@@ -120,20 +126,21 @@ echo
 echo "nat64d bench: $(nproc) cores, ${DURATION} s per test, nat64d queues=${QUEUES:-2}, counted on the gateway's far link"
 echo
 if [ "$HAVE_TAYGA" = 1 ]; then
-    echo "| test | unit | kernel IPv6 fwd | nat64d | TAYGA | nat64d/kernel | nat64d/TAYGA |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| test | unit | kernel IPv6 fwd | nat64d | nat64d offload | TAYGA | nat64d/kernel | nat64d/TAYGA | offload/kernel | offload/TAYGA |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
 else
-    echo "| test | unit | kernel IPv6 fwd | nat64d | nat64d/kernel |"
-    echo "|---|---|---|---|---|"
+    echo "| test | unit | kernel IPv6 fwd | nat64d | nat64d offload | nat64d/kernel | offload/kernel |"
+    echo "|---|---|---|---|---|---|---|"
 fi
 for k in "${KINDS[@]}"; do
-    name="$k"
     case "$k" in
-    udp64) name="UDP 64 B" ;; udp1400) name="UDP 1400 B" ;; tcp1) name="TCP 1 stream" ;; tcp4) name="TCP 4 streams" ;;
+    udp64) name="UDP 64 B" ;; udp1400) name="UDP 1400 B" ;; tcp1) name="TCP 1 stream" ;; *) name="TCP 4 streams" ;;
     esac
+    kn="${R["kernel,$k"]}" n="${R["nat64d,$k"]}" o="${R["nat64d_off,$k"]}"
     if [ "$HAVE_TAYGA" = 1 ]; then
-        echo "| $name | $(unit "$k") | ${R["kernel,$k"]} | ${R["nat64d,$k"]} | ${R["tayga,$k"]} | $(ratio "${R["nat64d,$k"]}" "${R["kernel,$k"]}") | $(ratio "${R["nat64d,$k"]}" "${R["tayga,$k"]}") |"
+        t="${R["tayga,$k"]}"
+        echo "| $name | $(unit "$k") | $kn | $n | $o | $t | $(ratio "$n" "$kn") | $(ratio "$n" "$t") | $(ratio "$o" "$kn") | $(ratio "$o" "$t") |"
     else
-        echo "| $name | $(unit "$k") | ${R["kernel,$k"]} | ${R["nat64d,$k"]} | $(ratio "${R["nat64d,$k"]}" "${R["kernel,$k"]}") |"
+        echo "| $name | $(unit "$k") | $kn | $n | $o | $(ratio "$n" "$kn") | $(ratio "$o" "$kn") |"
     fi
 done

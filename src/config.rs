@@ -103,6 +103,7 @@ struct RawTun {
     #[serde(default)]
     addresses: Vec<Spanned<String>>,
     routes: Option<bool>,
+    offload: Option<bool>,
     #[serde(default)]
     extra_routes: Vec<Spanned<String>>,
 }
@@ -181,6 +182,8 @@ pub struct TunConfig {
     pub routes: bool,
     /// Further routes into the device.
     pub extra_routes: Vec<IpPrefix>,
+    /// Open the device with IFF_VNET_HDR: GSO super-packets split on read, GRO on write.
+    pub offload: bool,
 }
 
 /// Logging settings.
@@ -558,6 +561,7 @@ impl Validator<'_> {
                 addresses,
                 routes: raw.tun.routes.unwrap_or(true),
                 extra_routes,
+                offload: raw.tun.offload.unwrap_or(false),
             },
             log: LogConfig {
                 level,

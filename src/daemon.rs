@@ -67,6 +67,9 @@ pub fn plan_reload(old: &Config, new: &Config) -> ReloadPlan {
     if a.queues != b.queues {
         p.needs_restart.push("tun.queues");
     }
+    if a.offload != b.offload {
+        p.needs_restart.push("tun.offload");
+    }
     if a.txqueuelen != b.txqueuelen {
         p.needs_restart.push("tun.txqueuelen");
     }
@@ -135,6 +138,7 @@ impl Running {
                 applied.tun.mtu = self.cfg.tun.mtu;
                 applied.tun.queues = self.cfg.tun.queues;
                 applied.tun.txqueuelen = self.cfg.tun.txqueuelen;
+                applied.tun.offload = self.cfg.tun.offload;
                 applied.tun.addresses = self.cfg.tun.addresses.clone();
                 applied.log.format = self.cfg.log.format;
                 self.cfg = applied;
@@ -181,10 +185,15 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         return Err(e.into());
     }
     tracing::info!(
-        "tun {} {} with {} queue(s); routes: {}",
+        "tun {} {} with {} queue(s){}; routes: {}",
         tun.name,
         if tun.attached { "attached" } else { "created" },
         tun.queues.len(),
+        if cfg.tun.offload {
+            ", offload (GSO/GRO)"
+        } else {
+            ""
+        },
         net.routes()
             .iter()
             .map(|r| r.to_string())
@@ -214,6 +223,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
     );
     let epoch = Instant::now();
+    let (offload, mtu) = (cfg.tun.offload, usize::from(cfg.tun.mtu));
     let mut stats = Vec::new();
     let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     for (i, q) in tun.queues.into_iter().enumerate() {
@@ -222,7 +232,13 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         let (t, s) = (translator.clone(), stop.clone());
         let h = std::thread::Builder::new()
             .name(format!("worker-{i}"))
-            .spawn(move || dataplane::run_worker(i, q, t, st, s, epoch))
+            .spawn(move || {
+                if offload {
+                    dataplane::run_worker_offload(i, q, mtu, t, st, s, epoch)
+                } else {
+                    dataplane::run_worker(i, q, t, st, s, epoch)
+                }
+            })
             .map_err(|e| StartError::Other(format!("cannot start worker {i}: {e}")))?;
         workers.push(h);
     }

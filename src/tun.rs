@@ -101,6 +101,7 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
         .name(&cfg.name)
         .packet_information(false)
         .multi_queue(true)
+        .offload(cfg.offload)
         .mtu(cfg.mtu)
         .tx_queue_len(cfg.txqueuelen)
         .build_sync()
