@@ -65,7 +65,7 @@ wkp_strict = false
 name = "${TUN_NAME}"
 mtu = 1500
 queues = ${QUEUES:-2}
-offload = ${OFFLOAD:-false}
+offload = ${OFFLOAD:-true}
 [siit]
 eamt = [
     { ipv4 = "${CLI4}", ipv6 = "${CLI6}" },

@@ -75,13 +75,6 @@ if [ ! -x "$NAT64D" ]; then
 fi
 
 "$REPO/netns-scripts/topology.sh" up
-write_config "$TMP/nat64d.toml"
-if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
-    fail "nat64d starts"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
-fi
-pass "nat64d starts: TUN $TUN_NAME, routes for pool6 and the EAMT"
 
 PY="$(command -v python3)"
 HERE="$REPO/netns-scripts"
@@ -104,79 +97,98 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 
-# --- cases ----------------------------------------------------------------------------------
-check "ping: IPv6-only client -> IPv4 server via pool6 ($SRV6)" \
-    in_cli ping -6 -c 3 -i 0.2 -W 2 "$SRV6"
+# --- traffic cases, once per dataplane mode -------------------------------------------------
+# MODES: the tun.offload values to run the traffic cases with; the last one stays running for
+# the reload and stop cases.
+MODES="${MODES:-false true}"
+traffic_cases() {
+    check "[$M] ping: IPv6-only client -> IPv4 server via pool6 ($SRV6)" \
+        in_cli ping -6 -c 3 -i 0.2 -W 2 "$SRV6"
 
-check "ping: IPv4-only client -> IPv6-only host via EAMT ($CLI4 = $CLI6)" \
-    in_srv ping -4 -c 3 -i 0.2 -W 2 "$CLI4"
+    check "[$M] ping: IPv4-only client -> IPv6-only host via EAMT ($CLI4 = $CLI6)" \
+        in_srv ping -4 -c 3 -i 0.2 -W 2 "$CLI4"
 
-udp_small() {
-    local out
-    out="$(echo "hello-$1" | "${@:2}")"
-    [ "$out" = "hello-$1" ] || { echo "got '$out'"; return 1; }
+    udp_small() {
+        local out
+        out="$(echo "hello-$1" | "${@:2}")"
+        [ "$out" = "hello-$1" ] || { echo "got '$out'"; return 1; }
+    }
+    check "[$M] udp (socat): IPv6 client -> IPv4 server and back" \
+        udp_small 6to4 in_cli timeout 5 socat -T 2 - "UDP6:[$SRV6]:9001"
+    check "[$M] udp (socat): IPv4 client -> IPv6 server (EAMT) and back" \
+        udp_small 4to6 in_srv timeout 5 socat -T 2 - "UDP4:$CLI4:9001"
+
+    check "[$M] udp: 3000-byte datagrams IPv6 -> IPv4 -> IPv6 (fragments translated both ways)" \
+        in_cli timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9000 --size 3000 --count 5
+    check "[$M] udp: 3000-byte datagrams IPv4 -> IPv6 -> IPv4 via EAMT (fragments translated both ways)" \
+        in_srv timeout 20 "$PY" "$HERE/udp-check.py" "$CLI4" 9000 --size 3000 --count 5
+
+    frag_icmp() {
+        local before after
+        before="$(counters | grep -o 'fragmented_icmp=[0-9]*' | cut -d= -f2)"
+        if in_cli ping -6 -c 2 -i 0.2 -W 1 -s 3000 "$SRV6" >/dev/null 2>&1; then
+            echo "a fragmented echo request got an answer"
+            return 1
+        fi
+        after="$(counters | grep -o 'fragmented_icmp=[0-9]*' | cut -d= -f2)"
+        [ "${after:-0}" -gt "${before:-0}" ] || { echo "fragmented_icmp counter did not move (${before:-0} -> ${after:-0})"; return 1; }
+    }
+    check "[$M] icmp: fragmented echo is not translated statelessly (RFC 7915 §1.2), counted as fragmented_icmp" \
+        frag_icmp
+
+    http_get() { # ns url
+        local got
+        ip netns exec "$1" timeout 60 curl -sS -g --max-time 50 -o "$TMP/got" "$2" || return 1
+        got="$(sha256sum <"$TMP/got" | cut -d' ' -f1)"
+        [ "$got" = "$SUM" ] || { echo "checksum mismatch: $got"; return 1; }
+    }
+    check "[$M] http: 10 MB download, IPv6 client <- IPv4 server, sha256 equal" \
+        http_get "$NS_CLI" "http://[$SRV6]:8000/blob"
+    check "[$M] http: 10 MB download, IPv4 client <- IPv6 server via EAMT, sha256 equal" \
+        http_get "$NS_SRV" "http://$CLI4:8001/blob"
+
+    trace6() {
+        local out
+        out="$(in_cli timeout 30 traceroute -6 -n -q 1 -w 2 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
+        echo "$out"
+        # Hop of the IPv4 router (the gateway's IPv4 side): an ICMPv4 Time Exceeded, translated.
+        echo "$out" | grep -q " $GW4_AS6_HEX " || { echo "no translated Time Exceeded from $GW4_AS6_HEX"; return 1; }
+        # The destination answers (ICMPv4 Port Unreachable, translated).
+        echo "$out" | tail -n 1 | grep -q " $SRV6_HEX " || { echo "destination not reached"; return 1; }
+    }
+    check "[$M] traceroute -6: Time Exceeded and Port Unreachable translated IPv4 -> IPv6" trace6
+
+    trace4() {
+        local out
+        out="$(in_srv timeout 30 traceroute -4 -n -q 1 -w 2 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
+        echo "$out"
+        echo "$out" | tail -n 1 | grep -q " $CLI4 " || { echo "destination not reached"; return 1; }
+    }
+    check "[$M] traceroute -4 via EAMT: the IPv6 host's Port Unreachable translated IPv6 -> IPv4" trace4
+
+    pmtu6() {
+        local out want=$((SRV_LINK_MTU + 20))
+        in_cli ip -6 route flush cache >/dev/null 2>&1 || true
+        out="$(in_cli timeout 30 tracepath -6 -n -m 6 "$SRV6" 2>&1)"
+        echo "$out"
+        echo "$out" | grep -q "pmtu $want" || { echo "expected pmtu $want"; return 1; }
+    }
+    check "[$M] tracepath -6: Fragmentation Needed (IPv4 link MTU $SRV_LINK_MTU) -> Packet Too Big (pmtu $((SRV_LINK_MTU + 20)))" pmtu6
+
 }
-check "udp (socat): IPv6 client -> IPv4 server and back" \
-    udp_small 6to4 in_cli timeout 5 socat -T 2 - "UDP6:[$SRV6]:9001"
-check "udp (socat): IPv4 client -> IPv6 server (EAMT) and back" \
-    udp_small 4to6 in_srv timeout 5 socat -T 2 - "UDP4:$CLI4:9001"
 
-check "udp: 3000-byte datagrams IPv6 -> IPv4 -> IPv6 (fragments translated both ways)" \
-    in_cli timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9000 --size 3000 --count 5
-check "udp: 3000-byte datagrams IPv4 -> IPv6 -> IPv4 via EAMT (fragments translated both ways)" \
-    in_srv timeout 20 "$PY" "$HERE/udp-check.py" "$CLI4" 9000 --size 3000 --count 5
-
-frag_icmp() {
-    local before after
-    before="$(counters | grep -o 'fragmented_icmp=[0-9]*' | cut -d= -f2)"
-    if in_cli ping -6 -c 2 -i 0.2 -W 1 -s 3000 "$SRV6" >/dev/null 2>&1; then
-        echo "a fragmented echo request got an answer"
-        return 1
+for mode in $MODES; do
+    if [ "$mode" = true ]; then M="offload"; else M="no offload"; fi
+    stop_nat64d >/dev/null 2>&1 || true
+    OFFLOAD="$mode" write_config "$TMP/nat64d.toml"
+    if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
+        fail "[$M] nat64d starts"
+        echo "$PASSED passed, $FAILED failed"
+        exit 1
     fi
-    after="$(counters | grep -o 'fragmented_icmp=[0-9]*' | cut -d= -f2)"
-    [ "${after:-0}" -gt "${before:-0}" ] || { echo "fragmented_icmp counter did not move (${before:-0} -> ${after:-0})"; return 1; }
-}
-check "icmp: fragmented echo is not translated statelessly (RFC 7915 §1.2), counted as fragmented_icmp" \
-    frag_icmp
-
-http_get() { # ns url
-    local got
-    ip netns exec "$1" timeout 60 curl -sS -g --max-time 50 -o "$TMP/got" "$2" || return 1
-    got="$(sha256sum <"$TMP/got" | cut -d' ' -f1)"
-    [ "$got" = "$SUM" ] || { echo "checksum mismatch: $got"; return 1; }
-}
-check "http: 10 MB download, IPv6 client <- IPv4 server, sha256 equal" \
-    http_get "$NS_CLI" "http://[$SRV6]:8000/blob"
-check "http: 10 MB download, IPv4 client <- IPv6 server via EAMT, sha256 equal" \
-    http_get "$NS_SRV" "http://$CLI4:8001/blob"
-
-trace6() {
-    local out
-    out="$(in_cli timeout 30 traceroute -6 -n -q 1 -w 2 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
-    echo "$out"
-    # Hop of the IPv4 router (the gateway's IPv4 side): an ICMPv4 Time Exceeded, translated.
-    echo "$out" | grep -q " $GW4_AS6_HEX " || { echo "no translated Time Exceeded from $GW4_AS6_HEX"; return 1; }
-    # The destination answers (ICMPv4 Port Unreachable, translated).
-    echo "$out" | tail -n 1 | grep -q " $SRV6_HEX " || { echo "destination not reached"; return 1; }
-}
-check "traceroute -6: Time Exceeded and Port Unreachable translated IPv4 -> IPv6" trace6
-
-trace4() {
-    local out
-    out="$(in_srv timeout 30 traceroute -4 -n -q 1 -w 2 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
-    echo "$out"
-    echo "$out" | tail -n 1 | grep -q " $CLI4 " || { echo "destination not reached"; return 1; }
-}
-check "traceroute -4 via EAMT: the IPv6 host's Port Unreachable translated IPv6 -> IPv4" trace4
-
-pmtu6() {
-    local out want=$((SRV_LINK_MTU + 20))
-    in_cli ip -6 route flush cache >/dev/null 2>&1 || true
-    out="$(in_cli timeout 30 tracepath -6 -n -m 6 "$SRV6" 2>&1)"
-    echo "$out"
-    echo "$out" | grep -q "pmtu $want" || { echo "expected pmtu $want"; return 1; }
-}
-check "tracepath -6: Fragmentation Needed (IPv4 link MTU $SRV_LINK_MTU) -> Packet Too Big (pmtu $((SRV_LINK_MTU + 20)))" pmtu6
+    pass "[$M] nat64d starts: TUN $TUN_NAME, routes for pool6 and the EAMT"
+    traffic_cases
+done
 
 # --- reload while traffic flows -------------------------------------------------------------
 reload_under_traffic() {
@@ -187,7 +199,7 @@ reload_under_traffic() {
     local ping_pid=$!
     sleep 0.5
     # 1. A new EAMT entry, 192.0.2.3 <-> 2001:db8:1::3.
-    EXTRA_EAM='    { ipv4 = "192.0.2.3", ipv6 = "2001:db8:1::3" },' write_config "$TMP/nat64d.toml"
+    OFFLOAD="$mode" EXTRA_EAM='    { ipv4 = "192.0.2.3", ipv6 = "2001:db8:1::3" },' write_config "$TMP/nat64d.toml"
     kill -HUP "$NAT64D_PID"
     sleep 0.5
     # 2. An invalid file: refused, the running config stays.
@@ -195,7 +207,7 @@ reload_under_traffic() {
     kill -HUP "$NAT64D_PID"
     sleep 0.5
     # 3. Back to the valid file with the new entry.
-    EXTRA_EAM='    { ipv4 = "192.0.2.3", ipv6 = "2001:db8:1::3" },' write_config "$TMP/nat64d.toml"
+    OFFLOAD="$mode" EXTRA_EAM='    { ipv4 = "192.0.2.3", ipv6 = "2001:db8:1::3" },' write_config "$TMP/nat64d.toml"
     kill -HUP "$NAT64D_PID"
     wait "$ping_pid"
     ping_out="$(cat "$TMP/ping-reload")"

@@ -561,7 +561,7 @@ impl Validator<'_> {
                 addresses,
                 routes: raw.tun.routes.unwrap_or(true),
                 extra_routes,
-                offload: raw.tun.offload.unwrap_or(false),
+                offload: raw.tun.offload.unwrap_or(true),
             },
             log: LogConfig {
                 level,

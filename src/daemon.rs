@@ -167,6 +167,9 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
 
     let tun = tun::open(&cfg.tun)?;
     let attached = tun.attached;
+    if let Some(e) = &tun.offload_error {
+        tracing::warn!("tun.offload: not available ({e}); running without offload");
+    }
     let mut net = NetCfg::new(&tun.name);
     let started = (|| -> Result<(), crate::netcfg::NetError> {
         for a in &cfg.tun.addresses {
@@ -189,7 +192,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         tun.name,
         if tun.attached { "attached" } else { "created" },
         tun.queues.len(),
-        if cfg.tun.offload {
+        if tun.offload {
             ", offload (GSO/GRO)"
         } else {
             ""
@@ -223,7 +226,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
     );
     let epoch = Instant::now();
-    let (offload, mtu) = (cfg.tun.offload, usize::from(cfg.tun.mtu));
+    let (offload, mtu) = (tun.offload, usize::from(cfg.tun.mtu));
     let mut stats = Vec::new();
     let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     for (i, q) in tun.queues.into_iter().enumerate() {

@@ -52,6 +52,10 @@ pub struct Tun {
     pub queues: Vec<SyncDevice>,
     /// True if the device existed before (a persistent device this process attached to).
     pub attached: bool,
+    /// True if the queues were opened with offload (IFF_VNET_HDR).
+    pub offload: bool,
+    /// Why offload was asked for but is off.
+    pub offload_error: Option<String>,
 }
 
 fn hint(e: &std::io::Error) -> &'static str {
@@ -97,15 +101,25 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
         hint: hint(&source),
         source,
     };
-    let first = DeviceBuilder::new()
-        .name(&cfg.name)
-        .packet_information(false)
-        .multi_queue(true)
-        .offload(cfg.offload)
-        .mtu(cfg.mtu)
-        .tx_queue_len(cfg.txqueuelen)
-        .build_sync()
-        .map_err(create)?;
+    let build = |offload: bool| {
+        DeviceBuilder::new()
+            .name(&cfg.name)
+            .packet_information(false)
+            .multi_queue(true)
+            .offload(offload)
+            .mtu(cfg.mtu)
+            .tx_queue_len(cfg.txqueuelen)
+            .build_sync()
+    };
+    let (first, offload, offload_error) = match build(cfg.offload) {
+        Ok(d) => (d, cfg.offload, None),
+        // A kernel without TUN offload support (IFF_VNET_HDR / TUNSETOFFLOAD): run without it.
+        Err(e) if cfg.offload && !matches!(e.raw_os_error(), Some(1 | 13 | 16)) => {
+            let d = build(false).map_err(create)?;
+            (d, false, Some(e.to_string()))
+        }
+        Err(e) => return Err(create(e)),
+    };
     let mut queues = Vec::with_capacity(cfg.queues);
     for q in 1..cfg.queues.max(1) {
         let d = first.try_clone().map_err(|source| TunError::Queue {
@@ -120,5 +134,7 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
         name: cfg.name.clone(),
         queues,
         attached,
+        offload,
+        offload_error,
     })
 }

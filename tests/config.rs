@@ -39,7 +39,7 @@ fn defaults_for_everything_but_addresses() {
     assert_eq!(c.tun.mtu, 1500);
     assert!(c.tun.queues >= 1);
     assert!(c.tun.routes);
-    assert!(!c.tun.offload);
+    assert!(c.tun.offload);
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.siit.xlat.lowest_ipv6_mtu, 1280);
@@ -64,7 +64,7 @@ wkp_strict = false
 name = "n64"
 mtu = 1400
 queues = 3
-offload = true
+offload = false
 addresses = ["192.0.2.1", "2001:db8:ffff::1/128"]
 extra_routes = ["203.0.113.0/24"]
 [siit]
@@ -85,7 +85,7 @@ format = "json"
     .expect("valid");
     assert!(!c.siit.pool6.wkp_strict());
     assert_eq!(c.tun.queues, 3);
-    assert!(c.tun.offload);
+    assert!(!c.tun.offload);
     assert_eq!(c.tun.mtu, 1400);
     assert_eq!(c.siit.xlat.lowest_ipv6_mtu, 1400);
     assert!(!c.siit.xlat.copy_tos);
