@@ -6,13 +6,13 @@
 //! (`src/dns64/hickory_adapter.rs`) converts DNS messages into the small [`Rr`] values used here
 //! and applies the returned plans.
 //!
-//! - [`Dns64Policy::plan_aaaa`]: §5.1.1–§5.1.4, what to do with the upstream AAAA answer.
-//! - [`Dns64Policy::synthesize_answer`]: §5.1.6–§5.1.7 (and §5.1.5 CNAME chains), the answer
+//! - [`Dns64Policy::plan_aaaa`] — §5.1.1–§5.1.4, what to do with the upstream AAAA answer.
+//! - [`Dns64Policy::synthesize_answer`] — §5.1.6–§5.1.7 (and §5.1.5 CNAME chains), the answer
 //!   section built from the A answer, with the §5.1.7 TTL rule ([`synth_ttl`]).
-//! - [`Dns64Policy::ptr_target`]: §5.3.1, reverse lookups of synthesized addresses.
-//! - [`ipv4only`]: RFC 7050 / RFC 8880 prefix discovery through `ipv4only.arpa`.
-//! - [`acl`]: which clients get answers (never an open resolver), with a per-prefix rate limit.
-//! - [`wire`]: the few DNS wire-format reads the fast path and the cache need.
+//! - [`Dns64Policy::ptr_target`] — §5.3.1, reverse lookups of synthesized addresses.
+//! - [`ipv4only`] — RFC 7050 / RFC 8880 prefix discovery through `ipv4only.arpa`.
+//! - [`acl`] — which clients get answers (never an open resolver), with a per-prefix rate limit.
+//! - [`wire`] — the few DNS wire-format reads the fast path and the cache need.
 
 pub mod acl;
 pub mod ipv4only;

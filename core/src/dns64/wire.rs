@@ -258,6 +258,56 @@ pub fn ttl_offsets(b: &[u8], out: &mut Vec<usize>) -> Result<Option<u32>, WireEr
     Ok(min)
 }
 
+/// UDP payload size we advertise and answer up to (the DNS Flag Day 2020 value).
+pub const OUR_UDP_PAYLOAD: u16 = 1232;
+
+/// Largest UDP answer for this query: 512 without EDNS (RFC 1035 §4.2.1), else the requestor's
+/// size, at least 512 and at most [`OUR_UDP_PAYLOAD`].
+pub fn udp_limit(q: &QueryView) -> usize {
+    match q.edns {
+        None => 512,
+        Some(e) => usize::from(e.payload.clamp(512, OUR_UDP_PAYLOAD)),
+    }
+}
+
+/// Writes an answer without records to `query` into `out`: the query's ID, opcode, RD and CD,
+/// QR and RA set, `rcode`, TC if `truncated`; the question when `q` is given, and an OPT record
+/// (our payload size, DO mirrored) when the query had one. Returns the length, or `None` if `out`
+/// is too small or the query is shorter than a header.
+pub fn empty_reply(
+    query: &[u8],
+    q: Option<&QueryView>,
+    rcode: u8,
+    truncated: bool,
+    out: &mut [u8],
+) -> Option<usize> {
+    let hdr = query.get(..12)?;
+    let qflags = u16::from_be_bytes([hdr[2], hdr[3]]);
+    let mut f = flags::QR
+        | flags::RA
+        | (qflags & (0x7800 | flags::RD | flags::CD))
+        | u16::from(rcode & 0xf);
+    if truncated {
+        f |= flags::TC;
+    }
+    let qlen = q.map_or(0, |v| v.question_end - 12);
+    let opt = q.and_then(|v| v.edns);
+    let len = 12 + qlen + if opt.is_some() { 11 } else { 0 };
+    let o = out.get_mut(..len)?;
+    o[..2].copy_from_slice(&hdr[..2]);
+    o[2..4].copy_from_slice(&f.to_be_bytes());
+    o[4..6].copy_from_slice(&u16::from(q.is_some()).to_be_bytes());
+    o[6..10].fill(0);
+    o[10..12].copy_from_slice(&u16::from(opt.is_some()).to_be_bytes());
+    o[12..12 + qlen].copy_from_slice(query.get(12..12 + qlen)?);
+    if let Some(e) = opt {
+        let p = OUR_UDP_PAYLOAD.to_be_bytes();
+        let d = if e.dnssec_ok { 0x80 } else { 0 };
+        o[12 + qlen..].copy_from_slice(&[0, 0, 41, p[0], p[1], 0, 0, d, 0, 0, 0]);
+    }
+    Some(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +385,29 @@ mod tests {
             let mut o = Vec::new();
             assert!(ttl_offsets(&m[..cut], &mut o).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn empty_reply_mirrors_the_query() {
+        let q = query();
+        let mut key = [0u8; MAX_NAME];
+        let v = parse_query(&q, &mut key).unwrap();
+        let mut out = [0xa5u8; 512];
+        let n = empty_reply(&q, Some(&v), 5, false, &mut out).unwrap();
+        assert_eq!(n, q.len());
+        assert_eq!(&out[..2], &[0x12, 0x34]);
+        // QR, RD, RA, CD, REFUSED.
+        assert_eq!(&out[2..4], &[0x81, 0x95]);
+        assert_eq!(&out[4..12], &[0, 1, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(&out[12..v.question_end], &q[12..v.question_end]);
+        assert_eq!(
+            &out[v.question_end..n],
+            &[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]
+        );
+        let n = empty_reply(&q, None, 1, false, &mut out).unwrap();
+        assert_eq!(n, 12);
+        assert_eq!(&out[2..12], &[0x81, 0x91, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(empty_reply(&q[..5], None, 1, false, &mut out), None);
+        assert_eq!(udp_limit(&v), 1232);
     }
 }
