@@ -33,6 +33,18 @@ async fn clients_outside_the_acl_are_refused() {
     let r = ask_tcp(v4, &query("v4only.test.", Rt::AAAA)).await;
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert_eq!(mock.count("v4only.test.", Rt::AAAA), 0, "nothing forwarded");
+    // A question whose name is a compression pointer (to "\x01a\x00" hidden in the ID and
+    // flags: ID 0x0161, flags 0) takes the slow parser, but the ACL still applies first.
+    let compressed = [
+        0x01, 0x61, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x00, 0, 1, 0, 1,
+    ];
+    let r = udp_raw(v4, &compressed).await.unwrap();
+    assert_eq!(r[3] & 0xf, 5, "REFUSED");
+    assert_eq!(mock.count("a.", Rt::A), 0);
+    // From an allowed client the same query is resolved.
+    let r = udp_raw(v6addr, &compressed).await.unwrap();
+    assert_eq!(r[3] & 0xf, 3, "NXDOMAIN from the mock");
+    assert_eq!(mock.count("a.", Rt::A), 1);
     let r = ask(v6addr, &query("v4only.test.", Rt::AAAA)).await.unwrap();
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert!(s.stats().get(Counter::Refused) >= 2);

@@ -62,28 +62,22 @@ impl Engine {
     /// the UDP limit; `udp` selects truncation.
     pub(crate) fn admit(&self, pkt: &[u8], src: SocketAddr, out: &mut [u8], udp: bool) -> Admit {
         self.stats.inc(Counter::Queries);
-        let mut qname = [0u8; MAX_NAME];
-        let q = match wire::parse_query(pkt, &mut qname) {
-            Ok(q) => q,
-            Err(WireError::Compressed) => return Admit::Slow { udp_limit: 512 },
-            Err(_) => {
-                self.stats.inc(Counter::Malformed);
-                if pkt.len() < 12 || pkt[2] & 0x80 != 0 {
-                    return Admit::Drop;
-                }
-                return match wire::empty_reply(pkt, None, 1, false, out) {
-                    Some(n) => Admit::Answer(n),
-                    None => Admit::Drop,
-                };
-            }
-        };
-        if q.has(flags::QR) {
-            self.stats.inc(Counter::NotQuery);
+        // Messages that are not queries get nothing (never answer a response: no loops).
+        if pkt.len() < 12 || pkt[2] & 0x80 != 0 {
+            self.stats.inc(if pkt.len() < 12 {
+                Counter::Malformed
+            } else {
+                Counter::NotQuery
+            });
             return Admit::Drop;
         }
+        let mut qname = [0u8; MAX_NAME];
+        let parsed = wire::parse_query(pkt, &mut qname);
+        // The ACL and the rate limit come before anything else, whatever the question looks
+        // like, so no query reaches the slow path (and the upstream) from outside the ACL.
         if !self.settings.acl.allows(src.ip()) {
             self.stats.inc(Counter::Refused);
-            return reply(wire::empty_reply(pkt, Some(&q), 5, false, out));
+            return reply(wire::empty_reply(pkt, parsed.as_ref().ok(), 5, false, out));
         }
         if self.settings.rate_limit.qps > 0 {
             let now = self.now_ms();
@@ -97,6 +91,15 @@ impl Engine {
                 return Admit::Drop;
             }
         }
+        let q = match parsed {
+            Ok(q) => q,
+            // Legal but unusual: the full parser in the slow path handles it.
+            Err(WireError::Compressed) => return Admit::Slow { udp_limit: 512 },
+            Err(_) => {
+                self.stats.inc(Counter::Malformed);
+                return reply(wire::empty_reply(pkt, None, 1, false, out));
+            }
+        };
         if q.opcode() != 0 {
             self.stats.inc(Counter::NotQuery);
             return reply(wire::empty_reply(pkt, Some(&q), 4, false, out));
