@@ -255,6 +255,12 @@ async fn malformed_queries_get_formerr_or_nothing() {
         ask(addr, &st).await.unwrap().metadata.response_code,
         ResponseCode::NotImp
     );
+    // EDNS version 1: BADVERS (16) = low bits 0 in the header, 1 in the OPT record (last 11 bytes).
+    let mut v1 = with_edns(query("lowttl.test.", Rt::AAAA), false);
+    v1.edns.as_mut().unwrap().set_version(1);
+    let r = udp_raw(addr, &v1.to_vec().unwrap()).await.unwrap();
+    assert_eq!(r[3] & 0xf, 0);
+    assert_eq!(r[r.len() - 11 + 5], 1, "extended RCODE");
     // Random garbage of many sizes: never a crash, the server still answers.
     let mut x: u32 = 12345;
     for len in 0..200usize {

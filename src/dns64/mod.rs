@@ -100,6 +100,11 @@ impl Engine {
                 return reply(wire::empty_reply(pkt, None, 1, false, out));
             }
         };
+        // RFC 6891 §6.1.3: we speak EDNS version 0 only.
+        if q.edns.is_some_and(|e| e.version != 0) {
+            self.stats.inc(Counter::Malformed);
+            return reply(wire::empty_reply(pkt, Some(&q), 16, false, out));
+        }
         if q.opcode() != 0 {
             self.stats.inc(Counter::NotQuery);
             return reply(wire::empty_reply(pkt, Some(&q), 4, false, out));
@@ -127,7 +132,13 @@ impl Engine {
         out[12..q.question_end].copy_from_slice(&pkt[12..q.question_end]);
         if n > limit {
             self.stats.inc(Counter::Truncated);
-            return reply(wire::empty_reply(pkt, Some(&q), out[3] & 0xf, true, out));
+            return reply(wire::empty_reply(
+                pkt,
+                Some(&q),
+                u16::from(out[3] & 0xf),
+                true,
+                out,
+            ));
         }
         Admit::Answer(n)
     }

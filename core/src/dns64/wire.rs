@@ -272,26 +272,27 @@ pub fn udp_limit(q: &QueryView) -> usize {
 
 /// Writes an answer without records to `query` into `out`: the query's ID, opcode, RD and CD,
 /// QR and RA set, `rcode`, TC if `truncated`; the question when `q` is given, and an OPT record
-/// (our payload size, DO mirrored) when the query had one. Returns the length, or `None` if `out`
-/// is too small or the query is shorter than a header.
+/// (our payload size, DO mirrored) when the query had one. An `rcode` above 15 (BADVERS = 16,
+/// RFC 6891 §6.1.3) puts its upper 8 bits in the OPT record. Returns the length, or `None` if
+/// `out` is too small, the query is shorter than a header, or an extended RCODE has no OPT.
 pub fn empty_reply(
     query: &[u8],
     q: Option<&QueryView>,
-    rcode: u8,
+    rcode: u16,
     truncated: bool,
     out: &mut [u8],
 ) -> Option<usize> {
     let hdr = query.get(..12)?;
     let qflags = u16::from_be_bytes([hdr[2], hdr[3]]);
-    let mut f = flags::QR
-        | flags::RA
-        | (qflags & (0x7800 | flags::RD | flags::CD))
-        | u16::from(rcode & 0xf);
+    let mut f = flags::QR | flags::RA | (qflags & (0x7800 | flags::RD | flags::CD)) | (rcode & 0xf);
     if truncated {
         f |= flags::TC;
     }
     let qlen = q.map_or(0, |v| v.question_end - 12);
     let opt = q.and_then(|v| v.edns);
+    if rcode > 15 && opt.is_none() {
+        return None;
+    }
     let len = 12 + qlen + if opt.is_some() { 11 } else { 0 };
     let o = out.get_mut(..len)?;
     o[..2].copy_from_slice(&hdr[..2]);
@@ -303,7 +304,8 @@ pub fn empty_reply(
     if let Some(e) = opt {
         let p = OUR_UDP_PAYLOAD.to_be_bytes();
         let d = if e.dnssec_ok { 0x80 } else { 0 };
-        o[12 + qlen..].copy_from_slice(&[0, 0, 41, p[0], p[1], 0, 0, d, 0, 0, 0]);
+        let ext = (rcode >> 4) as u8;
+        o[12 + qlen..].copy_from_slice(&[0, 0, 41, p[0], p[1], ext, 0, d, 0, 0, 0]);
     }
     Some(len)
 }
@@ -409,5 +411,11 @@ mod tests {
         assert_eq!(&out[2..12], &[0x81, 0x91, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(empty_reply(&q[..5], None, 1, false, &mut out), None);
         assert_eq!(udp_limit(&v), 1232);
+        // BADVERS (16): low bits 0 in the header, 1 in the OPT's extended RCODE.
+        let n = empty_reply(&q, Some(&v), 16, false, &mut out).unwrap();
+        assert_eq!(out[3] & 0xf, 0);
+        assert_eq!(out[v.question_end + 5], 1);
+        assert_eq!(n, q.len());
+        assert_eq!(empty_reply(&q, None, 16, false, &mut out), None);
     }
 }
