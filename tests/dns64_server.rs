@@ -306,3 +306,24 @@ async fn serve_stops_on_signal() {
     let e = nat64d::dns64::serve(bad, rx).await.unwrap_err().to_string();
     assert!(e.contains("prefixes[0]"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_beyond_max_inflight_are_dropped_and_counted() {
+    let (_mock, s) = setup(|c| c.max_inflight = 1).await;
+    let addr = s.local_addrs()[0];
+    // Whichever query gets the only slot holds it for at least the upstream timeout (the
+    // upstream never answers AAAA for silent.test.), so the other one finds it taken.
+    let slow = query("silent.test.", Rt::AAAA);
+    let other = query("silent.test.", Rt::AAAA);
+    let (a, b) = tokio::join!(ask(addr, &slow), ask(addr, &other));
+    assert_eq!(
+        usize::from(a.is_some()) + usize::from(b.is_some()),
+        1,
+        "exactly one of two simultaneous queries fits in max_inflight = 1"
+    );
+    assert_eq!(s.stats().get(Counter::Overload), 1);
+    // Once the slot is free, queries are served again.
+    let r = ask(addr, &query("nosoa.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(aaaas(&r), vec![v6("64:ff9b::1.2.3.4")]);
+    s.shutdown().await;
+}

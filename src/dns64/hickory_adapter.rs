@@ -273,6 +273,9 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
     }
 
     // RFC 6147 §5.5: a client that sets CD validates itself; synthesis would fail its validation.
+    // DEVIATION(RFC 6147 §5.5): the RFC forbids synthesis only for CD with DO; we also pass
+    // through for CD without DO (the client asked for unchecked upstream data), unless
+    // `break_dnssec` is set.
     let mode = policy.domain_mode(&qn);
     if mode == DomainMode::Never || (ctx.cd && !engine.settings.break_dnssec) {
         return match ask(engine, q.name(), qtype, ctx).await {
