@@ -24,7 +24,7 @@ pub use config::{ConfigError, Dns64Config, RateLimit, Settings};
 pub use stats::{Counter, Stats};
 
 use cache::{make_key, Cache, BIT_CD, BIT_DO, BIT_EDNS, KEY_LEN};
-use nat64_core::dns64::ratelimit::RateLimiter;
+use nat64_core::dns64::ratelimit::{prefix_key, RateLimiter};
 use nat64_core::dns64::wire::{self, flags, WireError, MAX_NAME};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,13 +32,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use upstream::UpstreamPool;
 
+const LIMITER_SHARDS: usize = 16;
+
 /// Shared state of one DNS64 server.
 pub(crate) struct Engine {
     pub settings: Settings,
     pub stats: Arc<Stats>,
     pub cache: Cache,
     pub upstream: UpstreamPool,
-    pub limiter: Mutex<RateLimiter>,
+    /// Rate limiters, sharded by client prefix (so threads rarely meet on one lock).
+    pub limiters: Box<[Mutex<RateLimiter>]>,
     pub inflight: Arc<tokio::sync::Semaphore>,
     pub epoch: Instant,
 }
@@ -81,11 +84,15 @@ impl Engine {
         }
         if self.settings.rate_limit.qps > 0 {
             let now = self.now_ms();
+            let k = prefix_key(&self.settings.rate_limit, src.ip());
+            // Fibonacci hashing: the top bits of the product depend on every prefix bit.
+            let h = ((k ^ (k >> 64)) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let shard = (h >> 60) as usize % self.limiters.len();
             let ok = self
-                .limiter
-                .lock()
-                .map(|mut l| l.check(src.ip(), now))
-                .unwrap_or(true);
+                .limiters
+                .get(shard)
+                .and_then(|m| m.lock().ok())
+                .is_none_or(|mut l| l.check(src.ip(), now));
             if !ok {
                 self.stats.inc(Counter::RateLimited);
                 return Admit::Drop;
@@ -196,7 +203,13 @@ impl Dns64Server {
                 settings.upstream_timeout,
                 stats.clone(),
             ),
-            limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
+            limiters: (0..LIMITER_SHARDS)
+                .map(|_| {
+                    let mut rl = settings.rate_limit;
+                    rl.max_entries = rl.max_entries.div_ceil(LIMITER_SHARDS);
+                    Mutex::new(RateLimiter::new(rl))
+                })
+                .collect(),
             inflight: Arc::new(tokio::sync::Semaphore::new(settings.max_inflight)),
             epoch: Instant::now(),
             stats,

@@ -29,6 +29,22 @@ struct Bucket {
     last_ms: u64,
 }
 
+/// The client prefix `client` is counted under (IPv4-mapped addresses as IPv4). Callers that
+/// shard limiters pick the shard from it, so one prefix always meets the same bucket.
+pub fn prefix_key(cfg: &RateLimitConfig, client: IpAddr) -> u128 {
+    match normalize(client) {
+        IpAddr::V4(a) => {
+            let l = u32::from(cfg.v4_len.min(32));
+            let m = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+            (1u128 << 127) | u128::from(u32::from(a) & m)
+        }
+        IpAddr::V6(a) => {
+            let l = u32::from(cfg.v6_len.clamp(1, 127));
+            u128::from(a) & (u128::MAX << (128 - l))
+        }
+    }
+}
+
 /// The limiter.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
@@ -45,18 +61,9 @@ impl RateLimiter {
         }
     }
 
-    fn key(&self, client: IpAddr) -> u128 {
-        match normalize(client) {
-            IpAddr::V4(a) => {
-                let l = u32::from(self.cfg.v4_len.min(32));
-                let m = if l == 0 { 0 } else { u32::MAX << (32 - l) };
-                (1u128 << 127) | u128::from(u32::from(a) & m)
-            }
-            IpAddr::V6(a) => {
-                let l = u32::from(self.cfg.v6_len.clamp(1, 127));
-                u128::from(a) & (u128::MAX << (128 - l))
-            }
-        }
+    /// See [`prefix_key`].
+    pub fn key(&self, client: IpAddr) -> u128 {
+        prefix_key(&self.cfg, client)
     }
 
     /// Takes a token for `client` at `now_ms`; false if its prefix is over the limit.
