@@ -410,7 +410,13 @@ impl RequestHandler for TcpHandler {
                 Some(out)
             }
             Admit::Drop => None,
-            Admit::Slow { .. } => resolve(&self.engine, raw, src).await,
+            Admit::Slow { .. } => match self.engine.inflight.clone().try_acquire_owned() {
+                Ok(_permit) => resolve(&self.engine, raw, src).await,
+                Err(_) => {
+                    self.engine.stats.inc(Counter::Overload);
+                    None
+                }
+            },
         };
         let mut failed = Metadata::new(
             request.metadata.id,

@@ -419,3 +419,51 @@ mod tests {
         assert_eq!(empty_reply(&q, None, 16, false, &mut out), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes never panic any reader, and what parses stays in bounds.
+        #[test]
+        fn readers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut key = [0u8; MAX_NAME];
+            if let Ok(v) = parse_query(&b, &mut key) {
+                prop_assert!(v.question_end <= b.len());
+                prop_assert!(v.qname_len <= MAX_NAME);
+                let mut out = [0u8; 700];
+                let n = empty_reply(&b, Some(&v), 2, false, &mut out);
+                prop_assert!(n.is_some_and(|n| n <= v.question_end + 11));
+            }
+            let mut offs = Vec::new();
+            if ttl_offsets(&b, &mut offs).is_ok() {
+                prop_assert!(offs.iter().all(|&o| o + 4 <= b.len()));
+            }
+        }
+
+        /// A valid query with bytes changed and cut: still no panic.
+        #[test]
+        fn mutated_queries_never_panic(
+            edits in proptest::collection::vec((0usize..60, any::<u8>()), 1..6),
+            cut in 0usize..60,
+        ) {
+            let mut q = vec![0x12, 0x34, 0x01, 0x10, 0, 1, 0, 0, 0, 0, 0, 1];
+            q.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x1c\x00\x01");
+            q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+            for (at, v) in edits {
+                if at < q.len() {
+                    q[at] = v;
+                }
+            }
+            q.truncate(cut.max(1).min(q.len()));
+            let mut key = [0u8; MAX_NAME];
+            if let Ok(v) = parse_query(&q, &mut key) {
+                prop_assert!(v.question_end <= q.len());
+            }
+            let mut offs = Vec::new();
+            let _ = ttl_offsets(&q, &mut offs);
+        }
+    }
+}
