@@ -5,7 +5,7 @@
 //! found once at insert time), so the fast path neither parses nor allocates. Bounded: a fixed
 //! number of entries per shard; a full shard drops expired entries, then an arbitrary one.
 //! Only NOERROR and NXDOMAIN answers with at least one record are cached, for the smallest TTL in
-//! them (a negative answer's SOA TTL caps it, as RFC 2308 §5 asks), capped by `max_ttl`.
+//! them (for a SOA, min(TTL, MINIMUM) as RFC 2308 §5 asks), capped by `max_ttl`.
 
 use nat64_core::dns64::wire;
 use std::collections::HashMap;

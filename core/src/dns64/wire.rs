@@ -222,7 +222,8 @@ pub fn parse_query(b: &[u8], key: &mut [u8]) -> Result<QueryView, WireError> {
     Ok(view)
 }
 
-/// Offsets of the TTL field of every record in a message (OPT excluded), and the smallest TTL.
+/// Offsets of the TTL field of every record in a message (OPT excluded), and the smallest TTL
+/// (for a SOA record, the smaller of its TTL and its MINIMUM field, RFC 2308 §5).
 ///
 /// # Errors
 /// Truncated or malformed input.
@@ -247,7 +248,15 @@ pub fn ttl_offsets(b: &[u8], out: &mut Vec<usize>) -> Result<Option<u32>, WireEr
         }
         if t != rrtype::OPT {
             out.push(at + 4);
-            let ttl = u32::from_be_bytes([ttl_b[0], ttl_b[1], ttl_b[2], ttl_b[3]]);
+            let mut ttl = u32::from_be_bytes([ttl_b[0], ttl_b[1], ttl_b[2], ttl_b[3]]);
+            if t == rrtype::SOA {
+                // RFC 2308 §5: a negative answer lives min(SOA TTL, SOA MINIMUM).
+                let names_end = skip_name(b, skip_name(b, at + 10)?)?;
+                let m = b
+                    .get(names_end + 16..names_end + 20)
+                    .ok_or(WireError::Truncated)?;
+                ttl = ttl.min(u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+            }
             min = Some(min.map_or(ttl, |m| m.min(ttl)));
         }
         at += 10 + rdlen;
@@ -387,6 +396,17 @@ mod tests {
             let mut o = Vec::new();
             assert!(ttl_offsets(&m[..cut], &mut o).is_err(), "cut at {cut}");
         }
+        // NXDOMAIN with a SOA of TTL 3600 and MINIMUM 300: 300.
+        let mut nx = vec![0, 1, 0x81, 0x83, 0, 1, 0, 0, 0, 1, 0, 0];
+        nx.extend_from_slice(&[1, b'a', 0, 0, 28, 0, 1]);
+        nx.extend_from_slice(&[0, 0, 6, 0, 1, 0, 0, 0x0e, 0x10, 0, 26]);
+        nx.extend_from_slice(&[2, b'n', b's', 0, 0xc0, 12]);
+        for v in [1u32, 3600, 600, 86400, 300] {
+            nx.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut offs = Vec::new();
+        assert_eq!(ttl_offsets(&nx, &mut offs), Ok(Some(300)));
+        assert_eq!(offs, vec![12 + 7 + 5]);
     }
 
     #[test]
