@@ -9,9 +9,14 @@
 #
 # Checks from the IPv6-only client with dig: synthesized AAAA, real AAAA passed, ipv4only.arpa,
 # reverse lookup of a synthesized address (CNAME into in-addr.arpa), TCP, NXDOMAIN, and REFUSED
-# for a client address outside the ACL. The end-to-end `curl http://web.example/` through the
-# translator is run when NAT64D_E2E=1 and the gateway command is available (integration with
-# the dataplane; see docs/conformance/rfc6147.md).
+# for a client address outside the ACL.
+#
+# The DNS64 server is `nat64d dns64 --config FILE` when the binary has that subcommand, else the
+# standalone example (`cargo run --example dns64`). The IPv4-only server also serves HTTP on
+# 198.51.100.10:80; the end-to-end step `curl http://web.example/` from the client runs only when
+# NAT64D_GW_CMD is set to a command that starts the translator in the gateway namespace (it is
+# started there with the gateway's interfaces up; the IPv4 side routes 203.0.113.0/24 back to the
+# gateway for a pool4 there).
 #
 # Usage (root): netns-scripts/dns64-netns.sh      Prints "N passed, M failed".
 set -euo pipefail
@@ -34,8 +39,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --quiet --example dns64
-BIN=target/debug/examples/dns64
+cargo build --quiet --example dns64 --bin nat64d
+if target/debug/nat64d dns64 --help 2>/dev/null | grep -q -- --config; then
+    DNS64=(target/debug/nat64d dns64 --config)
+else
+    DNS64=(target/debug/examples/dns64)
+fi
 
 for n in $CL $GW $AU; do ip netns add "$n"; ip -n "$n" link set lo up; done
 ip link add $P-c0 netns $CL type veth peer name $P-g6 netns $GW
@@ -68,8 +77,14 @@ prefixes = ["64:ff9b::/96"]
 wkp_strict = false
 allow = ["2001:db8:64::2/128", "::1/128"]
 TOML
-ip netns exec $GW "$BIN" "$TMP/dns64.toml" >"$TMP/dns64.out" 2>&1 &
+ip netns exec $GW "${DNS64[@]}" "$TMP/dns64.toml" >"$TMP/dns64.out" 2>&1 &
 PIDS+=($!)
+
+mkdir -p "$TMP/www" && echo "hello from the IPv4-only server" > "$TMP/www/index.html"
+ip netns exec $AU python3 -m http.server --bind 198.51.100.10 --directory "$TMP/www" 80 \
+    >"$TMP/http.log" 2>&1 &
+PIDS+=($!)
+ip -n $AU route add 203.0.113.0/24 via 192.0.2.1
 
 # Wait (bounded) for both servers.
 for _ in $(seq 50); do
@@ -103,8 +118,15 @@ check "A passes untouched" "198.51.100.10" $D +short A web.example
 check "client outside the ACL gets REFUSED" "status: REFUSED" \
     ip netns exec $CL dig +time=2 +tries=1 -b 2001:db8:64::3 @2001:db8:64::1 AAAA web.example
 
-if [ "${NAT64D_E2E:-0}" = 1 ]; then
-    echo "SKIP curl through nat64d: the translator is wired in by the integration (issue 5)"
+if [ -n "${NAT64D_GW_CMD:-}" ]; then
+    ip netns exec $GW sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1
+    ip netns exec $GW sh -c "$NAT64D_GW_CMD" >"$TMP/gw.out" 2>&1 &
+    PIDS+=($!)
+    sleep 1
+    check "curl http://web.example/ from the IPv6-only client (end to end)" "hello from the IPv4-only server" \
+        ip netns exec $CL sh -c "curl -s -m 5 -g http://[\$(dig +short -b 2001:db8:64::2 @2001:db8:64::1 AAAA web.example)]/"
+else
+    echo "skip end-to-end curl: NAT64D_GW_CMD not set (the translator is not part of this script yet)"
 fi
 
 echo "$PASS passed, $FAIL failed"
