@@ -111,7 +111,7 @@ impl Default for Dns64Config {
             break_dnssec: false,
             edns_ede: true,
             udp_threads: 0,
-            max_inflight: 4096,
+            max_inflight: 512,
             tcp_timeout_ms: 10_000,
         }
     }
