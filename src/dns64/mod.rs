@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`config`] — the `[dns64]` table.
-//! - `udp`: one thread per core, each with its own `SO_REUSEPORT` socket per listen address. The
+//! - `udp`: one thread per core, each with its own `SO_REUSEPORT` socket per listen address,
+//!   reading and answering up to 32 datagrams per system call (`recvmmsg`/`sendmmsg`). The
 //!   fast path (ACL, rate limit, cache hit) runs on that thread without allocating; misses go to
 //!   the tokio runtime, which answers on the same socket.
 //! - `hickory_adapter`: the only file that knows hickory: full parsing, the resolution steps and

@@ -48,6 +48,157 @@ pub(super) fn spawn_worker(
         .spawn(move || worker(sock, engine, rt, stop))?)
 }
 
+/// Datagrams read (and answers written) per system call on Linux.
+#[cfg(target_os = "linux")]
+const BATCH: usize = 32;
+
+/// Room for one answer in the batch buffer; a cached answer that is larger takes the slow path.
+#[cfg(target_os = "linux")]
+const SLOT: usize = 4096;
+
+fn is_timeout(e: std::io::ErrorKind) -> bool {
+    matches!(
+        e,
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// Hands a query that missed the fast path to the tokio runtime (bounded by `max_inflight`).
+fn slow_path(
+    engine: &Arc<Engine>,
+    rt: &tokio::runtime::Handle,
+    sock: &Arc<UdpSocket>,
+    pkt: &[u8],
+    src: SocketAddr,
+    udp_limit: usize,
+) {
+    let Ok(permit) = engine.inflight.clone().try_acquire_owned() else {
+        engine.stats.inc(Counter::Overload);
+        return;
+    };
+    let query = pkt.to_vec();
+    let engine = engine.clone();
+    let sock = sock.clone();
+    rt.spawn(async move {
+        let _permit = permit;
+        if let Some(ans) = hickory_adapter::resolve_udp(&engine, &query, src, udp_limit).await {
+            if sock.send_to(&ans, src).is_err() {
+                engine.stats.inc(Counter::SendError);
+            }
+        }
+    });
+}
+
+/// Linux: `recvmmsg` / `sendmmsg`, up to [`BATCH`] datagrams per call.
+#[cfg(target_os = "linux")]
+fn worker(
+    sock: Arc<UdpSocket>,
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) {
+    use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    use std::io::{IoSlice, IoSliceMut};
+    use std::os::fd::AsRawFd;
+
+    let fd = sock.as_raw_fd();
+    let mut inb = vec![0u8; BATCH * SLOT];
+    let mut outb = vec![0u8; BATCH * SLOT];
+    let mut rx: MultiHeaders<SockaddrStorage> = MultiHeaders::preallocate(BATCH, None);
+    let mut tx: MultiHeaders<SockaddrStorage> = MultiHeaders::preallocate(BATCH, None);
+    let mut got = [(0usize, None::<SockaddrStorage>); BATCH];
+    let mut answers = [(0usize, None::<SockaddrStorage>); BATCH];
+    while !stop.load(Ordering::Relaxed) {
+        let n = {
+            let mut chunks = inb.chunks_mut(SLOT);
+            let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
+                std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
+            match recvmmsg(
+                fd,
+                &mut rx,
+                slices.iter_mut(),
+                MsgFlags::MSG_WAITFORONE,
+                None,
+            ) {
+                Ok(res) => {
+                    let mut n = 0;
+                    for (slot, m) in got.iter_mut().zip(res) {
+                        *slot = (m.bytes, m.address);
+                        n += 1;
+                    }
+                    n
+                }
+                Err(e) if is_timeout(std::io::Error::from(e).kind()) => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "dns64 udp recvmmsg");
+                    continue;
+                }
+            }
+        };
+        let mut k = 0;
+        for (i, (len, addr)) in got[..n].iter().enumerate() {
+            let Some(src) = addr.as_ref().and_then(to_std) else {
+                continue;
+            };
+            let pkt = &inb[i * SLOT..i * SLOT + (*len).min(SLOT)];
+            let out = &mut outb[k * SLOT..(k + 1) * SLOT];
+            match engine.admit(pkt, src, out, true) {
+                Admit::Answer(len) => {
+                    answers[k] = (len, *addr);
+                    k += 1;
+                }
+                Admit::Drop => {}
+                Admit::Slow { udp_limit } => slow_path(&engine, &rt, &sock, pkt, src, udp_limit),
+            }
+        }
+        if k == 0 {
+            continue;
+        }
+        let mut chunks = outb.chunks(SLOT);
+        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|j| {
+            let c = chunks.next().unwrap_or_default();
+            [IoSlice::new(&c[..answers[j].0.min(c.len())])]
+        });
+        let addrs: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|j| answers[j].1);
+        let mut sent = 0;
+        while sent < k {
+            match sendmmsg(
+                fd,
+                &mut tx,
+                slices[sent..k].iter(),
+                &addrs[sent..k],
+                [],
+                MsgFlags::empty(),
+            ) {
+                Ok(r) => {
+                    let c = r.count();
+                    if c == 0 {
+                        break;
+                    }
+                    sent += c;
+                }
+                Err(_) => {
+                    // Skip the datagram that failed and go on with the rest.
+                    engine.stats.inc(Counter::SendError);
+                    sent += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn to_std(a: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
+}
+
+/// Elsewhere: one datagram per system call.
+#[cfg(not(target_os = "linux"))]
 fn worker(
     sock: Arc<UdpSocket>,
     engine: Arc<Engine>,
@@ -59,16 +210,7 @@ fn worker(
     while !stop.load(Ordering::Relaxed) {
         let (len, src) = match sock.recv_from(&mut inb) {
             Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if is_timeout(e.kind()) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "dns64 udp recv");
                 continue;
@@ -82,25 +224,7 @@ fn worker(
                 }
             }
             Admit::Drop => {}
-            Admit::Slow { udp_limit } => {
-                let Ok(permit) = engine.inflight.clone().try_acquire_owned() else {
-                    engine.stats.inc(Counter::Overload);
-                    continue;
-                };
-                let query = pkt.to_vec();
-                let engine = engine.clone();
-                let sock = sock.clone();
-                rt.spawn(async move {
-                    let _permit = permit;
-                    if let Some(ans) =
-                        hickory_adapter::resolve_udp(&engine, &query, src, udp_limit).await
-                    {
-                        if sock.send_to(&ans, src).is_err() {
-                            engine.stats.inc(Counter::SendError);
-                        }
-                    }
-                });
-            }
+            Admit::Slow { udp_limit } => slow_path(&engine, &rt, &sock, pkt, src, udp_limit),
         }
     }
 }
