@@ -289,3 +289,113 @@ pub async fn serve(
     server.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod alloc_tests {
+    //! The fast path allocates nothing per query: a counting allocator (per thread) around
+    //! `Engine::admit` for cache hits, REFUSED and malformed queries.
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+    thread_local! {
+        static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    }
+    // SAFETY: forwards to the system allocator unchanged; only counts calls.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            ALLOCS.with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+    #[global_allocator]
+    static A: Counting = Counting;
+
+    fn allocs() -> usize {
+        ALLOCS.with(|c| c.get())
+    }
+
+    fn engine() -> Engine {
+        let cfg = Dns64Config {
+            upstreams: vec!["127.0.0.1:9".parse().unwrap()],
+            allow: vec!["127.0.0.0/8".into()],
+            ..Dns64Config::default()
+        };
+        let settings = cfg.validate().unwrap();
+        let stats = Arc::new(Stats::default());
+        Engine {
+            cache: Cache::new(1000, 3600),
+            upstream: UpstreamPool::new(vec![], settings.upstream_timeout, stats.clone()),
+            limiters: (0..LIMITER_SHARDS)
+                .map(|_| Mutex::new(RateLimiter::new(settings.rate_limit)))
+                .collect(),
+            inflight: Arc::new(tokio::sync::Semaphore::new(1)),
+            epoch: Instant::now(),
+            stats,
+            settings,
+        }
+    }
+
+    /// Query "a." AAAA, ID `id`.
+    fn query(id: u16) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 28, 0, 1]);
+        q
+    }
+
+    #[test]
+    fn fast_path_does_not_allocate() {
+        let e = engine();
+        // The cached answer: a. AAAA 64:ff9b::102:304, TTL 300.
+        let mut ans = vec![
+            0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, b'a', 0, 0, 28, 0, 1,
+        ];
+        ans.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 1, 44, 0, 16]);
+        ans.extend_from_slice(
+            &"64:ff9b::1.2.3.4"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        let mut key = [0u8; KEY_LEN];
+        let klen = make_key(&mut key, b"\x01a\x00", 28, 1, 0);
+        e.cache.put(&key[..klen], &ans);
+        let inside: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let outside: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
+        let mut out = vec![0u8; 4096];
+        let queries: Vec<Vec<u8>> = (0..100).map(query).collect();
+        // Warm up (the rate limiter's first bucket for this client).
+        assert!(matches!(
+            e.admit(&queries[0], inside, &mut out, true),
+            Admit::Answer(_)
+        ));
+        // The counter sees allocations on this thread.
+        let b = allocs();
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
+        assert_eq!(allocs(), b + 1);
+        let before = allocs();
+        for q in &queries {
+            assert!(
+                matches!(e.admit(q, inside, &mut out, true), Admit::Answer(n) if n == ans.len())
+            );
+            assert_eq!(&out[..2], &q[..2]);
+            assert!(matches!(
+                e.admit(q, outside, &mut out, true),
+                Admit::Answer(_)
+            ));
+            assert!(matches!(
+                e.admit(&q[..14], inside, &mut out, true),
+                Admit::Answer(12)
+            ));
+        }
+        assert_eq!(allocs() - before, 0, "allocations on the fast path");
+        assert_eq!(e.stats.get(Counter::CacheHits), 101);
+        assert_eq!(e.stats.get(Counter::Refused), 100);
+    }
+}
