@@ -17,9 +17,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dns64Config {
-    /// Addresses to serve on (UDP and TCP). Port 0 picks a free port (tests).
+    /// Addresses to serve on (UDP and TCP), `"addr"` (port 53) or `"addr:port"` / `"[v6]:port"`.
+    /// Port 0 picks a free port (tests).
+    #[serde(deserialize_with = "socket_addrs")]
     pub listen: Vec<SocketAddr>,
-    /// Upstream recursive resolvers, tried in order with failover.
+    /// Upstream recursive resolvers, tried in order with failover; same forms as `listen`.
+    #[serde(deserialize_with = "socket_addrs")]
     pub upstreams: Vec<SocketAddr>,
     /// Per-upstream timeout for one query, in milliseconds.
     pub upstream_timeout_ms: u64,
@@ -115,6 +118,22 @@ impl Default for Dns64Config {
             tcp_timeout_ms: 10_000,
         }
     }
+}
+
+/// Reads `"192.0.2.53"`, `"2001:db8::53"` (port 53) or `"192.0.2.53:5353"`, `"[2001:db8::53]:53"`.
+fn socket_addrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let v: Vec<String> = Vec::deserialize(d)?;
+    v.iter()
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{s:?}: expected an address, optionally with a port (192.0.2.53, [2001:db8::53]:53)"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// A configuration value that cannot be used.
@@ -332,7 +351,19 @@ mod tests {
 
     #[test]
     fn defaults_and_keys() {
-        let c = parse("upstreams = [\"127.0.0.1:5353\"]").unwrap();
+        let c = parse("upstreams = [\"192.0.2.53\", \"2001:db8::53\", \"[::1]:5353\"]").unwrap();
+        assert_eq!(
+            c.upstreams,
+            vec![
+                "192.0.2.53:53".parse::<SocketAddr>().unwrap(),
+                "[2001:db8::53]:53".parse().unwrap(),
+                "[::1]:5353".parse().unwrap()
+            ]
+        );
+        assert!(parse("upstreams = [\"nope\"]")
+            .unwrap_err()
+            .to_string()
+            .contains("expected an address"));
         let s = c.validate().unwrap();
         assert_eq!(s.policy.prefixes, vec![Prefix6052::WKP]);
         assert!(s.policy.excluded("::ffff:1.2.3.4".parse().unwrap()));
