@@ -299,3 +299,23 @@ async fn other_types_are_forwarded() {
     assert!(!r.metadata.recursion_desired);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthesis_only_for_synthesize_clients_and_cached_apart() {
+    let (_mock, s) = setup(|c| {
+        c.listen = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+        c.synthesize_clients = vec!["::1/128".into()];
+    })
+    .await;
+    let (v4, v6addr) = (s.local_addrs()[0], s.local_addrs()[1]);
+    // ::1 gets synthesis (and the answer is cached)...
+    let r = ask(v6addr, &query("lowttl.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(aaaas(&r), vec![v6("64:ff9b::1.2.3.4")]);
+    // ...127.0.0.1 is served (it is in `allow`) but not synthesized, cache or not.
+    for _ in 0..2 {
+        let r = ask(v4, &query("lowttl.test.", Rt::AAAA)).await.unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        assert!(aaaas(&r).is_empty());
+    }
+    s.shutdown().await;
+}

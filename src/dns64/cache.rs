@@ -66,6 +66,8 @@ pub const BIT_EDNS: u8 = 1;
 pub const BIT_DO: u8 = 2;
 /// Key bits: checking disabled.
 pub const BIT_CD: u8 = 4;
+/// Key bits: the client is outside `synthesize_clients`.
+pub const BIT_NOSYNTH: u8 = 8;
 
 impl Cache {
     /// A cache of about `entries` answers (0 disables it).

@@ -36,6 +36,9 @@ pub struct Dns64Config {
     pub wkp_strict: bool,
     /// Client networks that get answers; everyone else gets REFUSED.
     pub allow: Vec<String>,
+    /// Clients whose AAAA queries are synthesized (BIND's `clients`); the others (for example
+    /// dual-stack networks) get plain forwarding. Default: everyone.
+    pub synthesize_clients: Vec<String>,
     /// Per-client-prefix rate limit.
     pub rate_limit: RateLimit,
     /// Most cached answers.
@@ -103,6 +106,7 @@ impl Default for Dns64Config {
             mapped: vec!["0.0.0.0/0".into()],
             wkp_strict: true,
             allow: vec!["::1/128".into(), "127.0.0.0/8".into()],
+            synthesize_clients: vec!["::/0".into(), "0.0.0.0/0".into()],
             rate_limit: RateLimit::default(),
             cache_size: 65536,
             cache_max_ttl: 86400,
@@ -163,6 +167,8 @@ pub struct Settings {
     pub policy: Dns64Policy,
     /// Client ACL.
     pub acl: Acl,
+    /// Clients that get synthesis.
+    pub synth_acl: Acl,
     /// Rate limit.
     pub rate_limit: RateLimitConfig,
     /// Listen addresses.
@@ -285,6 +291,15 @@ impl Dns64Config {
                     .map_err(|e| err(format!("allow[{i}]"), s, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let synth = self
+            .synthesize_clients
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.parse::<IpNet>()
+                    .map_err(|e| err(format!("synthesize_clients[{i}]"), s, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let rl = self.rate_limit;
         if rl.ipv4_prefix_len > 32 || rl.ipv6_prefix_len == 0 || rl.ipv6_prefix_len > 128 {
             return Err(err(
@@ -315,6 +330,7 @@ impl Dns64Config {
         Ok(Settings {
             policy,
             acl: Acl::new(allow),
+            synth_acl: Acl::new(synth),
             rate_limit: RateLimitConfig {
                 qps: rl.qps,
                 burst: rl.burst,
@@ -379,6 +395,7 @@ mod tests {
             mapped = ["192.0.2.0/24"]
             wkp_strict = false
             allow = ["2001:db8::/32", "::1/128"]
+            synthesize_clients = ["2001:db8:64::/48"]
             cache_size = 10
             cache_max_ttl = 60
             never_synthesize = ["Corp.Example"]

@@ -33,6 +33,8 @@ const EDNS_EDE: u16 = 15;
 /// The client query's bits that shape the answer.
 #[derive(Debug, Clone, Copy)]
 struct Ctx {
+    /// The client is inside `synthesize_clients`.
+    synthesize: bool,
     rd: bool,
     cd: bool,
     dnssec_ok: bool,
@@ -58,7 +60,7 @@ pub(super) async fn resolve_udp(
 
 /// The slow path: parses `query` fully and answers it (ACL and rate limit were checked by
 /// [`Engine::admit`]). The answer is cached when cacheable.
-pub(super) async fn resolve(engine: &Engine, query: &[u8], _src: SocketAddr) -> Option<Vec<u8>> {
+pub(super) async fn resolve(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
     let req = match Message::from_vec(query) {
         Ok(m) => m,
         Err(_) => {
@@ -76,6 +78,7 @@ pub(super) async fn resolve(engine: &Engine, query: &[u8], _src: SocketAddr) -> 
         return None;
     }
     let ctx = Ctx {
+        synthesize: engine.settings.synth_acl.allows(src.ip()),
         rd: req.metadata.recursion_desired,
         cd: req.metadata.checking_disabled,
         dnssec_ok: req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
@@ -105,7 +108,7 @@ pub(super) async fn resolve(engine: &Engine, query: &[u8], _src: SocketAddr) -> 
             &qname[..q.qname_len],
             q.qtype,
             q.qclass,
-            super::cache_bits(&q),
+            super::cache_bits(&q, ctx.synthesize),
         );
         engine.cache.put(&key[..klen], &bytes);
     }
@@ -276,7 +279,11 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
     // DEVIATION(RFC 6147 §5.5): the RFC forbids synthesis only for CD with DO; we also pass
     // through for CD without DO (the client asked for unchecked upstream data), unless
     // `break_dnssec` is set.
-    let mode = policy.domain_mode(&qn);
+    let mode = if ctx.synthesize {
+        policy.domain_mode(&qn)
+    } else {
+        DomainMode::Never
+    };
     if mode == DomainMode::Never || (ctx.cd && !engine.settings.break_dnssec) {
         return match ask(engine, q.name(), qtype, ctx).await {
             Some(up) => relay(req, ctx, up),

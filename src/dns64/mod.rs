@@ -24,7 +24,7 @@ pub mod upstream;
 pub use config::{ConfigError, Dns64Config, RateLimit, Settings};
 pub use stats::{Counter, Stats};
 
-use cache::{make_key, Cache, BIT_CD, BIT_DO, BIT_EDNS, KEY_LEN};
+use cache::{make_key, Cache, BIT_CD, BIT_DO, BIT_EDNS, BIT_NOSYNTH, KEY_LEN};
 use nat64_core::dns64::ratelimit::{prefix_key, RateLimiter};
 use nat64_core::dns64::wire::{self, flags, WireError, MAX_NAME};
 use std::net::SocketAddr;
@@ -128,7 +128,7 @@ impl Engine {
             &qname[..q.qname_len],
             q.qtype,
             q.qclass,
-            cache_bits(&q),
+            cache_bits(&q, self.settings.synth_acl.allows(src.ip())),
         );
         let Some(n) = self.cache.get(&key[..klen], out) else {
             return Admit::Slow { udp_limit: limit };
@@ -157,8 +157,8 @@ fn reply(n: Option<usize>) -> Admit {
 }
 
 /// The cache-key bits of a query.
-pub(crate) fn cache_bits(q: &wire::QueryView) -> u8 {
-    let mut b = 0;
+pub(crate) fn cache_bits(q: &wire::QueryView, synthesize: bool) -> u8 {
+    let mut b = if synthesize { 0 } else { BIT_NOSYNTH };
     if let Some(e) = q.edns {
         b |= BIT_EDNS;
         if e.dnssec_ok {
