@@ -249,6 +249,20 @@ impl Dns64Config {
                 "at least one upstream resolver is needed, e.g. [\"192.0.2.53:53\"]",
             ));
         }
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let loops = self.listen.iter().any(|l| {
+                l.port() == u.port()
+                    && l.port() != 0
+                    && (l.ip() == u.ip() || (l.ip().is_unspecified() && is_loopback(u.ip())))
+            });
+            if loops {
+                return Err(err(
+                    format!("upstreams[{i}]"),
+                    &u.to_string(),
+                    "this is one of our own listen addresses: queries would loop",
+                ));
+            }
+        }
         let mut prefixes = Vec::new();
         for (i, s) in self.prefixes.iter().enumerate() {
             let p = parse_prefix(s).map_err(|r| err(format!("prefixes[{i}]"), s, r))?;
@@ -430,18 +444,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown field"));
-        let c = parse("upstreams = [\"127.0.0.1:53\"]\nprefixes = [\"64:ff9b::/95\"]").unwrap();
+        let c = parse("upstreams = [\"192.0.2.53:53\"]\nprefixes = [\"64:ff9b::/95\"]").unwrap();
         let e = c.validate().unwrap_err();
         assert_eq!(e.key, "prefixes[0]");
         assert!(e.to_string().contains("length must be"), "{e}");
-        let c = parse("upstreams = [\"127.0.0.1:53\"]\nexclude = [\"::ffff/96\"]").unwrap();
+        let c = parse("upstreams = [\"192.0.2.53:53\"]\nexclude = [\"::ffff/96\"]").unwrap();
         let e = c.validate().unwrap_err();
         assert_eq!(e.key, "exclude[0]");
-        let c = parse("upstreams = [\"127.0.0.1:53\"]\nmapped = [\"2001:db8::/32\"]").unwrap();
+        let c = parse("upstreams = [\"192.0.2.53:53\"]\nmapped = [\"2001:db8::/32\"]").unwrap();
         assert_eq!(c.validate().unwrap_err().key, "mapped[0]");
-        let c = parse("upstreams = [\"127.0.0.1:53\"]\nnever_synthesize = [\"a..b\"]").unwrap();
+        let c = parse("upstreams = [\"192.0.2.53:53\"]\nnever_synthesize = [\"a..b\"]").unwrap();
         assert_eq!(c.validate().unwrap_err().key, "never_synthesize[0]");
         let c = parse("").unwrap();
         assert_eq!(c.validate().unwrap_err().key, "upstreams");
+        let c =
+            parse("listen = [\"[::]:53\"]\nupstreams = [\"192.0.2.1\", \"127.0.0.1\"]").unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "upstreams[1]");
     }
 }
