@@ -34,6 +34,9 @@ pub enum PrefixError {
 pub struct Prefix6052 {
     bytes: [u8; 16],
     len: u8,
+    /// The prefix and its mask as integers: one XOR and AND per membership test.
+    net: u128,
+    mask: u128,
 }
 
 impl Prefix6052 {
@@ -41,6 +44,8 @@ impl Prefix6052 {
     pub const WKP: Prefix6052 = Prefix6052 {
         bytes: WELL_KNOWN_PREFIX.octets(),
         len: 96,
+        net: u128::from_be_bytes(WELL_KNOWN_PREFIX.octets()),
+        mask: u128::MAX << 32,
     };
 
     /// Validates `addr/len` as an RFC 6052 prefix.
@@ -58,7 +63,12 @@ impl Prefix6052 {
         if u128::from(addr) & !mask128(len) != 0 {
             return Err(PrefixError::HostBits(addr, len));
         }
-        Ok(Prefix6052 { bytes, len })
+        Ok(Prefix6052 {
+            bytes,
+            len,
+            net: u128::from(addr),
+            mask: mask128(len),
+        })
     }
 
     /// The prefix address.
@@ -67,7 +77,7 @@ impl Prefix6052 {
     }
 
     /// The prefix length in bits.
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 
@@ -79,8 +89,7 @@ impl Prefix6052 {
     /// True if `addr` lies inside this prefix.
     #[inline]
     pub fn contains(&self, addr: &[u8; 16]) -> bool {
-        let n = usize::from(self.len / 8);
-        addr[..n] == self.bytes[..n]
+        (u128::from_be_bytes(*addr) ^ self.net) & self.mask == 0
     }
 
     /// §2.2: builds the IPv4-embedded IPv6 address (suffix and u-octet zero).
