@@ -13,10 +13,8 @@
 #
 # The DNS64 server is `nat64d dns64 --config FILE` when the binary has that subcommand, else the
 # standalone example (`cargo run --example dns64`). The IPv4-only server also serves HTTP on
-# 198.51.100.10:80; the end-to-end step `curl http://web.example/` from the client runs only when
-# NAT64D_GW_CMD is set to a command that starts the translator in the gateway namespace (it is
-# started there with the gateway's interfaces up; the IPv4 side routes 203.0.113.0/24 back to the
-# gateway for a pool4 there).
+# 198.51.100.10:80, and the end-to-end step runs `nat64d run` (SIIT, EAMT 2001:db8:64::2 <->
+# 203.0.113.2) in the gateway namespace and `curl http://web.example/` from the client.
 #
 # Usage (root): netns-scripts/dns64-netns.sh      Prints "N passed, M failed".
 set -euo pipefail
@@ -118,16 +116,36 @@ check "A passes untouched" "198.51.100.10" $D +short A web.example
 check "client outside the ACL gets REFUSED" "status: REFUSED" \
     ip netns exec $CL dig +time=2 +tries=1 -b 2001:db8:64::3 @2001:db8:64::1 AAAA web.example
 
-if [ -n "${NAT64D_GW_CMD:-}" ]; then
+# End to end: the translator (`nat64d run`, SIIT with an EAMT entry for the client) in the
+# gateway namespace, then curl by name from the IPv6-only client.
+if target/debug/nat64d run --help 2>/dev/null | grep -q -- --config; then
+    cat > "$TMP/nat64d.toml" <<TOML
+mode = "siit"
+pool6 = ["64:ff9b::/96"]
+wkp_strict = false
+[tun]
+name = "$P-tun"
+mtu = 1500
+queues = 1
+[siit]
+eamt = [ { ipv4 = "203.0.113.2", ipv6 = "2001:db8:64::2" } ]
+rfc6791_pool = ["203.0.113.254/32"]
+[log]
+level = "info"
+TOML
     ip netns exec $GW sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1
-    ip netns exec $GW sh -c "$NAT64D_GW_CMD" >"$TMP/gw.out" 2>&1 &
+    ip -n $GW route add 198.51.100.0/24 via 192.0.2.53
+    ip netns exec $GW target/debug/nat64d run --config "$TMP/nat64d.toml" >"$TMP/gw.out" 2>&1 &
     PIDS+=($!)
-    sleep 1
-    check "curl http://web.example/ from the IPv6-only client (end to end)" "hello from the IPv4-only server" \
-        ip netns exec $CL sh -c "curl -s -m 5 -g http://[\$(dig +short -b 2001:db8:64::2 @2001:db8:64::1 AAAA web.example)]/"
+    for _ in $(seq 100); do grep -q ready "$TMP/gw.out" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 50); do ip netns exec $AU ss -ltn | grep -q ":80 " && break; sleep 0.1; done
+    check "curl http://web.example/ from the IPv6-only client (DNS64 + nat64d)" \
+        "hello from the IPv4-only server" \
+        ip netns exec $CL sh -c 'curl -sS -m 5 --interface 2001:db8:64::2 -g "http://[$(dig +short -b 2001:db8:64::2 @2001:db8:64::1 AAAA web.example)]/"'
 else
-    echo "skip end-to-end curl: NAT64D_GW_CMD not set (the translator is not part of this script yet)"
+    echo "skip end-to-end curl: this nat64d has no 'run --config' yet"
 fi
 
+[ "$FAIL" -gt 0 ] && [ -f "$TMP/gw.out" ] && { echo "nat64d log:"; sed "s/^/    /" "$TMP/gw.out"; }
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
