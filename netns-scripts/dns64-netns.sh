@@ -7,7 +7,7 @@
 #                                                                     198.51.100.10, PTR; dual.example
 #                                                                     A + AAAA)
 #
-# Checks from the IPv6-only client with dig: synthesized AAAA, real AAAA passed, ipv4only.arpa,
+# Checks from the IPv6-only client (its resolv.conf points at the DNS64): synthesized AAAA, real AAAA passed, ipv4only.arpa,
 # reverse lookup of a synthesized address (CNAME into in-addr.arpa), TCP, NXDOMAIN, and REFUSED
 # for a client address outside the ACL.
 #
@@ -33,6 +33,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     for n in $CL $GW $AU; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "/etc/netns/$CL"; rmdir /etc/netns 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -48,7 +49,8 @@ for n in $CL $GW $AU; do ip netns add "$n"; ip -n "$n" link set lo up; done
 ip link add $P-c0 netns $CL type veth peer name $P-g6 netns $GW
 ip link add $P-g4 netns $GW type veth peer name $P-a0 netns $AU
 ip -n $CL addr add 2001:db8:64::2/64 dev $P-c0 nodad
-ip -n $CL addr add 2001:db8:64::3/64 dev $P-c0 nodad
+# ::3 is deprecated so the kernel never picks it as a source; only `dig -b` uses it (ACL check).
+ip -n $CL addr add 2001:db8:64::3/64 dev $P-c0 nodad preferred_lft 0
 ip -n $GW addr add 2001:db8:64::1/64 dev $P-g6 nodad
 ip -n $GW addr add 192.0.2.1/24 dev $P-g4
 ip -n $AU addr add 192.0.2.53/24 dev $P-a0
@@ -56,6 +58,9 @@ ip -n $AU addr add 198.51.100.10/24 dev $P-a0
 for pair in "$CL $P-c0" "$GW $P-g6" "$GW $P-g4" "$AU $P-a0"; do
     set -- $pair; ip -n "$1" link set "$2" up
 done
+# The client's resolver is the DNS64 (`ip netns exec` bind-mounts this over /etc/resolv.conf).
+mkdir -p "/etc/netns/$CL"
+echo "nameserver 2001:db8:64::1" > "/etc/netns/$CL/resolv.conf"
 # The client is IPv6-only; the NAT64 prefix routes to the gateway.
 ip -n $CL -6 route add 64:ff9b::/96 via 2001:db8:64::1
 
@@ -141,7 +146,7 @@ TOML
     for _ in $(seq 50); do ip netns exec $AU ss -ltn | grep -q ":80 " && break; sleep 0.1; done
     check "curl http://web.example/ from the IPv6-only client (DNS64 + nat64d)" \
         "hello from the IPv4-only server" \
-        ip netns exec $CL sh -c 'curl -sS -m 5 --interface 2001:db8:64::2 -g "http://[$(dig +short -b 2001:db8:64::2 @2001:db8:64::1 AAAA web.example)]/"'
+        ip netns exec $CL curl -sS -m 5 -6 http://web.example/
 else
     echo "skip end-to-end curl: this nat64d has no 'run --config' yet"
 fi
