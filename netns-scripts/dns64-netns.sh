@@ -29,11 +29,14 @@ P=n64dns
 CL=$P-cl GW=$P-gw AU=$P-auth
 TMP=$(mktemp -d /tmp/$P-netns.XXXXXX)
 PIDS=()
+MADE_ETC_NETNS=0
+[ -d /etc/netns ] || MADE_ETC_NETNS=1
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     for n in $CL $GW $AU; do ip netns del "$n" 2>/dev/null || true; done
-    rm -rf "/etc/netns/$CL"; rmdir /etc/netns 2>/dev/null || true
+    rm -rf "/etc/netns/$CL"
+    [ "$MADE_ETC_NETNS" = 1 ] && rmdir /etc/netns 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
