@@ -319,3 +319,30 @@ async fn synthesis_only_for_synthesize_clients_and_cached_apart() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_a_and_aaaa_queries_give_the_same_answers() {
+    let (mock, s) = setup(|c| c.parallel_queries = true).await;
+    let addr = s.local_addrs()[0];
+    let r = ask(addr, &query("v4only.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(
+        aaaas(&r),
+        vec![v6("64:ff9b::1.2.3.4"), v6("64:ff9b::5.6.7.8")]
+    );
+    assert!(r.answers.iter().all(|a| a.ttl == 300));
+    assert_eq!(
+        mock.count("v4only.test.", Rt::A),
+        1,
+        "one A query, sent with the AAAA one"
+    );
+    let r = ask(addr, &query("dual.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(aaaas(&r), vec![v6("2001:db8::1")]);
+    assert_eq!(
+        mock.count("dual.test.", Rt::A),
+        1,
+        "the A query is sent anyway"
+    );
+    let r = ask(addr, &query("chain.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(aaaas(&r), vec![v6("64:ff9b::9.9.9.9")]);
+    s.shutdown().await;
+}

@@ -55,6 +55,9 @@ pub struct Dns64Config {
     pub synthesize_on_error: bool,
     /// RFC 6147 §5.1.3: treat an AAAA timeout as an empty answer.
     pub synthesize_on_timeout: bool,
+    /// RFC 6147 §5.1.8: send the A query together with the AAAA query (faster answers for
+    /// IPv4-only names, one extra upstream query for names that have AAAA records).
+    pub parallel_queries: bool,
     /// Synthesize even when the client set CD (it validates itself and will see a failure).
     pub break_dnssec: bool,
     /// Add Extended DNS Error 29 "Synthesized" (RFC 8914) to synthesized answers.
@@ -115,6 +118,7 @@ impl Default for Dns64Config {
             synthesize_all: false,
             synthesize_on_error: true,
             synthesize_on_timeout: true,
+            parallel_queries: false,
             break_dnssec: false,
             edns_ede: true,
             udp_threads: 0,
@@ -181,6 +185,8 @@ pub struct Settings {
     pub cache_size: usize,
     /// Cache TTL cap.
     pub cache_max_ttl: u32,
+    /// See [`Dns64Config::parallel_queries`].
+    pub parallel_queries: bool,
     /// See [`Dns64Config::break_dnssec`].
     pub break_dnssec: bool,
     /// See [`Dns64Config::edns_ede`].
@@ -357,6 +363,7 @@ impl Dns64Config {
             upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
             cache_size: self.cache_size,
             cache_max_ttl: self.cache_max_ttl,
+            parallel_queries: self.parallel_queries,
             break_dnssec: self.break_dnssec,
             edns_ede: self.edns_ede,
             udp_threads,
@@ -417,6 +424,7 @@ mod tests {
             synthesize_all = false
             synthesize_on_error = false
             synthesize_on_timeout = false
+            parallel_queries = true
             break_dnssec = true
             edns_ede = false
             udp_threads = 1

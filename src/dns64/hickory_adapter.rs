@@ -291,7 +291,17 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
         };
     }
 
-    let aaaa = ask(engine, q.name(), RecordType::AAAA, ctx).await;
+    // RFC 6147 §5.1.8: optionally ask A at the same time (one round trip instead of two for
+    // IPv4-only names, one extra A query for the others).
+    let (aaaa, early_a) = if engine.settings.parallel_queries {
+        let (x, y) = tokio::join!(
+            ask(engine, q.name(), RecordType::AAAA, ctx),
+            ask(engine, q.name(), RecordType::A, ctx)
+        );
+        (x, Some(y))
+    } else {
+        (ask(engine, q.name(), RecordType::AAAA, ctx).await, None)
+    };
     let outcome = match &aaaa {
         Some(m) => Upstream::Rcode(u16::from(m.metadata.response_code)),
         None => Upstream::Timeout,
@@ -303,7 +313,10 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
     let plan = policy.plan_aaaa(&qn, mode, outcome, &core_aaaa);
     if plan == AaaaPlan::QueryA {
         let neg = aaaa.as_ref().and_then(negative_ttl);
-        let a = ask(engine, q.name(), RecordType::A, ctx).await;
+        let a = match early_a {
+            Some(a) => a,
+            None => ask(engine, q.name(), RecordType::A, ctx).await,
+        };
         if let Some(am) = &a {
             if am.metadata.response_code == ResponseCode::NoError {
                 if let Some(rrs) = policy.synthesize_answer(&qn, &to_core(&am.answers), neg) {
