@@ -9,7 +9,8 @@
 # a new name, so each one costs an AAAA and an A upstream query).
 #
 # Usage (root): netns-scripts/dns64-bench.sh [seconds per saturation run, default 10]
-# Env: UNBOUND_THREADS (default 1), NAT64D_THREADS (UDP threads, default 2).
+# Env: UNBOUND_THREADS (default 1), NAT64D_THREADS (UDP threads, default 2), NAT64D_BATCH
+# (datagrams per recvmmsg, default 32), SERVERS (default "nat64d unbound").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -50,6 +51,7 @@ wkp_strict = false
 allow = ["127.0.0.0/8"]
 cache_size = 1000000
 udp_threads = ${NAT64D_THREADS:-2}
+udp_batch = ${NAT64D_BATCH:-32}
 max_inflight = 10000
 [dns64.rate_limit]
 qps = 0
@@ -96,8 +98,8 @@ for i in $(seq 0 999); do echo "h$i.bench AAAA"; done > "$TMP/cached.txt"
 qps() { awk '/Queries per second/ {print int($4)}'; }
 lost() { awk '/Queries lost/ {print $3}'; }
 declare -A R
-for srv in nat64d:5353 unbound:5354; do
-    name=${srv%%:*} port=${srv##*:}
+for name in ${SERVERS:-nat64d unbound}; do
+    case $name in nat64d) port=5353 ;; unbound) port=5354 ;; *) echo "unknown server $name" >&2; exit 1 ;; esac
     P="$X dnsperf -s 127.0.0.1 -p $port"
     # Check the answers are synthesized.
     R[$name.check]=$($X dig +short @127.0.0.1 -p "$port" AAAA h1.bench)

@@ -346,3 +346,19 @@ async fn parallel_a_and_aaaa_queries_give_the_same_answers() {
     assert_eq!(aaaas(&r), vec![v6("64:ff9b::9.9.9.9")]);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_datagram_per_syscall_path_serves_the_same() {
+    let (mock, s) = setup(|c| c.udp_batch = 1).await;
+    let addr = s.local_addrs()[0];
+    for _ in 0..2 {
+        let r = ask(addr, &query("v4only.test.", Rt::AAAA)).await.unwrap();
+        assert_eq!(
+            aaaas(&r),
+            vec![v6("64:ff9b::1.2.3.4"), v6("64:ff9b::5.6.7.8")]
+        );
+    }
+    assert_eq!(mock.count("v4only.test.", Rt::AAAA), 1);
+    assert_eq!(s.stats().get(Counter::CacheHits), 1);
+    s.shutdown().await;
+}

@@ -64,6 +64,9 @@ pub struct Dns64Config {
     pub edns_ede: bool,
     /// UDP worker threads, each with its own SO_REUSEPORT socket per address; 0 = one per core.
     pub udp_threads: usize,
+    /// Datagrams per `recvmmsg`/`sendmmsg` call on Linux, at most 32 (1 = one `recvfrom`/`sendto`
+    /// each).
+    pub udp_batch: usize,
     /// Most queries being resolved upstream at once; beyond it queries are dropped (counted).
     pub max_inflight: usize,
     /// Idle timeout of a TCP client connection, in milliseconds.
@@ -122,6 +125,7 @@ impl Default for Dns64Config {
             break_dnssec: false,
             edns_ede: true,
             udp_threads: 0,
+            udp_batch: 32,
             max_inflight: 512,
             tcp_timeout_ms: 10_000,
         }
@@ -193,6 +197,8 @@ pub struct Settings {
     pub edns_ede: bool,
     /// UDP threads (resolved from 0).
     pub udp_threads: usize,
+    /// See [`Dns64Config::udp_batch`].
+    pub udp_batch: usize,
     /// Slow-path concurrency bound.
     pub max_inflight: usize,
     /// TCP idle timeout.
@@ -367,6 +373,7 @@ impl Dns64Config {
             break_dnssec: self.break_dnssec,
             edns_ede: self.edns_ede,
             udp_threads,
+            udp_batch: self.udp_batch.max(1),
             max_inflight: self.max_inflight.max(1),
             tcp_timeout: Duration::from_millis(self.tcp_timeout_ms.max(1)),
         })
@@ -428,6 +435,7 @@ mod tests {
             break_dnssec = true
             edns_ede = false
             udp_threads = 1
+            udp_batch = 1
             max_inflight = 8
             tcp_timeout_ms = 1000
             [rate_limit]

@@ -56,6 +56,19 @@ const BATCH: usize = 32;
 #[cfg(target_os = "linux")]
 const SLOT: usize = 4096;
 
+fn worker(
+    sock: Arc<UdpSocket>,
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) {
+    #[cfg(target_os = "linux")]
+    if engine.settings.udp_batch > 1 {
+        return worker_batched(sock, engine, rt, stop);
+    }
+    worker_single(sock, engine, rt, stop)
+}
+
 fn is_timeout(e: std::io::ErrorKind) -> bool {
     matches!(
         e,
@@ -93,7 +106,7 @@ fn slow_path(
 
 /// Linux: `recvmmsg` / `sendmmsg`, up to [`BATCH`] datagrams per call.
 #[cfg(target_os = "linux")]
-fn worker(
+fn worker_batched(
     sock: Arc<UdpSocket>,
     engine: Arc<Engine>,
     rt: tokio::runtime::Handle,
@@ -104,6 +117,7 @@ fn worker(
     use std::os::fd::AsRawFd;
 
     let fd = sock.as_raw_fd();
+    let batch = engine.settings.udp_batch.clamp(1, BATCH);
     let mut inb = vec![0u8; BATCH * SLOT];
     let mut outb = vec![0u8; BATCH * SLOT];
     let mut rx: MultiHeaders<SockaddrStorage> = MultiHeaders::preallocate(BATCH, None);
@@ -118,7 +132,7 @@ fn worker(
             match recvmmsg(
                 fd,
                 &mut rx,
-                slices.iter_mut(),
+                slices.iter_mut().take(batch),
                 MsgFlags::MSG_WAITFORONE,
                 None,
             ) {
@@ -197,9 +211,8 @@ fn to_std(a: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
     a.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
 
-/// Elsewhere: one datagram per system call.
-#[cfg(not(target_os = "linux"))]
-fn worker(
+/// One datagram per system call (other systems, or `udp_batch = 1`).
+fn worker_single(
     sock: Arc<UdpSocket>,
     engine: Arc<Engine>,
     rt: tokio::runtime::Handle,
