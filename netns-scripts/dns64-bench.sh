@@ -122,13 +122,13 @@ done
 
 printf '\nDNS64 on loopback (%s cores shared by server, dnsperf and dnsmasq)\n' "$(nproc)"
 printf '%-44s %14s %14s\n' "" "nat64d" "unbound ${UNBOUND_THREADS:-1}t"
-printf '%-44s %14s %14s\n' "answer for h1.bench AAAA" "${R[nat64d.check]}" "${R[unbound.check]}"
-printf '%-44s %14s %14s\n' "cached qps (-c 8 -q 100, ${SECS}s)" "${R[nat64d.cached]}" "${R[unbound.cached]}"
-printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.cached_lost]}" "${R[unbound.cached_lost]}"
-printf '%-44s %14s %14s\n' "p50 ms at half rate (-c 8 -q 20 -Q half)" "${R[nat64d.p50]}" "${R[unbound.p50]}"
-printf '%-44s %14s %14s\n' "p99 ms at half rate" "${R[nat64d.p99]}" "${R[unbound.p99]}"
-printf '%-44s %14s %14s\n' "  (half rate, qps)" "${R[nat64d.half]}" "${R[unbound.half]}"
-printf '%-44s %14s %14s\n' "uncached qps (50k new names)" "${R[nat64d.uncached]}" "${R[unbound.uncached]}"
-printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.uncached_lost]}" "${R[unbound.uncached_lost]}"
-awk -v a="${R[nat64d.cached]}" -v b="${R[unbound.cached]}" 'BEGIN { if (b > 0) printf "cached qps ratio nat64d/unbound: %.2f\n", a / b }'
+printf '%-44s %14s %14s\n' "answer for h1.bench AAAA" "${R[nat64d.check]:-}" "${R[unbound.check]:-}"
+printf '%-44s %14s %14s\n' "cached qps (-c 8 -q 100, ${SECS}s)" "${R[nat64d.cached]:-}" "${R[unbound.cached]:-}"
+printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.cached_lost]:-}" "${R[unbound.cached_lost]:-}"
+printf '%-44s %14s %14s\n' "p50 ms at half rate (-c 8 -q 20 -Q half)" "${R[nat64d.p50]:-}" "${R[unbound.p50]:-}"
+printf '%-44s %14s %14s\n' "p99 ms at half rate" "${R[nat64d.p99]:-}" "${R[unbound.p99]:-}"
+printf '%-44s %14s %14s\n' "  (half rate, qps)" "${R[nat64d.half]:-}" "${R[unbound.half]:-}"
+printf '%-44s %14s %14s\n' "uncached qps (50k new names)" "${R[nat64d.uncached]:-}" "${R[unbound.uncached]:-}"
+printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.uncached_lost]:-}" "${R[unbound.uncached_lost]:-}"
+awk -v a="${R[nat64d.cached]:-}" -v b="${R[unbound.cached]:-}" 'BEGIN { if (b > 0) printf "cached qps ratio nat64d/unbound: %.2f\n", a / b }'
 echo "nat64d counters:"; kill -TERM "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true; sed 's/^/    /' "$TMP/dns64.out"
