@@ -11,7 +11,8 @@
 //!   section built from the A answer, with the §5.1.7 TTL rule ([`synth_ttl`]).
 //! - [`Dns64Policy::ptr_target`] — §5.3.1, reverse lookups of synthesized addresses.
 //! - [`ipv4only`] — RFC 7050 / RFC 8880 prefix discovery through `ipv4only.arpa`.
-//! - [`acl`] — which clients get answers (never an open resolver), with a per-prefix rate limit.
+//! - [`acl`] — which clients get answers (never an open resolver); [`ratelimit`] — per client
+//!   prefix.
 //! - [`wire`] — the few DNS wire-format reads the fast path and the cache need.
 
 pub mod acl;
