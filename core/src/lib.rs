@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod checksum;
+pub mod dns64;
 pub mod eamt;
 pub mod pool6;
 pub mod rfc6052;
