@@ -11,6 +11,7 @@
 
 pub mod checksum;
 pub mod eamt;
+pub mod nat64;
 pub mod pool6;
 pub mod rfc6052;
 pub mod rfc6791;
