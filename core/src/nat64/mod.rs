@@ -390,11 +390,10 @@ impl Nat64 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries"));
         }
         let pool4 = Pool4::new(cfg.pool4.clone())?;
-        let per_shard = cfg
-            .max_sessions
-            .div_ceil(cfg.shards)
-            .max(cfg.max_sessions_per_host as usize)
-            .min(cfg.max_sessions);
+        // Pre-size every shard for its share plus a quarter (hosts hash unevenly); a shard that
+        // holds more (few heavy hosts) grows, an amortized cost on flow creation only.
+        let share = cfg.max_sessions.div_ceil(cfg.shards);
+        let per_shard = (share + share / 4).min(cfg.max_sessions);
         let log_cap = if cfg.mapping_log {
             cfg.mapping_log_capacity
         } else {
