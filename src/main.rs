@@ -1,4 +1,39 @@
 //! nat64d: userspace NAT64/SIIT gateway daemon.
-fn main() {
-    println!("nat64d {}", env!("CARGO_PKG_VERSION"));
+use clap::Parser;
+use nat64d::cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => match nat64d::daemon::run(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("nat64d: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Translate {
+            config,
+            input,
+            output,
+        } => match nat64d::translate::run(&config, input.as_deref(), output.as_deref()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nat64d translate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckConfig { file } => match nat64d::config::load(&file) {
+            Ok(c) => {
+                println!("{}: OK ({})", file.display(), nat64d::config::summary(&c));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }

@@ -137,9 +137,9 @@ impl Eamt {
             }
         }
         let mut by4 = entries.clone();
-        by4.sort_by(|a, b| b.len4.cmp(&a.len4));
+        by4.sort_by_key(|e| std::cmp::Reverse(e.len4));
         let mut by6 = entries;
-        by6.sort_by(|a, b| b.len6.cmp(&a.len6));
+        by6.sort_by_key(|e| std::cmp::Reverse(e.len6));
         Ok(Eamt { by4, by6 })
     }
 

@@ -88,6 +88,10 @@ pub struct Ctx {
     pub now: Timestamp,
     /// Next IPv4 identification for translated packets that need one.
     pub next_ip_id: u16,
+    /// Token bucket for translator-generated ICMP errors (RFC 7915 §4.4 rate limit).
+    pub icmp_tokens: u32,
+    /// When the bucket was last refilled (ms).
+    pub icmp_bucket_time: u64,
 }
 
 impl Ctx {
@@ -96,6 +100,8 @@ impl Ctx {
         Ctx {
             now,
             next_ip_id: id_seed,
+            icmp_tokens: 100,
+            icmp_bucket_time: now.0,
         }
     }
 

@@ -1,0 +1,48 @@
+//! Command line.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/nat64d/nat64d.toml";
+
+/// nat64d: userspace NAT64/SIIT gateway.
+#[derive(Debug, Parser)]
+#[command(name = "nat64d", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: create the TUN device, its routes, and translate until SIGTERM/SIGINT.
+    /// SIGHUP reloads the configuration; SIGUSR1 logs the counters.
+    Run {
+        /// The configuration file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Run captured packets through the stateless translator with FILE's tables: one line per
+    /// packet (verdict or drop reason), translated packets written to a pcap.
+    Translate {
+        /// The configuration file (pool6, EAMT, RFC 6791 pool, xlat options).
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Input pcap (raw IP, Ethernet or Linux cooked); `-` or absent: hex packets on stdin,
+        /// one per line.
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Output pcap (LINKTYPE_RAW) for the translated packets and ICMP errors.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Validate a configuration file without starting anything (exit status 0 if valid).
+    CheckConfig {
+        /// The configuration file.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+    },
+}

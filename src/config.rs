@@ -1,0 +1,619 @@
+//! The configuration file (TOML): parsing, validation into core types, and error messages that
+//! name the file, the line, the key and the reason.
+//!
+//! Parsing is strict (`deny_unknown_fields` everywhere): a typo is an error, not a silently ignored
+//! key. Every address is kept with its source span so that a semantic error (a bad prefix length,
+//! overlapping prefixes) points at the line that holds it. Validation builds the core's own types
+//! ([`Pool6`], [`Eamt`], [`Rfc6791Pool`], [`XlatConfig`]), so `nat64d check-config` accepts exactly
+//! what `nat64d run` accepts.
+//!
+//! Room for later tables: `mode = "nat64"` (stateful, RFC 6146) is a known value that this build
+//! refuses with a clear message; `[nat64]` and `[dns64]` tables are added by their modules.
+
+use nat64_core::eamt::{Eam, Eamt};
+use nat64_core::pool6::Pool6;
+use nat64_core::rfc6052::Prefix6052;
+use nat64_core::rfc6791::Rfc6791Pool;
+use nat64_core::rfc7915::XlatConfig;
+use nat64_core::siit::SiitConfig;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A configuration error, ready to print: `file:line: key: reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The path as given.
+        file: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A syntax, type, unknown-key or value error at a known place.
+    #[error("{file}:{line}: {key}: {reason}")]
+    Invalid {
+        /// The path as given.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// The dotted key (`tun.mtu`, `siit.eamt[1].ipv4`).
+        key: String,
+        /// Why the value is refused.
+        reason: String,
+    },
+}
+
+/// Which translator the daemon runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Stateless IP/ICMP translation (RFC 7915) with pool6 and the EAMT.
+    Siit,
+    /// Stateful NAT64 (RFC 6146); needs a `[nat64]` table (not in this build yet).
+    Nat64,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written (raw, spanned).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    mode: Option<Spanned<Mode>>,
+    #[serde(default)]
+    pool6: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default = "yes")]
+    wkp_strict: bool,
+    #[serde(default)]
+    tun: RawTun,
+    #[serde(default)]
+    siit: RawSiit,
+    #[serde(default)]
+    xlat: RawXlat,
+    #[serde(default)]
+    log: RawLog,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTun {
+    name: Option<Spanned<String>>,
+    mtu: Option<Spanned<u16>>,
+    queues: Option<Spanned<u16>>,
+    txqueuelen: Option<Spanned<u32>>,
+    #[serde(default)]
+    addresses: Vec<Spanned<String>>,
+    routes: Option<bool>,
+    #[serde(default)]
+    extra_routes: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSiit {
+    #[serde(default)]
+    eamt: Vec<Spanned<RawEam>>,
+    #[serde(default)]
+    rfc6791_pool: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEam {
+    ipv4: Spanned<String>,
+    ipv6: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawXlat {
+    lowest_ipv6_mtu: Option<Spanned<u16>>,
+    ipv6_mtu: Option<Spanned<u16>>,
+    ipv4_mtu: Option<Spanned<u16>>,
+    compute_udp_zero_checksum: Option<bool>,
+    copy_tos: Option<bool>,
+    tos: Option<u8>,
+    generate_ipv4_id: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<Spanned<String>>,
+    format: Option<LogFormat>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated configuration.
+
+/// An IP prefix `addr/len` (either family), as used for routes and TUN addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpPrefix {
+    /// The address.
+    pub addr: IpAddr,
+    /// The prefix length.
+    pub len: u8,
+}
+
+impl std::fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// TUN device settings (restart needed to change them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunConfig {
+    /// Interface name (at most 15 bytes).
+    pub name: String,
+    /// MTU of the device.
+    pub mtu: u16,
+    /// Number of queues = worker threads.
+    pub queues: usize,
+    /// Transmit queue length of the device (packets the kernel queues for us to read).
+    pub txqueuelen: u32,
+    /// Addresses put on the device.
+    pub addresses: Vec<IpPrefix>,
+    /// Route pool6 and the EAMT's IPv4 prefixes into the device.
+    pub routes: bool,
+    /// Further routes into the device.
+    pub extra_routes: Vec<IpPrefix>,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive (`info`, `nat64d=debug,warn`).
+    pub level: String,
+    /// Text or JSON.
+    pub format: LogFormat,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The translator.
+    pub mode: Mode,
+    /// The stateless translator's tables and options.
+    pub siit: SiitConfig,
+    /// The TUN device.
+    pub tun: TunConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// The routes the daemon points into the TUN: pool6 prefixes, the EAMT's IPv4 prefixes (when
+    /// `tun.routes`), then `tun.extra_routes`. Sorted, without duplicates.
+    pub fn tun_routes(&self) -> Vec<IpPrefix> {
+        let mut r = Vec::new();
+        if self.tun.routes {
+            for p in self.siit.pool6.prefixes() {
+                r.push(IpPrefix {
+                    addr: IpAddr::V6(p.addr()),
+                    len: p.prefix_len(),
+                });
+            }
+            for e in self.siit.eamt.entries() {
+                let (a, l) = e.v4();
+                r.push(IpPrefix {
+                    addr: IpAddr::V4(a),
+                    len: l,
+                });
+            }
+        }
+        r.extend(self.tun.extra_routes.iter().copied());
+        r.sort();
+        r.dedup();
+        r
+    }
+}
+
+/// Reads and validates `path`.
+///
+/// # Errors
+/// [`ConfigError`] naming the file, line, key and reason.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates `text` as the content of `path` (the path is used in messages only).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming the file, line, key and reason.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let v = Validator {
+        file: path.display().to_string(),
+        text,
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| v.toml_error(&e))?;
+    v.validate(path, raw)
+}
+
+struct Validator<'a> {
+    file: String,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err(&self, span: Range<usize>, key: &str, reason: impl std::fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            line: self.line_of(span.start),
+            key: key.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A toml/serde error: the message says why; the key is read back from the source around the
+    /// span (the `[table]` header above it plus the key on its line).
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        let line = self.line_of(span.start);
+        let key = self.key_at(line);
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            line,
+            key,
+            reason: e.message().trim().replace('\n', " "),
+        }
+    }
+
+    fn key_at(&self, line: usize) -> String {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let Some(here) = lines.get(line.saturating_sub(1)) else {
+            return "(file)".to_string();
+        };
+        let here = here.trim();
+        let header = |l: &str| -> Option<String> {
+            let l = l.trim();
+            let inner = l
+                .strip_prefix("[[")
+                .and_then(|x| x.split("]]").next())
+                .or_else(|| l.strip_prefix('[').and_then(|x| x.split(']').next()))?;
+            Some(inner.trim().to_string())
+        };
+        if here.starts_with('[') {
+            return header(here).unwrap_or_else(|| "(table)".to_string());
+        }
+        let key = here
+            .split('=')
+            .next()
+            .map(|k| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !k.starts_with('#'));
+        let table = lines[..line.saturating_sub(1)]
+            .iter()
+            .rev()
+            .find(|l| l.trim_start().starts_with('['))
+            .and_then(|l| header(l));
+        match (table, key) {
+            (Some(t), Some(k)) => format!("{t}.{k}"),
+            (None, Some(k)) => k,
+            (Some(t), None) => t,
+            (None, None) => "(file)".to_string(),
+        }
+    }
+
+    fn validate(&self, path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mode = match raw.mode {
+            Some(m) if *m.get_ref() == Mode::Nat64 => {
+                return Err(self.err(
+                    m.span(),
+                    "mode",
+                    "\"nat64\" (stateful NAT64, RFC 6146) is not available in this build; use \"siit\"",
+                ));
+            }
+            Some(m) => m.into_inner(),
+            None => Mode::Siit,
+        };
+
+        // pool6
+        let (pool6_span, pool6_raw) = match raw.pool6 {
+            Some(p) => (p.span(), p.into_inner()),
+            None => (0..0, Vec::new()),
+        };
+        let mut prefixes = Vec::new();
+        for s in &pool6_raw {
+            let (a, l) = self.prefix(s, "pool6", false)?;
+            let IpAddr::V6(a) = a else {
+                return Err(self.err(
+                    s.span(),
+                    "pool6",
+                    format!("prefix {}: not IPv6", s.get_ref()),
+                ));
+            };
+            prefixes.push(
+                Prefix6052::new(a, l)
+                    .map_err(|e| self.err(s.span(), "pool6", format!("prefix {e}")))?,
+            );
+        }
+        if prefixes.is_empty() && pool6_span == (0..0) {
+            prefixes.push(Prefix6052::WKP);
+        }
+        let pool6 =
+            Pool6::new(prefixes, raw.wkp_strict).map_err(|e| self.err(pool6_span, "pool6", e))?;
+
+        // EAMT
+        let mut eams = Vec::new();
+        for (i, e) in raw.siit.eamt.iter().enumerate() {
+            let e = e.get_ref();
+            let k4 = format!("siit.eamt[{i}].ipv4");
+            let k6 = format!("siit.eamt[{i}].ipv6");
+            let (a4, l4) = self.prefix(&e.ipv4, &k4, true)?;
+            let (a6, l6) = self.prefix(&e.ipv6, &k6, true)?;
+            let IpAddr::V4(a4) = a4 else {
+                return Err(self.err(e.ipv4.span(), &k4, "not an IPv4 address"));
+            };
+            let IpAddr::V6(a6) = a6 else {
+                return Err(self.err(e.ipv6.span(), &k6, "not an IPv6 address"));
+            };
+            eams.push(
+                Eam::new(a4, l4, a6, l6)
+                    .map_err(|err| self.err(e.ipv4.span(), &format!("siit.eamt[{i}]"), err))?,
+            );
+        }
+        let eamt_span = raw.siit.eamt.first().map(|e| e.span()).unwrap_or(0..0);
+        let eamt = Eamt::new(eams).map_err(|e| self.err(eamt_span, "siit.eamt", e))?;
+
+        // RFC 6791 pool
+        let mut r6791 = Vec::new();
+        for s in &raw.siit.rfc6791_pool {
+            let (a, l) = self.prefix(s, "siit.rfc6791_pool", true)?;
+            let IpAddr::V4(a) = a else {
+                return Err(self.err(s.span(), "siit.rfc6791_pool", "not an IPv4 prefix"));
+            };
+            r6791.push((a, l));
+        }
+        let rfc6791 = Rfc6791Pool::new(&r6791).map_err(|e| {
+            let span = raw
+                .siit
+                .rfc6791_pool
+                .first()
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            self.err(span, "siit.rfc6791_pool", e)
+        })?;
+
+        // TUN
+        let name = match raw.tun.name {
+            Some(n) => {
+                let s = n.get_ref();
+                if s.is_empty()
+                    || s.len() > 15
+                    || s.contains(['/', ':'])
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(self.err(
+                        n.span(),
+                        "tun.name",
+                        format!(
+                            "\"{s}\": an interface name is 1-15 bytes without '/', ':' or spaces"
+                        ),
+                    ));
+                }
+                s.clone()
+            }
+            None => "nat64".to_string(),
+        };
+        let mtu = match raw.tun.mtu {
+            Some(m) if *m.get_ref() < 1280 => {
+                return Err(self.err(
+                    m.span(),
+                    "tun.mtu",
+                    format!("{} is below the IPv6 minimum MTU of 1280", m.get_ref()),
+                ))
+            }
+            Some(m) => *m.get_ref(),
+            None => 1500,
+        };
+        let queues = match raw.tun.queues {
+            Some(q) if *q.get_ref() > 256 => {
+                return Err(self.err(q.span(), "tun.queues", "at most 256 queues"))
+            }
+            Some(q) if *q.get_ref() > 0 => usize::from(*q.get_ref()),
+            _ => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        };
+        let txqueuelen = match raw.tun.txqueuelen {
+            Some(t) if *t.get_ref() == 0 => {
+                return Err(self.err(t.span(), "tun.txqueuelen", "must be at least 1"))
+            }
+            Some(t) => *t.get_ref(),
+            None => 1000,
+        };
+        let mut addresses = Vec::new();
+        for s in &raw.tun.addresses {
+            let (addr, len) = self.prefix(s, "tun.addresses", true)?;
+            addresses.push(IpPrefix { addr, len });
+        }
+        let mut extra_routes = Vec::new();
+        for s in &raw.tun.extra_routes {
+            let (addr, len) = self.prefix(s, "tun.extra_routes", false)?;
+            extra_routes.push(IpPrefix { addr, len });
+        }
+
+        // RFC 7915 options
+        let d = XlatConfig::default();
+        let mtu_opt = |v: &Option<Spanned<u16>>, key: &str, min: u16, def: u16| match v {
+            Some(m) if *m.get_ref() < min => Err(self.err(
+                m.span(),
+                key,
+                format!("{} is below the minimum of {min}", m.get_ref()),
+            )),
+            Some(m) => Ok(*m.get_ref()),
+            None => Ok(def),
+        };
+        let x = &raw.xlat;
+        let xlat = XlatConfig {
+            lowest_ipv6_mtu: mtu_opt(
+                &x.lowest_ipv6_mtu,
+                "xlat.lowest_ipv6_mtu",
+                1280,
+                d.lowest_ipv6_mtu,
+            )?,
+            ipv6_mtu: mtu_opt(&x.ipv6_mtu, "xlat.ipv6_mtu", 1280, d.ipv6_mtu)?,
+            ipv4_mtu: mtu_opt(&x.ipv4_mtu, "xlat.ipv4_mtu", 68, d.ipv4_mtu)?,
+            compute_udp_zero_checksum: x
+                .compute_udp_zero_checksum
+                .unwrap_or(d.compute_udp_zero_checksum),
+            copy_tos: x.copy_tos.unwrap_or(d.copy_tos),
+            tos: x.tos.unwrap_or(d.tos),
+            generate_ipv4_id: x.generate_ipv4_id.unwrap_or(d.generate_ipv4_id),
+            decrement_ttl: true,
+            ..d
+        };
+
+        // Logging
+        let level = match raw.log.level {
+            Some(l) => {
+                let s = l.get_ref();
+                if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(s) {
+                    return Err(self.err(l.span(), "log.level", format!("\"{s}\": {e}")));
+                }
+                s.clone()
+            }
+            None => "info".to_string(),
+        };
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            mode,
+            siit: SiitConfig {
+                pool6,
+                eamt,
+                rfc6791,
+                xlat,
+            },
+            tun: TunConfig {
+                name,
+                mtu,
+                queues,
+                txqueuelen,
+                addresses,
+                routes: raw.tun.routes.unwrap_or(true),
+                extra_routes,
+            },
+            log: LogConfig {
+                level,
+                format: raw.log.format.unwrap_or(LogFormat::Text),
+            },
+        })
+    }
+
+    /// Parses `addr/len`; without `/len` a host prefix when `host_ok`.
+    fn prefix(
+        &self,
+        s: &Spanned<String>,
+        key: &str,
+        host_ok: bool,
+    ) -> Result<(IpAddr, u8), ConfigError> {
+        parse_prefix(s.get_ref(), host_ok)
+            .map_err(|why| self.err(s.span(), key, format!("\"{}\": {why}", s.get_ref())))
+    }
+}
+
+/// Parses `addr/len` (or a bare address, as a host prefix, when `host_ok`). Host bits beyond the
+/// length are refused.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_prefix(s: &str, host_ok: bool) -> Result<(IpAddr, u8), String> {
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{a}\" is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match l {
+        Some(l) => l
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| format!("prefix length must be a number from 0 to {max}"))?,
+        None if host_ok => max,
+        None => return Err("a prefix needs a length (addr/len)".to_string()),
+    };
+    let host_bits = match addr {
+        IpAddr::V4(a) => u32::from(a) & !mask32(len) != 0,
+        IpAddr::V6(a) => u128::from(a) & !mask128(len) != 0,
+    };
+    if host_bits && l.is_some() {
+        return Err(format!("address has bits set beyond /{len}"));
+    }
+    Ok((addr, len))
+}
+
+fn mask32(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    }
+}
+
+fn mask128(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len))
+    }
+}
+
+/// A human-readable summary of what a config translates (logged at start and reload).
+pub fn summary(c: &Config) -> String {
+    let p: Vec<String> = c
+        .siit
+        .pool6
+        .prefixes()
+        .iter()
+        .map(|p| format!("{}/{}", p.addr(), p.prefix_len()))
+        .collect();
+    format!(
+        "mode={:?} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
+        c.mode,
+        p.join(", "),
+        c.siit.eamt.entries().len(),
+        c.tun.name,
+        c.tun.mtu,
+        c.tun.queues
+    )
+}

@@ -1,0 +1,303 @@
+//! The daemon's lifecycle: start, reload, statistics, stop.
+//!
+//! Start: validate the config, open the TUN queues, put addresses and routes on the device, spawn
+//! one worker per queue, then tell systemd READY. The main thread then only waits for signals
+//! (forwarded from a signal-hook thread) and pings the watchdog:
+//! - SIGHUP: RELOADING; re-read the file; if valid, swap the translator (pool6, EAMT, RFC 6791
+//!   pool, RFC 7915 options) for all workers at once, sync routes and the log level; if invalid,
+//!   log why and keep the running config; then READY.
+//! - SIGUSR1: log the counters (packets, ICMP errors, drops per reason).
+//! - SIGTERM / SIGINT: STOPPING; stop the workers, remove the routes and addresses this process
+//!   added (the TUN device itself disappears with its last descriptor unless it was a persistent
+//!   device we attached to), log the counters.
+
+use crate::config::{self, Config};
+use crate::dataplane::{self, SharedTranslator};
+use crate::logging::LogHandle;
+use crate::netcfg::NetCfg;
+use crate::stats::{Totals, WorkerStats};
+use crate::tun;
+use arc_swap::ArcSwap;
+use nat64_core::siit::Siit;
+use sd_notify::NotifyState;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tun_rs::InterruptEvent;
+
+/// A start-up failure (one clear message, then exit status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The TUN device could not be opened.
+    #[error(transparent)]
+    Tun(#[from] tun::TunError),
+    /// Routes or addresses could not be set.
+    #[error(transparent)]
+    Net(#[from] crate::netcfg::NetError),
+    /// Anything else at start (threads, signals).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a reload changes, and which changed settings it cannot apply (they need a restart).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// Settings that changed but need a restart.
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// Compares the running config with a new one.
+pub fn plan_reload(old: &Config, new: &Config) -> ReloadPlan {
+    let mut p = ReloadPlan::default();
+    if old.mode != new.mode {
+        p.needs_restart.push("mode");
+    }
+    let (a, b) = (&old.tun, &new.tun);
+    if a.name != b.name {
+        p.needs_restart.push("tun.name");
+    }
+    if a.mtu != b.mtu {
+        p.needs_restart.push("tun.mtu");
+    }
+    if a.queues != b.queues {
+        p.needs_restart.push("tun.queues");
+    }
+    if a.txqueuelen != b.txqueuelen {
+        p.needs_restart.push("tun.txqueuelen");
+    }
+    if a.addresses != b.addresses {
+        p.needs_restart.push("tun.addresses");
+    }
+    if old.log.format != new.log.format {
+        p.needs_restart.push("log.format");
+    }
+    p
+}
+
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
+
+enum Event {
+    Signal(i32),
+}
+
+struct Running {
+    cfg: Config,
+    translator: SharedTranslator,
+    net: NetCfg,
+    log: Option<LogHandle>,
+    stats: Vec<Arc<WorkerStats>>,
+}
+
+impl Running {
+    fn totals(&self) -> Totals {
+        Totals::sum(self.stats.iter().map(|s| s.as_ref()))
+    }
+
+    fn reload(&mut self) {
+        let mono = NotifyState::monotonic_usec_now().ok();
+        let mut st = vec![NotifyState::Reloading];
+        st.extend(mono);
+        notify(&st);
+        match config::load(&self.cfg.path) {
+            Err(e) => {
+                tracing::error!("reload refused, keeping the running configuration: {e}");
+            }
+            Ok(new) => {
+                let plan = plan_reload(&self.cfg, &new);
+                for k in &plan.needs_restart {
+                    tracing::warn!("reload: {k} changed; this takes effect only after a restart");
+                }
+                self.translator.store(Arc::new(Siit::new(new.siit.clone())));
+                for e in self.net.sync_routes(&new.tun_routes()) {
+                    tracing::warn!("reload: {e}");
+                }
+                if let Some(h) = &self.log {
+                    if self.cfg.log.level != new.log.level {
+                        if let Err(e) = h.set_level(&new.log.level) {
+                            tracing::warn!("reload: log.level: {e}");
+                        }
+                    }
+                }
+                // Keep the settings that did not take effect, so the next reload compares
+                // against what actually runs.
+                let mut applied = new;
+                applied.mode = self.cfg.mode;
+                applied.tun.name = self.cfg.tun.name.clone();
+                applied.tun.mtu = self.cfg.tun.mtu;
+                applied.tun.queues = self.cfg.tun.queues;
+                applied.tun.txqueuelen = self.cfg.tun.txqueuelen;
+                applied.tun.addresses = self.cfg.tun.addresses.clone();
+                applied.log.format = self.cfg.log.format;
+                self.cfg = applied;
+                tracing::info!("reloaded: {}", config::summary(&self.cfg));
+            }
+        }
+        notify(&[NotifyState::Ready]);
+    }
+}
+
+/// Runs the gateway with the config at `path` until SIGTERM/SIGINT.
+///
+/// # Errors
+/// [`StartError`] for anything that prevents starting; after start, only a worker thread that
+/// died makes it return an error.
+pub fn run(path: &std::path::Path) -> Result<(), StartError> {
+    let cfg = config::load(path)?;
+    let log = match crate::logging::init(&cfg.log) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("nat64d: logging: {e}");
+            None
+        }
+    };
+    tracing::info!("starting: {}", config::summary(&cfg));
+
+    let tun = tun::open(&cfg.tun)?;
+    let mut net = NetCfg::new(&tun.name);
+    let started = (|| -> Result<(), crate::netcfg::NetError> {
+        for a in &cfg.tun.addresses {
+            net.add_address(*a)?;
+        }
+        net.link_up()?;
+        for r in cfg.tun_routes() {
+            net.add_route(r)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = started {
+        for e2 in net.remove_all() {
+            tracing::warn!("cleanup: {e2}");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(
+        "tun {} {} with {} queue(s); routes: {}",
+        tun.name,
+        if tun.attached { "attached" } else { "created" },
+        tun.queues.len(),
+        net.routes()
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    // Signals first, so none is lost once workers run.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        .map_err(|e| StartError::Other(format!("cannot install signal handlers: {e}")))?;
+    let (tx, rx) = mpsc::channel::<Event>();
+    let sig_handle = signals.handle();
+    let sig_thread = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if tx.send(Event::Signal(s)).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| StartError::Other(format!("cannot start the signal thread: {e}")))?;
+
+    let translator: SharedTranslator = Arc::new(ArcSwap::from_pointee(Siit::new(cfg.siit.clone())));
+    let stop = Arc::new(
+        InterruptEvent::new()
+            .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
+    );
+    let epoch = Instant::now();
+    let mut stats = Vec::new();
+    let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
+    for (i, q) in tun.queues.into_iter().enumerate() {
+        let st = Arc::new(WorkerStats::default());
+        stats.push(st.clone());
+        let (t, s) = (translator.clone(), stop.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || dataplane::run_worker(i, q, t, st, s, epoch))
+            .map_err(|e| StartError::Other(format!("cannot start worker {i}: {e}")))?;
+        workers.push(h);
+    }
+
+    let mut run = Running {
+        cfg,
+        translator,
+        net,
+        log,
+        stats,
+    };
+    notify(&[NotifyState::Ready, NotifyState::Status("translating")]);
+    tracing::info!("ready");
+
+    let watchdog = sd_notify::watchdog_enabled();
+    let tick = watchdog
+        .map(|w| w / 2)
+        .unwrap_or(Duration::from_secs(1))
+        .min(Duration::from_secs(1));
+    let mut failed = None;
+    loop {
+        match rx.recv_timeout(tick) {
+            Ok(Event::Signal(SIGHUP)) => {
+                tracing::info!("SIGHUP: reloading {}", run.cfg.path.display());
+                run.reload();
+            }
+            Ok(Event::Signal(SIGUSR1)) => {
+                tracing::info!("counters: {}", run.totals().render());
+            }
+            Ok(Event::Signal(s)) => {
+                tracing::info!(
+                    "{}: stopping",
+                    if s == SIGINT { "SIGINT" } else { "SIGTERM" }
+                );
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                failed = Some("the signal thread ended".to_string());
+                break;
+            }
+        }
+        if watchdog.is_some() {
+            notify(&[NotifyState::Watchdog]);
+        }
+        if let Some(i) = workers.iter().position(|w| w.is_finished()) {
+            failed = Some(format!("worker {i} ended unexpectedly"));
+            break;
+        }
+    }
+
+    notify(&[NotifyState::Stopping]);
+    if let Err(e) = stop.trigger() {
+        tracing::error!("cannot signal the workers to stop: {e}");
+    }
+    for (i, w) in workers.into_iter().enumerate() {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!("worker {i}: {e}");
+                failed.get_or_insert_with(|| format!("worker {i}: {e}"));
+            }
+            Err(_) => {
+                tracing::error!("worker {i} panicked");
+                failed.get_or_insert_with(|| format!("worker {i} panicked"));
+            }
+        }
+    }
+    for e in run.net.remove_all() {
+        tracing::warn!("cleanup: {e}");
+    }
+    sig_handle.close();
+    let _ = sig_thread.join();
+    tracing::info!("stopped; counters: {}", run.totals().render());
+    match failed {
+        Some(f) => Err(StartError::Other(f)),
+        None => Ok(()),
+    }
+}

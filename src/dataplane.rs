@@ -1,0 +1,153 @@
+//! The packet loop: one worker thread per TUN queue.
+//!
+//! Each worker owns its queue's file descriptor, one packet buffer with [`HEADROOM`] in front
+//! (IPv4→IPv6 grows the header in place) and one [`AUX_LEN`] buffer for fragments and ICMP errors,
+//! all allocated once at start. A wake-up reads up to [`BATCH`] packets (the fd is non-blocking; the
+//! worker sleeps in `poll` on the fd and a stop event), loads the current translator once per batch
+//! (an `arc-swap` guard: a SIGHUP reload is seen atomically from the next batch on), and writes what
+//! each [`Verdict`] says. Nothing on this path allocates or logs above `debug`.
+
+use crate::stats::{BatchCounts, WorkerStats};
+use arc_swap::ArcSwap;
+use nat64_core::siit::Siit;
+use nat64_core::{Ctx, Timestamp, Verdict, AUX_LEN, HEADROOM};
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+use tun_rs::{InterruptEvent, SyncDevice};
+
+/// Packets handled per wake-up at most, before stats are published and the translator reloaded.
+pub const BATCH: usize = 64;
+
+/// Largest packet read from the TUN (an IPv6 jumbogram is not translated anyway).
+pub const MAX_PACKET: usize = 65535;
+
+/// The translator every worker uses, swapped atomically on reload.
+pub type SharedTranslator = Arc<ArcSwap<Siit>>;
+
+/// Handles one packet read into `buf[HEADROOM..HEADROOM + n]`: translates it and hands each
+/// output packet to `write`. Counts into `c`.
+pub fn handle_packet<W>(
+    siit: &Siit,
+    ctx: &mut Ctx,
+    buf: &mut [u8],
+    n: usize,
+    aux: &mut [u8],
+    c: &mut BatchCounts,
+    mut write: W,
+) where
+    W: FnMut(&[u8]) -> io::Result<usize>,
+{
+    c.rx += 1;
+    let mut out = |p: &[u8], c: &mut BatchCounts| match write(p) {
+        Ok(_) => c.tx += 1,
+        Err(e) => {
+            c.tx_errors += 1;
+            tracing::debug!("tun write of {} bytes failed: {e}", p.len());
+        }
+    };
+    match siit.translate(ctx, buf, HEADROOM, n, aux) {
+        Verdict::Forward { start, len } => match buf.get(start..start + len) {
+            Some(p) => out(p, c),
+            None => c.drops.count(nat64_core::DropReason::BufferTooSmall),
+        },
+        Verdict::ForwardAux { len } => {
+            for p in nat64_core::packets(aux.get(..len).unwrap_or(&[])) {
+                out(p, c);
+            }
+        }
+        Verdict::IcmpError { len, reason } => {
+            c.drops.count(reason);
+            c.icmp_errors += 1;
+            if let Some(p) = aux.get(..len) {
+                out(p, c);
+            }
+        }
+        Verdict::Drop(reason) => {
+            c.drops.count(reason);
+            tracing::trace!("drop: {}", reason.as_str());
+        }
+    }
+}
+
+/// The buffers one worker owns.
+pub struct Buffers {
+    /// Packet buffer: `HEADROOM` bytes, then room for one packet.
+    pub buf: Vec<u8>,
+    /// Auxiliary output.
+    pub aux: Vec<u8>,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers {
+            buf: vec![0; HEADROOM + MAX_PACKET],
+            aux: vec![0; AUX_LEN],
+        }
+    }
+}
+
+/// Milliseconds since `epoch` (the core's clock).
+pub fn now_ms(epoch: Instant) -> Timestamp {
+    Timestamp(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Runs one worker until `stop` is triggered.
+///
+/// # Errors
+/// Setting the queue non-blocking failed.
+pub fn run_worker(
+    id: usize,
+    dev: SyncDevice,
+    translator: SharedTranslator,
+    stats: Arc<WorkerStats>,
+    stop: Arc<InterruptEvent>,
+    epoch: Instant,
+) -> io::Result<()> {
+    dev.set_nonblocking(true)?;
+    let mut b = Buffers::default();
+    let seed = u16::try_from((id * 7919 + std::process::id() as usize) & 0xffff).unwrap_or(0);
+    let mut ctx = Ctx::new(now_ms(epoch), seed);
+    let mut c = BatchCounts::default();
+    tracing::debug!("worker {id} started");
+    loop {
+        match dev.wait_readable_intr(&stop) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                if stop.is_trigger() {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                // poll() itself failed: count it and back off briefly instead of spinning.
+                c.rx_errors += 1;
+                stats.publish(&mut c);
+                tracing::debug!("worker {id}: poll failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+        }
+        let siit = translator.load();
+        ctx.now = now_ms(epoch);
+        for _ in 0..BATCH {
+            let n = match dev.recv(&mut b.buf[HEADROOM..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    c.rx_errors += 1;
+                    tracing::debug!("worker {id}: tun read failed: {e}");
+                    break;
+                }
+            };
+            handle_packet(&siit, &mut ctx, &mut b.buf, n, &mut b.aux, &mut c, |p| {
+                dev.send(p)
+            });
+        }
+        stats.publish(&mut c);
+    }
+    tracing::debug!("worker {id} stopped");
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! nat64d: the daemon around the sans-IO core (`nat64-core`). Modules are public so that the
+//! integration tests in `tests/` can drive them.
+//!
+//! One module per line (merges stay trivial).
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod logging;
+pub mod netcfg;
+pub mod stats;
+pub mod translate;
+pub mod tun;

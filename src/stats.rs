@@ -1,0 +1,189 @@
+//! Per-worker packet and drop counters, readable from the control thread.
+//!
+//! Each worker owns one [`WorkerStats`] and is its only writer: it counts a batch in plain local
+//! integers and publishes them with relaxed stores once per batch, so the packet path has no
+//! atomic read-modify-write and no lock. Readers (SIGUSR1 dump, the exit summary) sum all workers.
+
+use nat64_core::{DropCounters, DropReason};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Counters of one worker (single writer).
+#[derive(Debug)]
+pub struct WorkerStats {
+    /// Packets read from the TUN.
+    pub rx: AtomicU64,
+    /// Packets written to the TUN (translated packets, fragments and ICMP errors).
+    pub tx: AtomicU64,
+    /// ICMP errors the translator generated (also counted in `tx`).
+    pub icmp_errors: AtomicU64,
+    /// Writes the kernel refused (the packet is lost).
+    pub tx_errors: AtomicU64,
+    /// Reads that failed with an error other than "no packet".
+    pub rx_errors: AtomicU64,
+    /// Packets not forwarded, by reason.
+    pub drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            icmp_errors: AtomicU64::new(0),
+            tx_errors: AtomicU64::new(0),
+            rx_errors: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// What a worker counts during one batch, before publishing.
+#[derive(Debug, Default, Clone)]
+pub struct BatchCounts {
+    /// Packets read.
+    pub rx: u64,
+    /// Packets written.
+    pub tx: u64,
+    /// ICMP errors generated.
+    pub icmp_errors: u64,
+    /// Failed writes.
+    pub tx_errors: u64,
+    /// Failed reads.
+    pub rx_errors: u64,
+    /// Drops by reason.
+    pub drops: DropCounters,
+}
+
+impl BatchCounts {
+    /// True if nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.rx == 0 && self.tx == 0 && self.tx_errors == 0 && self.rx_errors == 0
+    }
+}
+
+fn bump(a: &AtomicU64, n: u64) {
+    if n != 0 {
+        // Single writer: load + store is enough and avoids a locked RMW.
+        a.store(a.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+}
+
+impl WorkerStats {
+    /// Adds a batch's counts and clears them. Only the owning worker calls this.
+    pub fn publish(&self, b: &mut BatchCounts) {
+        bump(&self.rx, b.rx);
+        bump(&self.tx, b.tx);
+        bump(&self.icmp_errors, b.icmp_errors);
+        bump(&self.tx_errors, b.tx_errors);
+        bump(&self.rx_errors, b.rx_errors);
+        for (i, n) in b.drops.0.iter_mut().enumerate() {
+            if *n != 0 {
+                bump(&self.drops[i], *n);
+                *n = 0;
+            }
+        }
+        b.rx = 0;
+        b.tx = 0;
+        b.icmp_errors = 0;
+        b.tx_errors = 0;
+        b.rx_errors = 0;
+    }
+}
+
+/// A sum over all workers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Packets read.
+    pub rx: u64,
+    /// Packets written.
+    pub tx: u64,
+    /// ICMP errors generated.
+    pub icmp_errors: u64,
+    /// Failed writes.
+    pub tx_errors: u64,
+    /// Failed reads.
+    pub rx_errors: u64,
+    /// Drops by reason, indexed by [`DropReason::index`].
+    pub drops: Vec<u64>,
+}
+
+impl Totals {
+    /// Sums `workers`.
+    pub fn sum<'a>(workers: impl IntoIterator<Item = &'a WorkerStats>) -> Totals {
+        let mut t = Totals {
+            drops: vec![0; DropReason::COUNT],
+            ..Totals::default()
+        };
+        for w in workers {
+            t.rx += w.rx.load(Relaxed);
+            t.tx += w.tx.load(Relaxed);
+            t.icmp_errors += w.icmp_errors.load(Relaxed);
+            t.tx_errors += w.tx_errors.load(Relaxed);
+            t.rx_errors += w.rx_errors.load(Relaxed);
+            for (i, d) in w.drops.iter().enumerate() {
+                t.drops[i] += d.load(Relaxed);
+            }
+        }
+        t
+    }
+
+    /// The count for `r`.
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        self.drops.get(r.index()).copied().unwrap_or(0)
+    }
+
+    /// One line: `rx=.. tx=.. icmp_errors=.. tx_errors=.. rx_errors=.. drops: reason=n ...`,
+    /// listing only the reasons with a non-zero count.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "rx={} tx={} icmp_errors={} tx_errors={} rx_errors={} drops:",
+            self.rx, self.tx, self.icmp_errors, self.tx_errors, self.rx_errors
+        );
+        let mut any = false;
+        for r in DropReason::ALL {
+            let n = self.drop_count(*r);
+            if n != 0 {
+                s.push_str(&format!(" {}={n}", r.as_str()));
+                any = true;
+            }
+        }
+        if !any {
+            s.push_str(" none");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_sums_and_clears() {
+        let w1 = WorkerStats::default();
+        let w2 = WorkerStats::default();
+        let mut b = BatchCounts {
+            rx: 3,
+            tx: 2,
+            ..BatchCounts::default()
+        };
+        b.drops.count(DropReason::Truncated);
+        w1.publish(&mut b);
+        assert!(b.is_empty());
+        assert_eq!(b.drops.get(DropReason::Truncated), 0);
+        b.rx = 1;
+        b.drops.count(DropReason::Truncated);
+        b.drops.count(DropReason::WkpNonGlobal);
+        w2.publish(&mut b);
+        w2.publish(&mut b); // an empty batch adds nothing
+        let t = Totals::sum([&w1, &w2]);
+        assert_eq!(t.rx, 4);
+        assert_eq!(t.tx, 2);
+        assert_eq!(t.drop_count(DropReason::Truncated), 2);
+        assert_eq!(t.drop_count(DropReason::WkpNonGlobal), 1);
+        let line = t.render();
+        assert!(line.contains("truncated=2"), "{line}");
+        assert!(line.contains("wkp_non_global=1"), "{line}");
+        assert!(!line.contains("no_binding"), "{line}");
+    }
+}

@@ -1,0 +1,286 @@
+//! Configuration: valid files, and invalid ones whose message names file, line, key and reason.
+
+use nat64d::config::{self, parse_prefix, ConfigError, IpPrefix, LogFormat, Mode};
+use nat64d::daemon::plan_reload;
+use std::net::IpAddr;
+use std::path::Path;
+
+fn parse(text: &str) -> Result<config::Config, ConfigError> {
+    config::parse(Path::new("nat64d.toml"), text)
+}
+
+/// The error's (line, key, reason); panics with the message if it is not an `Invalid`.
+fn invalid(text: &str) -> (usize, String, String, String) {
+    match parse(text) {
+        Err(e @ ConfigError::Invalid { .. }) => {
+            let msg = e.to_string();
+            let ConfigError::Invalid {
+                line, key, reason, ..
+            } = e
+            else {
+                unreachable!()
+            };
+            (line, key, reason, msg)
+        }
+        Err(e) => panic!("unexpected error kind: {e}"),
+        Ok(_) => panic!("accepted an invalid config:\n{text}"),
+    }
+}
+
+#[test]
+fn defaults_for_everything_but_addresses() {
+    let c = parse("").expect("an empty file is valid");
+    assert_eq!(c.mode, Mode::Siit);
+    assert_eq!(c.siit.pool6.prefixes().len(), 1);
+    assert!(c.siit.pool6.prefixes()[0].is_well_known());
+    assert!(c.siit.pool6.wkp_strict());
+    assert!(c.siit.eamt.is_empty());
+    assert_eq!(c.tun.name, "nat64");
+    assert_eq!(c.tun.mtu, 1500);
+    assert!(c.tun.queues >= 1);
+    assert!(c.tun.routes);
+    assert_eq!(c.log.level, "info");
+    assert_eq!(c.log.format, LogFormat::Text);
+    assert_eq!(c.siit.xlat.lowest_ipv6_mtu, 1280);
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/nat64d.toml");
+    let c = config::load(&p).expect("systemd/nat64d.toml");
+    assert_eq!(c.siit.eamt.entries().len(), 1);
+    assert!(!c.siit.rfc6791.is_empty());
+}
+
+#[test]
+fn full_file() {
+    let c = parse(
+        r#"
+mode = "siit"
+pool6 = ["2001:db8:64::/96", "64:ff9b::/96"]
+wkp_strict = false
+[tun]
+name = "n64"
+mtu = 1400
+queues = 3
+addresses = ["192.0.2.1", "2001:db8:ffff::1/128"]
+extra_routes = ["203.0.113.0/24"]
+[siit]
+eamt = [
+  { ipv4 = "192.0.2.10", ipv6 = "2001:db8:6::10" },
+  { ipv4 = "198.51.100.0/28", ipv6 = "2001:db8:7::/124" },
+]
+rfc6791_pool = ["192.0.2.254/32"]
+[xlat]
+lowest_ipv6_mtu = 1400
+copy_tos = false
+tos = 8
+[log]
+level = "nat64d=debug,warn"
+format = "json"
+"#,
+    )
+    .expect("valid");
+    assert!(!c.siit.pool6.wkp_strict());
+    assert_eq!(c.tun.queues, 3);
+    assert_eq!(c.tun.mtu, 1400);
+    assert_eq!(c.siit.xlat.lowest_ipv6_mtu, 1400);
+    assert!(!c.siit.xlat.copy_tos);
+    assert_eq!(c.siit.xlat.tos, 8);
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(
+        c.tun.addresses[0],
+        IpPrefix {
+            addr: "192.0.2.1".parse().unwrap(),
+            len: 32
+        }
+    );
+    let routes: Vec<String> = c.tun_routes().iter().map(|r| r.to_string()).collect();
+    // pool6 prefixes, EAMT IPv4 prefixes, extra routes; sorted, IPv4 first.
+    assert_eq!(
+        routes,
+        [
+            "192.0.2.10/32",
+            "198.51.100.0/28",
+            "203.0.113.0/24",
+            "64:ff9b::/96",
+            "2001:db8:64::/96",
+        ]
+    );
+}
+
+#[test]
+fn routes_off_keeps_only_extra_routes() {
+    let c = parse("[tun]\nroutes = false\nextra_routes = [\"203.0.113.0/24\"]\n").unwrap();
+    let r = c.tun_routes();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].addr, "203.0.113.0".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn bad_pool6_length_names_file_line_key() {
+    let (line, key, reason, msg) =
+        invalid("mode = \"siit\"\n\n\npool6 = [\n  \"64:ff9b::/96\",\n  \"2001:db8::/33\",\n]\n");
+    assert_eq!(line, 6);
+    assert_eq!(key, "pool6");
+    assert!(
+        reason.contains("length must be 32, 40, 48, 56, 64 or 96"),
+        "{reason}"
+    );
+    assert_eq!(
+        msg,
+        "nat64d.toml:6: pool6: prefix 2001:db8::/33: length must be 32, 40, 48, 56, 64 or 96"
+    );
+}
+
+#[test]
+fn overlapping_pool6_prefixes() {
+    let (line, key, reason, _) = invalid("pool6 = [\"2001:db8::/32\", \"2001:db8:1::/48\"]\n");
+    assert_eq!((line, key.as_str()), (1, "pool6"));
+    assert!(reason.contains("overlap"), "{reason}");
+}
+
+#[test]
+fn empty_pool6_is_refused() {
+    let (_, key, reason, _) = invalid("pool6 = []\n");
+    assert_eq!(key, "pool6");
+    assert!(reason.contains("at least one"), "{reason}");
+}
+
+#[test]
+fn unknown_key_names_table_and_key() {
+    let (line, key, reason, _) = invalid("[tun]\nname = \"x\"\nmtuu = 1500\n");
+    assert_eq!(line, 3);
+    assert_eq!(key, "tun.mtuu");
+    assert!(reason.contains("unknown field"), "{reason}");
+}
+
+#[test]
+fn unknown_table_is_refused() {
+    let (line, key, reason, _) = invalid("mode = \"siit\"\n[nat46]\nx = 1\n");
+    assert_eq!(line, 2);
+    assert_eq!(key, "nat46");
+    assert!(reason.contains("unknown field"), "{reason}");
+}
+
+#[test]
+fn wrong_type() {
+    let (line, key, reason, _) = invalid("[tun]\nmtu = \"big\"\n");
+    assert_eq!((line, key.as_str()), (2, "tun.mtu"));
+    assert!(reason.contains("invalid type"), "{reason}");
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let (line, _, _, msg) = invalid("mode = \"siit\"\n[tun\nname = 1\n");
+    assert_eq!(line, 2, "{msg}");
+}
+
+#[test]
+fn small_mtu() {
+    let (line, key, reason, _) = invalid("\n[tun]\nmtu = 1200\n");
+    assert_eq!((line, key.as_str()), (3, "tun.mtu"));
+    assert!(reason.contains("1280"), "{reason}");
+}
+
+#[test]
+fn bad_tun_name() {
+    let (_, key, _, _) = invalid("[tun]\nname = \"a-very-long-interface-name\"\n");
+    assert_eq!(key, "tun.name");
+    let (_, key, _, _) = invalid("[tun]\nname = \"a/b\"\n");
+    assert_eq!(key, "tun.name");
+}
+
+#[test]
+fn eamt_errors_point_at_the_entry() {
+    let (line, key, reason, _) = invalid(
+        "[siit]\neamt = [\n { ipv4 = \"192.0.2.1\", ipv6 = \"2001:db8::1\" },\n { ipv4 = \"192.0.2.300\", ipv6 = \"2001:db8::2\" },\n]\n",
+    );
+    assert_eq!((line, key.as_str()), (4, "siit.eamt[1].ipv4"));
+    assert!(reason.contains("not an IP address"), "{reason}");
+
+    let (line, key, reason, _) =
+        invalid("[siit]\neamt = [\n { ipv4 = \"2001:db8::9\", ipv6 = \"2001:db8::2\" },\n]\n");
+    assert_eq!((line, key.as_str()), (3, "siit.eamt[0].ipv4"));
+    assert!(reason.contains("IPv4"), "{reason}");
+
+    // RFC 7757 §3.2: the IPv4 suffix may not be longer than the IPv6 one.
+    let (_, key, reason, _) =
+        invalid("[siit]\neamt = [{ ipv4 = \"192.0.2.0/24\", ipv6 = \"2001:db8::1/128\" }]\n");
+    assert_eq!(key, "siit.eamt[0]");
+    assert!(reason.contains("suffix"), "{reason}");
+
+    let (_, key, reason, _) = invalid(
+        "[siit]\neamt = [\n{ ipv4 = \"192.0.2.1\", ipv6 = \"2001:db8::1\" },\n{ ipv4 = \"192.0.2.1\", ipv6 = \"2001:db8::2\" }]\n",
+    );
+    assert_eq!(key, "siit.eamt");
+    assert!(reason.contains("ambiguous"), "{reason}");
+
+    let (_, key, _, _) = invalid("[siit]\neamt = [{ ipv4 = \"192.0.2.1\" }]\n");
+    assert_eq!(key, "siit.eamt");
+}
+
+#[test]
+fn host_bits_and_missing_lengths() {
+    let (_, key, reason, _) = invalid("[tun]\nextra_routes = [\"192.0.2.1/24\"]\n");
+    assert_eq!(key, "tun.extra_routes");
+    assert!(reason.contains("bits set beyond"), "{reason}");
+    let (_, _, reason, _) = invalid("[tun]\nextra_routes = [\"192.0.2.0\"]\n");
+    assert!(reason.contains("needs a length"), "{reason}");
+    let (_, key, _, _) = invalid("[siit]\nrfc6791_pool = [\"2001:db8::/64\"]\n");
+    assert_eq!(key, "siit.rfc6791_pool");
+}
+
+#[test]
+fn nat64_mode_is_known_but_not_built_yet() {
+    let (line, key, reason, _) = invalid("\nmode = \"nat64\"\n");
+    assert_eq!((line, key.as_str()), (2, "mode"));
+    assert!(reason.contains("not available"), "{reason}");
+    let (_, key, reason, _) = invalid("mode = \"nat46\"\n");
+    assert_eq!(key, "mode");
+    assert!(reason.contains("unknown variant"), "{reason}");
+}
+
+#[test]
+fn xlat_and_log_values() {
+    let (_, key, _, _) = invalid("[xlat]\nlowest_ipv6_mtu = 1000\n");
+    assert_eq!(key, "xlat.lowest_ipv6_mtu");
+    let (_, key, _, _) = invalid("[log]\nformat = \"xml\"\n");
+    assert_eq!(key, "log.format");
+    let (_, key, _, _) = invalid("[log]\nlevel = \"nat64d=loud\"\n");
+    assert_eq!(key, "log.level");
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let e = config::load(Path::new("/nonexistent/nat64d.toml")).unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.starts_with("/nonexistent/nat64d.toml: cannot read"),
+        "{m}"
+    );
+}
+
+#[test]
+fn prefix_parser() {
+    assert_eq!(
+        parse_prefix("2001:db8::/32", false).unwrap(),
+        ("2001:db8::".parse().unwrap(), 32)
+    );
+    assert_eq!(
+        parse_prefix("192.0.2.7", true).unwrap(),
+        ("192.0.2.7".parse().unwrap(), 32)
+    );
+    assert!(parse_prefix("192.0.2.0/33", false).is_err());
+    assert!(parse_prefix("192.0.2.0/x", false).is_err());
+    assert!(parse_prefix("0.0.0.0/0", false).is_ok());
+}
+
+#[test]
+fn reload_plan_lists_restart_only_settings() {
+    let a = parse("[tun]\nmtu = 1500\n").unwrap();
+    let b = parse("pool6 = [\"2001:db8:64::/96\"]\n[tun]\nmtu = 1400\nname = \"x\"\n").unwrap();
+    let p = plan_reload(&a, &b);
+    assert_eq!(p.needs_restart, vec!["tun.name", "tun.mtu"]);
+    assert!(plan_reload(&a, &a).needs_restart.is_empty());
+}
