@@ -228,7 +228,7 @@ impl Shard {
             s4: HashTable::with_capacity(cap),
             b6: HashTable::with_capacity(cap),
             b4: HashTable::with_capacity(cap),
-            hosts: HashMap::with_hasher(hs),
+            hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs),
             lru: [(NIL, NIL); Lifetime::COUNT],
             counts: TableCounts::default(),
             rng: seed ^ 0x6a09_e667_f3bc_c909,
