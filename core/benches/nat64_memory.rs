@@ -37,9 +37,14 @@ fn main() {
         return;
     }
     let n: usize = 1_000_000;
-    for (hosts, label) in [(4096usize, "4096 hosts"), (1_000_000, "one host per session")] {
+    for (hosts, label) in [
+        (4096usize, "4096 hosts"),
+        (1_000_000, "one host per session"),
+    ] {
         let pool6 = Pool6::new(vec![Prefix6052::WKP], false).unwrap();
-        let pool4: Vec<Ipv4Addr> = (0..32).map(|i| Ipv4Addr::new(198, 51, 100, i + 1)).collect();
+        let pool4: Vec<Ipv4Addr> = (0..32)
+            .map(|i| Ipv4Addr::new(198, 51, 100, i + 1))
+            .collect();
         let mut c = Nat64Config::new(pool6, pool4, 42);
         c.max_sessions = n;
         c.max_sessions_per_host = u32::MAX;

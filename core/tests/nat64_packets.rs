@@ -454,3 +454,35 @@ fn pref64_source_is_dropped() {
         .unwrap();
     assert_eq!(go(&n, 0, &p).dropped(), DropReason::Pref64Source);
 }
+
+#[test]
+fn refused_new_flows_get_icmpv6_address_unreachable() {
+    let n = nat_with(|c| c.max_sessions_per_host = 1);
+    go(&n, 0, &udp6p(A, 5000, wkp(Z), 53, b"first")).one();
+    let (err, reason) = go(&n, 1, &udp6p(A, 5001, wkp(Z), 53, b"second")).error();
+    assert_eq!(reason, DropReason::TableFull);
+    assert!(l4_ok_v6(&err));
+    let s = SlicedPacket::from_ip(&err).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &s.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().destination_addr(), ip6(A));
+    let Some(TransportSlice::Icmpv6(ic)) = s.transport else {
+        panic!()
+    };
+    assert_eq!(
+        ic.icmp_type(),
+        Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Address)
+    );
+    // Another protocol (SCTP, 132): Port Unreachable.
+    let sctp = raw6(v6(A), wkp(Z), 132, 64, &[0u8; 16]);
+    let (err, reason) = go(&n, 2, &sctp).error();
+    assert_eq!(reason, DropReason::UnsupportedProtocol);
+    assert_eq!((err[40], err[41]), (1, 4));
+    // From the IPv4 side: Protocol Unreachable.
+    let gre = raw4(v4(Z), v4(T), 47, 64, false, false, 0, 1, &[], &[0u8; 8]);
+    let (err, reason) = go(&n, 3, &gre).error();
+    assert_eq!(reason, DropReason::UnsupportedProtocol);
+    assert!(v4_header_ok(&err));
+    assert_eq!((err[20], err[21]), (3, 2));
+}

@@ -318,9 +318,76 @@ pub struct Nat64Counts {
     pub pool4_bytes: usize,
 }
 
+/// Pref64::/n on the packet path: each prefix as a (mask, value) pair of `u128`, so matching is
+/// one AND and compare per prefix, and a /96 embeds or extracts with one OR or cast. The RFC 6052
+/// §3.1 rule of pool6 (`wkp_strict`) is precomputed per prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Pref64Match {
+    /// (mask, prefix value, prefix, strict: RFC 6052 §3.1 applies).
+    masks: Vec<(u128, u128, crate::rfc6052::Prefix6052, bool)>,
+}
+
+impl Pref64Match {
+    fn new(pool6: &Pool6) -> Pref64Match {
+        let masks = pool6
+            .prefixes()
+            .iter()
+            .map(|p| {
+                let bits = u32::from(p.prefix_len());
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                let strict = pool6.wkp_strict() && p.is_well_known();
+                (mask, u128::from(p.addr()) & mask, *p, strict)
+            })
+            .collect();
+        Pref64Match { masks }
+    }
+
+    /// True if `a` lies in one of the prefixes.
+    #[inline]
+    pub(crate) fn contains(&self, a: &Ipv6Addr) -> bool {
+        let v = u128::from(*a);
+        self.masks.iter().any(|&(m, p, _, _)| v & m == p)
+    }
+
+    /// RFC 6052 §2.3 extraction (any prefix), with RFC 6052 §3.1 for the Well-Known Prefix.
+    #[inline]
+    pub(crate) fn extract(&self, a: &Ipv6Addr) -> Option<Result<Ipv4Addr, DropReason>> {
+        let v = u128::from(*a);
+        let &(_, _, p, strict) = self.masks.iter().find(|&&(m, pv, _, _)| v & m == pv)?;
+        let z = if p.prefix_len() == 96 {
+            Ipv4Addr::from(v as u32)
+        } else {
+            p.extract(&a.octets())?
+        };
+        if strict && crate::rfc6052::is_non_global_v4(z) {
+            return Some(Err(DropReason::WkpNonGlobal));
+        }
+        Some(Ok(z))
+    }
+
+    /// RFC 6052 §2.3 embedding under the first prefix (§3.5.4), with RFC 6052 §3.1.
+    #[inline]
+    pub(crate) fn embed(&self, z: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {
+        let (_, pv, p, strict) = self.masks[0];
+        if strict && crate::rfc6052::is_non_global_v4(z) {
+            return Err(DropReason::WkpNonGlobal);
+        }
+        Ok(if p.prefix_len() == 96 {
+            Ipv6Addr::from(pv | u128::from(u32::from(z)))
+        } else {
+            Ipv6Addr::from(p.embed(z))
+        })
+    }
+}
+
 /// The stateful translator: configuration and tables, shared by all workers.
 pub struct Nat64 {
     pub(crate) pool6: Pool6,
+    pub(crate) pref64: Pref64Match,
     pub(crate) pool4: Pool4,
     pub(crate) xlat: XlatConfig,
     pub(crate) filtering: Filtering,
@@ -410,6 +477,7 @@ impl Nat64 {
             })
             .collect();
         let mut nat = Nat64 {
+            pref64: Pref64Match::new(&cfg.pool6),
             pool6: cfg.pool6,
             pool4,
             xlat: cfg.xlat,
@@ -528,10 +596,26 @@ impl Nat64 {
         };
         let mut m = Nat64Mapper::new(self);
         match first >> 4 {
-            4 => rfc7915::translate_4to6(&self.xlat, &mut m, ctx, buf, start, len, aux),
+            4 => match rfc7915::translate_4to6(&self.xlat, &mut m, ctx, buf, start, len, aux) {
+                // §3.4: other protocols SHOULD get ICMPv4 Protocol Unreachable.
+                Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
+                    self.refuse4(ctx, &buf[start..start + len], r, 2, aux)
+                }
+                v => v,
+            },
             6 => {
                 let v = rfc7915::translate_6to4(&self.xlat, &mut m, ctx, buf, start, len, aux);
                 match v {
+                    // §3.5.1.1, §3.5.2.3: no IPv4 transport address or no room for the binding:
+                    // ICMPv6 Destination Unreachable, Address Unreachable (SHOULD). The mapper
+                    // fails before the translator writes, so the packet is intact.
+                    Verdict::Drop(r @ (DropReason::PoolExhausted | DropReason::TableFull)) => {
+                        self.refuse6(ctx, &buf[start..start + len], r, 3, aux)
+                    }
+                    // §3.4: other protocols SHOULD get ICMPv6 Port Unreachable.
+                    Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
+                        self.refuse6(ctx, &buf[start..start + len], r, 4, aux)
+                    }
                     // §3.8: the translated packet is addressed to pool4, so it is treated as if
                     // received on the IPv4 interface, from step 2 on; the hop limit was already
                     // decremented once.
@@ -547,6 +631,41 @@ impl Nat64 {
                 }
             }
             _ => Verdict::Drop(DropReason::UnknownVersion),
+        }
+    }
+
+    /// An ICMPv6 Destination Unreachable with `code` about `pkt`, rate-limited and suppressed
+    /// like the translator's own errors (RFC 4443 §2.4).
+    fn refuse6(
+        &self,
+        ctx: &mut Ctx,
+        pkt: &[u8],
+        r: DropReason,
+        code: u8,
+        aux: &mut [u8],
+    ) -> Verdict {
+        match rfc7915::v6_to_v4::V6Header::parse(pkt, true) {
+            Ok(h) => {
+                rfc7915::v6_to_v4::error_to_sender(&self.xlat, ctx, pkt, &h, 1, code, 0, r, aux)
+            }
+            Err(_) => Verdict::Drop(r),
+        }
+    }
+
+    /// An ICMPv4 Destination Unreachable with `code` about `pkt`.
+    fn refuse4(
+        &self,
+        ctx: &mut Ctx,
+        pkt: &[u8],
+        r: DropReason,
+        code: u8,
+        aux: &mut [u8],
+    ) -> Verdict {
+        match rfc7915::v4_to_v6::V4Header::parse(pkt, true) {
+            Ok(h) => {
+                rfc7915::v4_to_v6::error_to_sender(&self.xlat, ctx, pkt, h, 3, code, 0, r, aux)
+            }
+            Err(_) => Verdict::Drop(r),
         }
     }
 

@@ -188,7 +188,11 @@ impl Pool4 {
     /// when their destination belongs to pool4).
     #[inline]
     pub fn index_of(&self, a: u32) -> Option<usize> {
-        self.sorted.binary_search(&a).ok()
+        // Most addresses asked about (every IPv4 peer, for hairpinning) lie outside the pool.
+        match (self.sorted.first(), self.sorted.last()) {
+            (Some(&lo), Some(&hi)) if a >= lo && a <= hi => self.sorted.binary_search(&a).ok(),
+            _ => None,
+        }
     }
 
     /// True if `a` is a pool4 address.

@@ -100,10 +100,10 @@ fn check_addrs6(nat: &Nat64, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<u32, Drop
     if src.is_multicast() || dst.is_multicast() {
         return Err(DropReason::SpecialAddress);
     }
-    if nat.pool6.contains(&src.octets()) {
+    if nat.pref64.contains(src) {
         return Err(DropReason::Pref64Source);
     }
-    let z = match nat.pool6.extract(&dst.octets()) {
+    let z = match nat.pref64.extract(dst) {
         Some(r) => r?,
         None => return Err(DropReason::UntranslatableDestination),
     };
@@ -496,7 +496,7 @@ impl<'a> Nat64Mapper<'a> {
             Incoming::Tuple(i) => i,
         };
         // Y' first: a peer without an IPv6 representation creates no state.
-        let y6 = Ipv6Addr::from(nat.pool6.embed(t.src)?);
+        let y6 = nat.pref64.embed(t.src)?;
         let b = filter_and_update4(nat, ctx.now, &i)?;
         let out = outgoing_tuple6(t, i.proto, &b, y6, i.z);
         if let (Some(k), true) = (key, is_first_fragment(&t.frag)) {
@@ -515,7 +515,7 @@ impl<'a> Nat64Mapper<'a> {
     fn inner_6to4(&self, t: &Tuple6) -> Result<Tuple4, DropReason> {
         let nat = self.nat;
         let no = DropReason::NoSessionForIcmpError;
-        let z4 = match nat.pool6.extract(&t.src.octets()) {
+        let z4 = match nat.pref64.extract(&t.src) {
             Some(Ok(z)) => u32::from(z),
             _ => return Err(no),
         };
@@ -576,7 +576,7 @@ impl<'a> Nat64Mapper<'a> {
             .ok_or(no)?;
         let b = bound_of(&sh, s);
         drop(sh);
-        let y6 = Ipv6Addr::from(nat.pool6.embed(t.dst)?);
+        let y6 = nat.pref64.embed(t.dst)?;
         Ok(Tuple6 {
             src: Ipv6Addr::from(b.x6),
             dst: y6,
@@ -628,7 +628,7 @@ impl Mapper for Nat64Mapper<'_> {
                     return Err(DropReason::UntranslatableDestination);
                 }
                 Ok(Tuple6 {
-                    src: Ipv6Addr::from(self.nat.pool6.embed(t.src)?),
+                    src: self.nat.pref64.embed(t.src)?,
                     dst: inner.src,
                     proto: 58,
                     l4: t.l4,

@@ -892,3 +892,30 @@ fn nat64_is_send_and_sync() {
     fn ok<T: Send + Sync>() {}
     ok::<Nat64>();
 }
+
+#[test]
+fn pref64_match_agrees_with_pool6() {
+    let pf = |s: &str, l| Prefix6052::new(s.parse().unwrap(), l).unwrap();
+    for (prefixes, strict) in [
+        (vec![Prefix6052::WKP], true),
+        (vec![Prefix6052::WKP], false),
+        (vec![pf("2001:db8:64::", 48), pf("2001:db8:ff::", 96)], true),
+        (vec![pf("2001:db8::", 32), pf("64:ff9b:1::", 56)], false),
+    ] {
+        let pool6 = Pool6::new(prefixes, strict).unwrap();
+        let m = super::Pref64Match::new(&pool6);
+        for v4 in ["8.8.8.8", "192.0.2.1", "10.1.2.3", "203.0.113.255"] {
+            let v4: Ipv4Addr = v4.parse().unwrap();
+            let e = m.embed(v4);
+            assert_eq!(e.map(|a| a.octets()), pool6.embed(v4), "{v4}");
+            let a = Ipv6Addr::from(pool6.prefixes()[0].embed(v4));
+            assert!(m.contains(&a));
+            assert_eq!(m.extract(&a), pool6.extract(&a.octets()), "{a}");
+        }
+        for other in ["2001:db9::1", "::1", "64:ff9c::1"] {
+            let a: Ipv6Addr = other.parse().unwrap();
+            assert_eq!(m.contains(&a), pool6.contains(&a.octets()));
+            assert_eq!(m.extract(&a), pool6.extract(&a.octets()));
+        }
+    }
+}
