@@ -3,7 +3,7 @@
 //! Many IPv6-only hosts share a few IPv4 addresses (pool4). IPv6 packets create bindings (BIB
 //! entries, [`bib`]) and sessions ([`session`]); IPv4 packets are translated only when they match
 //! a binding, subject to the filtering mode. Header translation is RFC 7915's
-//! ([`crate::rfc7915`]); this module supplies the [`Mapper`](crate::Mapper) that computes each
+//! ([`crate::rfc7915`]); this module supplies the [`crate::Mapper`] that computes each
 //! outgoing tuple, following the processing steps of RFC 6146 §3.3, one function each in
 //! [`steps`]:
 //!
@@ -16,7 +16,7 @@
 //! # Using it
 //! Build a [`Nat64Config`], call [`Nat64::new`] once, share the `Nat64` (`&self` everywhere; it
 //! is `Sync`) with all workers, call [`Nat64::translate`] per packet with a per-worker
-//! [`Ctx`](crate::Ctx) whose `now` is current, call [`Nat64::expire`] from a timer (every second
+//! [`crate::Ctx`] whose `now` is current, call [`Nat64::expire`] from a timer (every second
 //! is plenty), and drain [`Nat64::drain_events`] for the mapping log. [`Nat64::sessions`] and
 //! [`Nat64::bib`] list the tables for the control socket.
 //!

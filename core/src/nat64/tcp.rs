@@ -5,7 +5,7 @@
 //! TCP_TRANS added on expiry: 2 h 4 min in total), TCP_TRANS (4 min) and TCP_INCOMING_SYN (6 s,
 //! the hold of an unsolicited IPv4 SYN waiting for a simultaneous open from the IPv6 side).
 //! CLOSED is fictional (no session); creating a session from CLOSED is decided in
-//! [`super::Nat64`]'s filtering step, which uses [`TcpState::initial`].
+//! [`super::Nat64`]'s filtering step, which uses [`initial`].
 //!
 //! The machine is a pure function of (state, side, flags): it is tested on its own, and the
 //! timers are driven by the session table with time passed in.
