@@ -141,6 +141,9 @@ drop_reasons! {
     /// for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds (RFC 6146
     /// §3.5.2.2), the SYN itself is not forwarded.
     TcpV4SynHeld = "tcp_v4_syn_held",
+    /// A fragment of an ICMP message held for reassembly (RFC 6146 §3.4); not a loss: the
+    /// message is translated when its last fragment arrives.
+    FragmentQueued = "fragment_queued",
 }
 
 /// Plain per-worker counters, indexed by [`DropReason::index`]. Each worker owns one; a reader

@@ -486,3 +486,155 @@ fn refused_new_flows_get_icmpv6_address_unreachable() {
     assert!(v4_header_ok(&err));
     assert_eq!((err[20], err[21]), (3, 2));
 }
+
+/// Splits the payload after a 40-byte IPv6 header into IPv6 fragments of `chunk` bytes.
+fn fragment6(whole: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    let src: [u8; 16] = whole[8..24].try_into().unwrap();
+    let dst: [u8; 16] = whole[24..40].try_into().unwrap();
+    let nh = whole[6];
+    let pl = &whole[40..];
+    pl.chunks(chunk)
+        .enumerate()
+        .map(|(i, c)| {
+            let off = i * chunk;
+            frag6(
+                src,
+                dst,
+                nh,
+                (off / 8) as u16,
+                off + c.len() < pl.len(),
+                id,
+                c,
+            )
+        })
+        .collect()
+}
+
+/// Splits an IPv4 packet (20-byte header) into fragments of `chunk` payload bytes.
+fn fragment4(whole: &[u8], chunk: usize, id: u16) -> Vec<Vec<u8>> {
+    let src: [u8; 4] = whole[12..16].try_into().unwrap();
+    let dst: [u8; 4] = whole[16..20].try_into().unwrap();
+    let pl = &whole[20..];
+    pl.chunks(chunk)
+        .enumerate()
+        .map(|(i, c)| {
+            let off = i * chunk;
+            raw4(
+                src,
+                dst,
+                whole[9],
+                whole[8],
+                false,
+                off + c.len() < pl.len(),
+                (off / 8) as u16,
+                id,
+                &[],
+                c,
+            )
+        })
+        .collect()
+}
+
+/// Reassembles IPv6 fragments (each with a Fragment header right after the IPv6 header) into one
+/// unfragmented packet, independently of the core.
+fn reassemble6(frags: &[Vec<u8>]) -> Vec<u8> {
+    let mut parts: Vec<(usize, &[u8])> = frags
+        .iter()
+        .map(|f| {
+            assert_eq!(f[6], 44);
+            let off = usize::from(u16::from_be_bytes([f[42], f[43]]) & 0xfff8);
+            (off, &f[48..])
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut out = frags[0][..40].to_vec();
+    out[6] = frags[0][40];
+    for (off, p) in parts {
+        assert_eq!(out.len() - 40, off, "contiguous fragments");
+        out.extend_from_slice(p);
+    }
+    let plen = (out.len() - 40) as u16;
+    out[4..6].copy_from_slice(&plen.to_be_bytes());
+    out
+}
+
+fn all_packets(o: Out) -> Vec<Vec<u8>> {
+    match o {
+        Out::Packets(v) => v,
+        o => panic!("expected packets, got {o:?}"),
+    }
+}
+
+#[test]
+fn ping_s_3000_through_nat64() {
+    let n = nat();
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let mut req = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .icmpv6_echo_request(0x77, 5)
+        .write(&mut req, &payload)
+        .unwrap();
+    let frags = fragment6(&req, 1232, 0xfeed);
+    assert_eq!(frags.len(), 3);
+    // Out of order: the last fragment first.
+    assert_eq!(go(&n, 0, &frags[2]).dropped(), DropReason::FragmentQueued);
+    assert_eq!(go(&n, 1, &frags[0]).dropped(), DropReason::FragmentQueued);
+    assert_eq!(n.counts().reassembling, 1);
+    let out = all_packets(go(&n, 2, &frags[1]));
+    assert_eq!(out.len(), 1);
+    let o = &out[0];
+    assert!(
+        v4_header_ok(o) && l4_ok_v4(o),
+        "whole ICMPv4 message, valid checksum"
+    );
+    assert_eq!(o.len(), 20 + 8 + 3000);
+    assert_eq!(&o[12..16], &v4(T));
+    assert_eq!(&o[16..20], &v4(Z));
+    assert_eq!(o[20], 8, "echo request");
+    assert_eq!(&o[28..], &payload[..]);
+    let i2 = u16::from_be_bytes([o[24], o[25]]);
+    assert_eq!(n.counts().reassembling, 0);
+    // The 3000-byte reply comes back fragmented by the IPv4 peer.
+    let mut rep = Vec::new();
+    PacketBuilder::ipv4(v4(Z), v4(T), 64)
+        .icmpv4_echo_reply(i2, 5)
+        .write(&mut rep, &payload)
+        .unwrap();
+    let f4 = fragment4(&rep, 1480, 0x1234);
+    assert_eq!(f4.len(), 3);
+    assert_eq!(go(&n, 3, &f4[0]).dropped(), DropReason::FragmentQueued);
+    assert_eq!(go(&n, 3, &f4[1]).dropped(), DropReason::FragmentQueued);
+    let back = all_packets(go(&n, 4, &f4[2]));
+    // Refragmented for the IPv6 minimum MTU (RFC 7915 §4), reassembled here independently.
+    assert!(back.len() >= 3);
+    let whole = reassemble6(&back);
+    assert!(l4_ok_v6(&whole), "ICMPv6 checksum over the whole message");
+    assert_eq!(&whole[24..40], &v6(A));
+    assert_eq!(whole[40], 129, "echo reply");
+    assert_eq!(u16::from_be_bytes([whole[44], whole[45]]), 0x77);
+    assert_eq!(&whole[48..], &payload[..]);
+}
+
+#[test]
+fn icmp_reassembly_is_bounded_and_time_limited() {
+    let n = nat_with(|c| c.frag.max_reassembly = 2);
+    let mut req = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .icmpv6_echo_request(1, 1)
+        .write(&mut req, &[0u8; 2000])
+        .unwrap();
+    for id in 1..=2 {
+        let f = fragment6(&req, 1232, id);
+        assert_eq!(go(&n, 0, &f[0]).dropped(), DropReason::FragmentQueued);
+    }
+    let f3 = fragment6(&req, 1232, 3);
+    assert_eq!(go(&n, 0, &f3[0]).dropped(), DropReason::FragmentStoreFull);
+    // After the fragment timeout the slots are reused.
+    assert_eq!(go(&n, 2_500, &f3[0]).dropped(), DropReason::FragmentQueued);
+    assert!(matches!(go(&n, 2_600, &f3[1]), Out::Packets(_)));
+    // A stale datagram's late fragment starts over and does not complete anything.
+    let f1 = fragment6(&req, 1232, 1);
+    assert_eq!(go(&n, 2_700, &f1[1]).dropped(), DropReason::FragmentQueued);
+    n.expire(Timestamp(10_000));
+    assert_eq!(n.counts().reassembling, 0);
+}

@@ -29,6 +29,9 @@ pub struct FragConfig {
     /// How long after its first fragment the rest of a datagram is accepted (default 2000 ms,
     /// RFC 6146 §4 FRAGMENT_MIN; the RFC requires at least that).
     pub timeout_ms: u64,
+    /// Fragmented ICMP messages reassembled at once (default 16; 64 KiB each, allocated at
+    /// start). See `nat64::reasm`.
+    pub max_reassembly: usize,
 }
 
 impl Default for FragConfig {
@@ -36,6 +39,7 @@ impl Default for FragConfig {
         FragConfig {
             max_entries: 4096,
             timeout_ms: 2000,
+            max_reassembly: 16,
         }
     }
 }
@@ -161,6 +165,7 @@ mod tests {
             FragConfig {
                 max_entries: 2,
                 timeout_ms: 2000,
+                max_reassembly: 0,
             },
             7,
         );

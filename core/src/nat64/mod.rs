@@ -30,6 +30,7 @@ pub mod bib;
 pub mod frag;
 pub mod log;
 pub mod pool4;
+mod reasm;
 pub mod session;
 pub mod steps;
 pub mod tcp;
@@ -310,6 +311,8 @@ pub struct Nat64Counts {
     pub static_bib: usize,
     /// Datagrams in the fragment store.
     pub fragments: usize,
+    /// Fragmented ICMP messages being reassembled.
+    pub reassembling: usize,
     /// Mapping-log events dropped because a queue was full.
     pub events_dropped: u64,
     /// Bytes held by the session and BIB tables (allocated capacity).
@@ -400,6 +403,7 @@ pub struct Nat64 {
     /// Static BIB entries whose port lies outside pool4's ranges: `pack (proto, T, t)` → shard.
     static_oor: hashbrown::HashMap<(u8, u32, u16), usize, FixedState>,
     pub(crate) frags: FragStore,
+    reasm: reasm::Reassembly,
     /// Sessions in all shards (kept exact; admission reserves before inserting).
     total: AtomicUsize,
 }
@@ -490,6 +494,7 @@ impl Nat64 {
             host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
             static_oor: hashbrown::HashMap::with_hasher(FixedState::with_seed(seed)),
             frags: FragStore::new(cfg.frag, seed.rotate_left(41)),
+            reasm: reasm::Reassembly::new(cfg.frag.max_reassembly, cfg.frag.timeout_ms),
             total: AtomicUsize::new(0),
         };
         for (index, e) in cfg.static_bib.iter().enumerate() {
@@ -594,6 +599,51 @@ impl Nat64 {
         let Some(&first) = buf.get(start) else {
             return Verdict::Drop(DropReason::Truncated);
         };
+        // §3.4: fragmented ICMP messages are reassembled first (see `reasm`).
+        let Some(pkt) = start.checked_add(len).and_then(|end| buf.get(start..end)) else {
+            return Verdict::Drop(DropReason::BufferTooSmall);
+        };
+        let held = match first >> 4 {
+            4 => reasm::Reassembly::is_candidate4(pkt),
+            6 => reasm::Reassembly::is_candidate6(pkt),
+            _ => false,
+        };
+        if held {
+            let now = ctx.now;
+            let done = |b: &mut [u8], s: usize, l: usize| {
+                match self.translate_packet(ctx, b, s, l, aux) {
+                    // The whole message lies in the store's slot: hand it out in `aux`.
+                    Verdict::Forward { start, len } => match aux.get_mut(..len) {
+                        Some(out) => {
+                            out.copy_from_slice(&b[start..start + len]);
+                            Verdict::ForwardAux { len }
+                        }
+                        None => Verdict::Drop(DropReason::BufferTooSmall),
+                    },
+                    v => v,
+                }
+            };
+            return if first >> 4 == 4 {
+                self.reasm.feed4(pkt, now, done)
+            } else {
+                self.reasm.feed6(pkt, now, done)
+            };
+        }
+        self.translate_packet(ctx, buf, start, len, aux)
+    }
+
+    /// §3.3 steps 1–5 for one whole packet or non-ICMP fragment.
+    fn translate_packet(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        let Some(&first) = buf.get(start) else {
+            return Verdict::Drop(DropReason::Truncated);
+        };
         let mut m = Nat64Mapper::new(self);
         match first >> 4 {
             4 => match rfc7915::translate_4to6(&self.xlat, &mut m, ctx, buf, start, len, aux) {
@@ -680,6 +730,7 @@ impl Nat64 {
             st.sessions_removed += n;
         }
         self.frags.expire(now);
+        self.reasm.expire(now);
         st
     }
 
@@ -725,6 +776,7 @@ impl Nat64 {
             c.table_bytes += t.memory_bytes;
         }
         c.fragments = self.frags.len();
+        c.reassembling = self.reasm.len();
         c.pool4_bytes = self.pool4.len()
             * Proto::ALL
                 .iter()
