@@ -179,6 +179,46 @@ pub struct SessionInfo {
     pub expires_in_ms: u64,
 }
 
+impl std::fmt::Display for SessionInfo {
+    /// One line for `nat64d sessions`:
+    /// `udp [2001:db8::a]:5000 [64:ff9b::c633:640a]:53 <-> 192.0.2.1:40000 198.51.100.10:53 - 299.9s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{}]:{} [{}]:{} <-> {}:{} {}:{} {} {}.{}s",
+            self.proto.as_str(),
+            self.v6_src.0,
+            self.v6_src.1,
+            self.v6_dst.0,
+            self.v6_dst.1,
+            self.v4_src.0,
+            self.v4_src.1,
+            self.v4_dst.0,
+            self.v4_dst.1,
+            self.tcp_state.map_or("-", TcpState::as_str),
+            self.expires_in_ms / 1000,
+            self.expires_in_ms % 1000 / 100,
+        )
+    }
+}
+
+impl std::fmt::Display for BibInfo {
+    /// One line for `nat64d bib`: `tcp [2001:db8::80]:80 <-> 192.0.2.1:8080 static 3 sessions`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{}]:{} <-> {}:{} {} {} sessions",
+            self.proto.as_str(),
+            self.v6.0,
+            self.v6.1,
+            self.v4.0,
+            self.v4.1,
+            if self.is_static { "static" } else { "dynamic" },
+            self.sessions,
+        )
+    }
+}
+
 /// Counts kept by a shard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TableCounts {

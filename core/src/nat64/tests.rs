@@ -855,6 +855,18 @@ fn snapshots_filter() {
     assert_eq!(icmp.v6_dst.0, y6("198.51.100.1"));
     assert_eq!(icmp.expires_in_ms, 60_000 - 1000 + 100);
     assert_eq!(n.bib(&f(None, Some(B), None), 100).len(), 1);
+    let line = icmp.to_string();
+    assert!(
+        line.starts_with("icmp [2001:db8:1::b]:9 [64:ff9b::c633:6401]:9 <-> 192.0.2.1:"),
+        "{line}"
+    );
+    assert!(line.ends_with(" - 59.1s"), "{line}");
+    let b = n.bib(&f(Some(Proto::Tcp), None, None), 100)[0].to_string();
+    assert!(
+        b.starts_with("tcp [2001:db8:1::a]:5001 <-> 192.0.2.1:")
+            && b.ends_with(" dynamic 1 sessions"),
+        "{b}"
+    );
     assert_eq!(n.bib(&f(Some(Proto::Udp), None, None), 100)[0].sessions, 1);
 }
 
