@@ -477,6 +477,7 @@ impl Nat64 {
                     seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                     per_shard,
                     log_cap,
+                    cfg.filtering == Filtering::AddressDependent,
                 ))
             })
             .collect();

@@ -247,6 +247,9 @@ pub(crate) struct Shard {
     b4: HashTable<u32>,
     /// Sessions per IPv6 host.
     hosts: HashMap<[u8; 16], u32, FixedState>,
+    /// Address-dependent filtering only: sessions per (BIB entry, IPv4 peer address) that open
+    /// the filter, so the §3.5.1 check is one lookup, not a walk of the entry's sessions.
+    peers: Option<HashMap<(u32, u32), u32, FixedState>>,
     /// Timer lists (head, tail) per [`Lifetime`].
     lru: [(u32, u32); Lifetime::COUNT],
     counts: TableCounts,
@@ -258,7 +261,7 @@ pub(crate) struct Shard {
 
 impl Shard {
     /// A shard pre-sized for `cap` sessions, with a mapping-log ring of `log_cap` (0 = off).
-    pub fn new(seed: u64, cap: usize, log_cap: usize) -> Shard {
+    pub fn new(seed: u64, cap: usize, log_cap: usize, adf: bool) -> Shard {
         let hs = FixedState::with_seed(seed);
         Shard {
             hs: hs.clone(),
@@ -270,7 +273,8 @@ impl Shard {
             s4: HashTable::with_capacity(cap),
             b6: HashTable::with_capacity(cap),
             b4: HashTable::with_capacity(cap),
-            hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs),
+            hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs.clone()),
+            peers: adf.then(|| HashMap::with_capacity_and_hasher(cap, hs)),
             lru: [(NIL, NIL); Lifetime::COUNT],
             counts: TableCounts::default(),
             rng: seed ^ 0x6a09_e667_f3bc_c909,
@@ -353,6 +357,16 @@ impl Shard {
     /// RFC 6146 §3.5.1 address-dependent filtering: does BIB entry `b` have a session with an
     /// IPv4 peer address `z4` (held IPv4 SYNs do not count)?
     pub fn bib_has_peer(&self, b: u32, z4: u32) -> bool {
+        if let Some(p) = &self.peers {
+            let indexed = p.contains_key(&(b, z4));
+            // Debug builds (the test suite) check the index against the list walk.
+            debug_assert_eq!(indexed, self.walk_has_peer(b, z4), "ADF peer index");
+            return indexed;
+        }
+        self.walk_has_peer(b, z4)
+    }
+
+    fn walk_has_peer(&self, b: u32, z4: u32) -> bool {
         let mut i = self.bibs[b as usize].head;
         while i != NIL {
             let s = &self.sessions[i as usize];
@@ -363,6 +377,21 @@ impl Shard {
             i = s.bib_next;
         }
         false
+    }
+
+    /// Adjusts the ADF peer count of (b, z4) by +1 or -1.
+    fn peer_count(&mut self, b: u32, z4: u32, up: bool) {
+        let Some(p) = &mut self.peers else {
+            return;
+        };
+        if up {
+            *p.entry((b, z4)).or_insert(0) += 1;
+        } else if let Some(c) = p.get_mut(&(b, z4)) {
+            *c -= 1;
+            if *c == 0 {
+                p.remove(&(b, z4));
+            }
+        }
     }
 
     /// Next value of the shard's offset generator (splitmix64).
@@ -549,6 +578,9 @@ impl Shard {
         *self.hosts.entry(x6).or_insert(0) += 1;
         let p = usize::from(self.sessions[idx as usize].proto);
         self.counts.sessions[p] += 1;
+        if class != Lifetime::TcpIncomingSyn {
+            self.peer_count(b, z4, true);
+        }
         idx
     }
 
@@ -562,9 +594,15 @@ impl Shard {
         }
         self.lru_unlink(i);
         let s = &mut self.sessions[i as usize];
+        let was_held = s.class == Lifetime::TcpIncomingSyn as u8;
         s.last = t;
         s.class = class as u8;
+        let (b, z4) = (s.bib, s.z4);
         self.lru_push(i, class);
+        // A held IPv4 SYN's session opens the filter once the IPv6 side answered.
+        if was_held && class != Lifetime::TcpIncomingSyn {
+            self.peer_count(b, z4, true);
+        }
     }
 
     /// Sets the TCP state of session `i`.
@@ -601,6 +639,9 @@ impl Shard {
             }
         }
         self.counts.sessions[usize::from(s.proto)] -= 1;
+        if s.class != Lifetime::TcpIncomingSyn as u8 {
+            self.peer_count(s.bib, s.z4, false);
+        }
         let slot = &mut self.sessions[i as usize];
         slot.proto = FREE;
         slot.lru_next = self.free_s;
@@ -695,6 +736,7 @@ impl Shard {
             + self.b6.allocation_size()
             + self.b4.allocation_size()
             + self.hosts.allocation_size()
+            + self.peers.as_ref().map_or(0, |p| p.allocation_size())
     }
 
     /// Appends the sessions matching `f` (at most `limit` in total in `out`).

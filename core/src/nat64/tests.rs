@@ -382,6 +382,17 @@ fn v4_syn_held_six_seconds_for_simultaneous_open() {
         .unwrap();
     assert_eq!(st.tcp_state, Some(TcpState::Established));
     assert!(out4to6(&n, 3500, &syn4).is_ok());
+    // Now the peer's address is one the host talks to: other ports of it pass the filter.
+    assert!(out4to6(&n, 3600, &p4(z, 5556, o.src, t, 6, ACK)).is_ok());
+    // Once that session is gone, the filter closes again.
+    n.expire(Timestamp(3600 + 7_300_000));
+    n.expire(Timestamp(3600 + 7_300_000 + 250_000));
+    let o2 = out6to4(&n, 8_000_000, &p6(A, 40000, "198.51.100.1", 80, 6, SYN)).unwrap();
+    let t2 = ports(o2.l4).0;
+    assert_eq!(
+        out4to6(&n, 8_000_001, &p4(z, 5557, o2.src, t2, 6, ACK)),
+        Err(DropReason::Filtered)
+    );
 }
 
 #[test]
