@@ -103,6 +103,7 @@ struct RawTun {
     #[serde(default)]
     addresses: Vec<Spanned<String>>,
     routes: Option<bool>,
+    offload: Option<bool>,
     #[serde(default)]
     extra_routes: Vec<Spanned<String>>,
 }
@@ -133,6 +134,10 @@ struct RawXlat {
     copy_tos: Option<bool>,
     tos: Option<u8>,
     generate_ipv4_id: Option<bool>,
+    send_icmp_errors: Option<bool>,
+    icmp_errors_per_sec: Option<u32>,
+    icmp_src4: Option<Spanned<String>>,
+    icmp_src6: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +182,8 @@ pub struct TunConfig {
     pub routes: bool,
     /// Further routes into the device.
     pub extra_routes: Vec<IpPrefix>,
+    /// Open the device with IFF_VNET_HDR: GSO super-packets split on read, GRO on write.
+    pub offload: bool,
 }
 
 /// Logging settings.
@@ -495,7 +502,34 @@ impl Validator<'_> {
             tos: x.tos.unwrap_or(d.tos),
             generate_ipv4_id: x.generate_ipv4_id.unwrap_or(d.generate_ipv4_id),
             decrement_ttl: true,
-            ..d
+            send_icmp_errors: x.send_icmp_errors.unwrap_or(d.send_icmp_errors),
+            icmp_errors_per_sec: x.icmp_errors_per_sec.unwrap_or(d.icmp_errors_per_sec),
+            icmp_src4: match &x.icmp_src4 {
+                Some(s) => match s.get_ref().parse::<std::net::Ipv4Addr>() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        return Err(self.err(
+                            s.span(),
+                            "xlat.icmp_src4",
+                            format!("\"{}\" is not an IPv4 address", s.get_ref()),
+                        ))
+                    }
+                },
+                None => d.icmp_src4,
+            },
+            icmp_src6: match &x.icmp_src6 {
+                Some(s) => match s.get_ref().parse::<std::net::Ipv6Addr>() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        return Err(self.err(
+                            s.span(),
+                            "xlat.icmp_src6",
+                            format!("\"{}\" is not an IPv6 address", s.get_ref()),
+                        ))
+                    }
+                },
+                None => d.icmp_src6,
+            },
         };
 
         // Logging
@@ -527,6 +561,7 @@ impl Validator<'_> {
                 addresses,
                 routes: raw.tun.routes.unwrap_or(true),
                 extra_routes,
+                offload: raw.tun.offload.unwrap_or(true),
             },
             log: LogConfig {
                 level,
@@ -608,8 +643,11 @@ pub fn summary(c: &Config) -> String {
         .map(|p| format!("{}/{}", p.addr(), p.prefix_len()))
         .collect();
     format!(
-        "mode={:?} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
-        c.mode,
+        "mode={} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
+        match c.mode {
+            Mode::Siit => "siit",
+            Mode::Nat64 => "nat64",
+        },
         p.join(", "),
         c.siit.eamt.entries().len(),
         c.tun.name,

@@ -67,6 +67,9 @@ pub fn plan_reload(old: &Config, new: &Config) -> ReloadPlan {
     if a.queues != b.queues {
         p.needs_restart.push("tun.queues");
     }
+    if a.offload != b.offload {
+        p.needs_restart.push("tun.offload");
+    }
     if a.txqueuelen != b.txqueuelen {
         p.needs_restart.push("tun.txqueuelen");
     }
@@ -135,6 +138,7 @@ impl Running {
                 applied.tun.mtu = self.cfg.tun.mtu;
                 applied.tun.queues = self.cfg.tun.queues;
                 applied.tun.txqueuelen = self.cfg.tun.txqueuelen;
+                applied.tun.offload = self.cfg.tun.offload;
                 applied.tun.addresses = self.cfg.tun.addresses.clone();
                 applied.log.format = self.cfg.log.format;
                 self.cfg = applied;
@@ -162,6 +166,10 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     tracing::info!("starting: {}", config::summary(&cfg));
 
     let tun = tun::open(&cfg.tun)?;
+    let attached = tun.attached;
+    if let Some(e) = &tun.offload_error {
+        tracing::warn!("tun.offload: not available ({e}); running without offload");
+    }
     let mut net = NetCfg::new(&tun.name);
     let started = (|| -> Result<(), crate::netcfg::NetError> {
         for a in &cfg.tun.addresses {
@@ -180,10 +188,15 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         return Err(e.into());
     }
     tracing::info!(
-        "tun {} {} with {} queue(s); routes: {}",
+        "tun {} {} with {} queue(s){}; routes: {}",
         tun.name,
         if tun.attached { "attached" } else { "created" },
         tun.queues.len(),
+        if tun.offload {
+            ", offload (GSO/GRO)"
+        } else {
+            ""
+        },
         net.routes()
             .iter()
             .map(|r| r.to_string())
@@ -213,6 +226,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
     );
     let epoch = Instant::now();
+    let (offload, mtu) = (tun.offload, usize::from(cfg.tun.mtu));
     let mut stats = Vec::new();
     let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     for (i, q) in tun.queues.into_iter().enumerate() {
@@ -221,7 +235,13 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         let (t, s) = (translator.clone(), stop.clone());
         let h = std::thread::Builder::new()
             .name(format!("worker-{i}"))
-            .spawn(move || dataplane::run_worker(i, q, t, st, s, epoch))
+            .spawn(move || {
+                if offload {
+                    dataplane::run_worker_offload(i, q, mtu, t, st, s, epoch)
+                } else {
+                    dataplane::run_worker(i, q, t, st, s, epoch)
+                }
+            })
             .map_err(|e| StartError::Other(format!("cannot start worker {i}: {e}")))?;
         workers.push(h);
     }
@@ -290,8 +310,12 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             }
         }
     }
-    for e in run.net.remove_all() {
-        tracing::warn!("cleanup: {e}");
+    if attached {
+        // A persistent device outlives us: take our routes and addresses off it. A device we
+        // created vanished with its last queue, and its routes with it.
+        for e in run.net.remove_all() {
+            tracing::warn!("cleanup: {e}");
+        }
     }
     sig_handle.close();
     let _ = sig_thread.join();

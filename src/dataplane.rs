@@ -14,7 +14,7 @@ use nat64_core::{Ctx, Timestamp, Verdict, AUX_LEN, HEADROOM};
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
-use tun_rs::{InterruptEvent, SyncDevice};
+use tun_rs::{GROTable, InterruptEvent, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 /// Packets handled per wake-up at most, before stats are published and the translator reloaded.
 pub const BATCH: usize = 64;
@@ -92,6 +92,26 @@ pub fn now_ms(epoch: Instant) -> Timestamp {
     Timestamp(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Waits until the queue is readable. `Ok(false)`: stop was triggered.
+fn wait(id: usize, dev: &SyncDevice, stop: &InterruptEvent, c: &mut BatchCounts) -> bool {
+    loop {
+        match dev.wait_readable_intr(stop) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                if stop.is_trigger() {
+                    return false;
+                }
+            }
+            Err(e) => {
+                // poll() itself failed: count it and back off briefly instead of spinning.
+                c.rx_errors += 1;
+                tracing::debug!("worker {id}: poll failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 /// Runs one worker until `stop` is triggered.
 ///
 /// # Errors
@@ -110,24 +130,7 @@ pub fn run_worker(
     let mut ctx = Ctx::new(now_ms(epoch), seed);
     let mut c = BatchCounts::default();
     tracing::debug!("worker {id} started");
-    loop {
-        match dev.wait_readable_intr(&stop) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                if stop.is_trigger() {
-                    break;
-                }
-                continue;
-            }
-            Err(e) => {
-                // poll() itself failed: count it and back off briefly instead of spinning.
-                c.rx_errors += 1;
-                stats.publish(&mut c);
-                tracing::debug!("worker {id}: poll failed: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                continue;
-            }
-        }
+    while wait(id, &dev, &stop, &mut c) {
         let siit = translator.load();
         ctx.now = now_ms(epoch);
         for _ in 0..BATCH {
@@ -146,6 +149,133 @@ pub fn run_worker(
                 dev.send(p)
             });
         }
+        stats.publish(&mut c);
+    }
+    tracing::debug!("worker {id} stopped");
+    Ok(())
+}
+
+/// Offset of a packet in the offload input buffers: room for the core's headroom.
+const OFF_IN: usize = HEADROOM;
+/// Offset of a packet in the offload output buffers: room for the virtio-net header.
+const OFF_OUT: usize = VIRTIO_NET_HDR_LEN;
+/// Reads (each possibly a GSO super-packet) per wake-up.
+const OFFLOAD_READS: usize = 16;
+
+/// The buffers of an offload worker, allocated once.
+pub struct OffloadBuffers {
+    /// One raw read: virtio-net header + up to 64 KiB super-packet.
+    pub raw: Vec<u8>,
+    /// Segments of one read, each at [`OFF_IN`].
+    pub seg: Vec<Vec<u8>>,
+    /// Their sizes.
+    pub sizes: Vec<usize>,
+    /// Output packets, each at [`OFF_OUT`], coalesced by GRO on write (capacity 64 KiB each so
+    /// coalescing never reallocates).
+    pub out: Vec<Vec<u8>>,
+    /// Auxiliary output of the core.
+    pub aux: Vec<u8>,
+}
+
+impl OffloadBuffers {
+    /// Buffers for packets of up to `mtu` bytes.
+    pub fn new(mtu: usize) -> Self {
+        let seg_len = OFF_IN + mtu.max(1500) + 64;
+        OffloadBuffers {
+            raw: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
+            seg: (0..IDEAL_BATCH_SIZE).map(|_| vec![0; seg_len]).collect(),
+            sizes: vec![0; IDEAL_BATCH_SIZE],
+            out: (0..IDEAL_BATCH_SIZE)
+                .map(|_| Vec::with_capacity(OFF_OUT + MAX_PACKET))
+                .collect(),
+            aux: vec![0; AUX_LEN],
+        }
+    }
+}
+
+/// Writes `out[..*k]` in one GRO pass and empties the list.
+fn flush(
+    dev: &SyncDevice,
+    gro: &mut GROTable,
+    out: &mut [Vec<u8>],
+    k: &mut usize,
+    c: &mut BatchCounts,
+) {
+    if *k == 0 {
+        return;
+    }
+    if let Err(e) = dev.send_multiple(gro, &mut out[..*k], OFF_OUT) {
+        c.tx_errors += 1;
+        tracing::debug!("tun write (offload) failed: {e}");
+    }
+    *k = 0;
+}
+
+/// Runs one worker on a queue opened with offload (IFF_VNET_HDR) until `stop` is triggered: a
+/// read may return a TCP/UDP GSO super-packet, which tun-rs splits into segments (with their
+/// checksums); translated packets are written back in one batch, coalesced by GRO.
+///
+/// # Errors
+/// Setting the queue non-blocking failed.
+pub fn run_worker_offload(
+    id: usize,
+    dev: SyncDevice,
+    mtu: usize,
+    translator: SharedTranslator,
+    stats: Arc<WorkerStats>,
+    stop: Arc<InterruptEvent>,
+    epoch: Instant,
+) -> io::Result<()> {
+    dev.set_nonblocking(true)?;
+    let mut b = OffloadBuffers::new(mtu);
+    let mut gro = GROTable::new();
+    let seed = u16::try_from((id * 7919 + std::process::id() as usize) & 0xffff).unwrap_or(0);
+    let mut ctx = Ctx::new(now_ms(epoch), seed);
+    let mut c = BatchCounts::default();
+    let mut k = 0usize;
+    // Write errors of flushes that happen in the middle of a read (the output list was full).
+    let mut mid = BatchCounts::default();
+    tracing::debug!("worker {id} started (offload)");
+    while wait(id, &dev, &stop, &mut c) {
+        let siit = translator.load();
+        ctx.now = now_ms(epoch);
+        for _ in 0..OFFLOAD_READS {
+            let n = match dev.recv_multiple(&mut b.raw, &mut b.seg, &mut b.sizes, OFF_IN) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    c.rx_errors += 1;
+                    tracing::debug!("worker {id}: tun read failed: {e}");
+                    continue;
+                }
+            };
+            for i in 0..n {
+                let len = b.sizes[i];
+                let out = &mut b.out;
+                handle_packet(
+                    &siit,
+                    &mut ctx,
+                    &mut b.seg[i],
+                    len,
+                    &mut b.aux,
+                    &mut c,
+                    |p| {
+                        if k == out.len() {
+                            flush(&dev, &mut gro, out, &mut k, &mut mid);
+                        }
+                        let o = &mut out[k];
+                        o.clear();
+                        o.resize(OFF_OUT, 0);
+                        o.extend_from_slice(p);
+                        k += 1;
+                        Ok(p.len())
+                    },
+                );
+            }
+        }
+        flush(&dev, &mut gro, &mut b.out, &mut k, &mut c);
+        c.tx_errors += std::mem::take(&mut mid.tx_errors);
         stats.publish(&mut c);
     }
     tracing::debug!("worker {id} stopped");

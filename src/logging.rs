@@ -2,6 +2,7 @@
 //! SIGHUP. Nothing on the packet path logs above `debug`.
 
 use crate::config::{LogConfig, LogFormat};
+use std::io::IsTerminal;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
@@ -38,6 +39,7 @@ pub fn init(cfg: &LogConfig) -> Result<LogHandle, String> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_target(false),
             )
             .try_init(),

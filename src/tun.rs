@@ -21,6 +21,14 @@ pub enum TunError {
         /// What to check.
         hint: &'static str,
     },
+    /// A device of that name exists but cannot be shared.
+    #[error("TUN device {name}: {why}")]
+    InUse {
+        /// Device name.
+        name: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// Opening an additional queue failed.
     #[error("cannot open queue {queue} of TUN device {name}: {source}")]
     Queue {
@@ -33,6 +41,9 @@ pub enum TunError {
     },
 }
 
+/// `IFF_PERSIST` in /sys/class/net/NAME/tun_flags.
+const IFF_PERSIST: u32 = 0x0800;
+
 /// An open multi-queue TUN device.
 pub struct Tun {
     /// Device name.
@@ -41,11 +52,15 @@ pub struct Tun {
     pub queues: Vec<SyncDevice>,
     /// True if the device existed before (a persistent device this process attached to).
     pub attached: bool,
+    /// True if the queues were opened with offload (IFF_VNET_HDR).
+    pub offload: bool,
+    /// Why offload was asked for but is off.
+    pub offload_error: Option<String>,
 }
 
 fn hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(1) => " (needs CAP_NET_ADMIN: run as root or with AmbientCapabilities=CAP_NET_ADMIN)",
+        Some(1) | Some(13) => " (needs CAP_NET_ADMIN: run as root or with AmbientCapabilities=CAP_NET_ADMIN)",
         Some(16) => " (the device exists with other flags, for example without IFF_MULTI_QUEUE, or is in use)",
         Some(2) | Some(19) => " (/dev/net/tun is missing: load the tun module)",
         Some(22) => " (invalid name or flags)",
@@ -58,20 +73,53 @@ fn hint(e: &std::io::Error) -> &'static str {
 /// # Errors
 /// [`TunError`] with the OS error and a hint.
 pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
-    let attached = Path::new("/sys/class/net").join(&cfg.name).exists();
+    let sys = Path::new("/sys/class/net").join(&cfg.name);
+    let attached = sys.exists();
+    if attached {
+        // Attaching is for persistent devices prepared by an operator (`ip tuntap add ... mode
+        // tun multi_queue`); a live non-persistent device belongs to another process, and
+        // adding our queues to it would split its traffic between two programs.
+        let flags = std::fs::read_to_string(sys.join("tun_flags"))
+            .ok()
+            .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok());
+        match flags {
+            None => {
+                return Err(TunError::InUse {
+                    name: cfg.name.clone(),
+                    why: "an interface of that name exists and is not a TUN device",
+                })
+            }
+            Some(f) if f & IFF_PERSIST == 0 => return Err(TunError::InUse {
+                name: cfg.name.clone(),
+                why: "exists and is not persistent: another process (another nat64d?) is using it",
+            }),
+            Some(_) => {}
+        }
+    }
     let create = |source: std::io::Error| TunError::Create {
         name: cfg.name.clone(),
         hint: hint(&source),
         source,
     };
-    let first = DeviceBuilder::new()
-        .name(&cfg.name)
-        .packet_information(false)
-        .multi_queue(true)
-        .mtu(cfg.mtu)
-        .tx_queue_len(cfg.txqueuelen)
-        .build_sync()
-        .map_err(create)?;
+    let build = |offload: bool| {
+        DeviceBuilder::new()
+            .name(&cfg.name)
+            .packet_information(false)
+            .multi_queue(true)
+            .offload(offload)
+            .mtu(cfg.mtu)
+            .tx_queue_len(cfg.txqueuelen)
+            .build_sync()
+    };
+    let (first, offload, offload_error) = match build(cfg.offload) {
+        Ok(d) => (d, cfg.offload, None),
+        // A kernel without TUN offload support (IFF_VNET_HDR / TUNSETOFFLOAD): run without it.
+        Err(e) if cfg.offload && !matches!(e.raw_os_error(), Some(1 | 13 | 16)) => {
+            let d = build(false).map_err(create)?;
+            (d, false, Some(e.to_string()))
+        }
+        Err(e) => return Err(create(e)),
+    };
     let mut queues = Vec::with_capacity(cfg.queues);
     for q in 1..cfg.queues.max(1) {
         let d = first.try_clone().map_err(|source| TunError::Queue {
@@ -86,5 +134,7 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
         name: cfg.name.clone(),
         queues,
         attached,
+        offload,
+        offload_error,
     })
 }

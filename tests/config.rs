@@ -39,6 +39,7 @@ fn defaults_for_everything_but_addresses() {
     assert_eq!(c.tun.mtu, 1500);
     assert!(c.tun.queues >= 1);
     assert!(c.tun.routes);
+    assert!(c.tun.offload);
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.siit.xlat.lowest_ipv6_mtu, 1280);
@@ -63,6 +64,7 @@ wkp_strict = false
 name = "n64"
 mtu = 1400
 queues = 3
+offload = false
 addresses = ["192.0.2.1", "2001:db8:ffff::1/128"]
 extra_routes = ["203.0.113.0/24"]
 [siit]
@@ -83,6 +85,7 @@ format = "json"
     .expect("valid");
     assert!(!c.siit.pool6.wkp_strict());
     assert_eq!(c.tun.queues, 3);
+    assert!(!c.tun.offload);
     assert_eq!(c.tun.mtu, 1400);
     assert_eq!(c.siit.xlat.lowest_ipv6_mtu, 1400);
     assert!(!c.siit.xlat.copy_tos);
@@ -245,6 +248,11 @@ fn nat64_mode_is_known_but_not_built_yet() {
 fn xlat_and_log_values() {
     let (_, key, _, _) = invalid("[xlat]\nlowest_ipv6_mtu = 1000\n");
     assert_eq!(key, "xlat.lowest_ipv6_mtu");
+    let (_, key, _, _) = invalid("[xlat]\nicmp_src4 = \"2001:db8::1\"\n");
+    assert_eq!(key, "xlat.icmp_src4");
+    let c = parse("[xlat]\nicmp_src6 = \"2001:db8::1\"\nicmp_errors_per_sec = 0\n").unwrap();
+    assert_eq!(c.siit.xlat.icmp_src6, Some("2001:db8::1".parse().unwrap()));
+    assert_eq!(c.siit.xlat.icmp_errors_per_sec, 0);
     let (_, key, _, _) = invalid("[log]\nformat = \"xml\"\n");
     assert_eq!(key, "log.format");
     let (_, key, _, _) = invalid("[log]\nlevel = \"nat64d=loud\"\n");

@@ -27,17 +27,20 @@ pub fn sum(data: &[u8]) -> u32 {
 
 /// Folds a 64-bit accumulator into a 16-bit ones' complement sum (kept in a u32).
 #[inline]
-fn fold64(mut acc: u64) -> u32 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u32
+fn fold64(acc: u64) -> u32 {
+    // Branch-free: 64 -> 33 -> 17 -> 16 bits (plus one carry step).
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    ((acc & 0xffff) + (acc >> 16)) as u32
 }
 
 /// Folds a partial sum to 16 bits.
 #[inline]
 pub fn fold(s: u32) -> u16 {
-    fold64(u64::from(s)) as u16
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// Adds two partial sums.
@@ -72,13 +75,22 @@ pub fn v4_addrs(src: &[u8; 4], dst: &[u8; 4]) -> u32 {
 /// Partial sum of the IPv6 pseudo-header addresses (RFC 8200 §8.1).
 #[inline]
 pub fn v6_addrs(src: &[u8; 16], dst: &[u8; 16]) -> u32 {
-    let mut acc = 0u32;
-    for a in [src, dst] {
-        for c in a.chunks_exact(2) {
-            acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-    }
-    acc
+    // Four 64-bit words; each adds its two 32-bit halves (ones' complement sums are
+    // associative, so wider words fold down to the same 16-bit sum).
+    let w = |a: &[u8; 16], i: usize| {
+        let v = u64::from_be_bytes([
+            a[i],
+            a[i + 1],
+            a[i + 2],
+            a[i + 3],
+            a[i + 4],
+            a[i + 5],
+            a[i + 6],
+            a[i + 7],
+        ]);
+        (v >> 32) + (v & 0xffff_ffff)
+    };
+    fold64(w(src, 0) + w(src, 8) + w(dst, 0) + w(dst, 8))
 }
 
 /// Partial sum of a pseudo-header's length and protocol words.

@@ -20,6 +20,11 @@ pub struct Eam {
     len4: u8,
     v6: u128,
     len6: u8,
+    // Precomputed for the per-packet lookups.
+    mask4: u32,
+    mask6: u128,
+    /// IPv6 suffix bits minus IPv4 suffix bits: where the IPv4 suffix sits in the IPv6 address.
+    shift: u32,
 }
 
 /// Configuration errors of an EAM.
@@ -60,6 +65,9 @@ impl Eam {
             len4,
             v6: u128::from(v6),
             len6,
+            mask4: mask32(len4),
+            mask6: mask128(len6),
+            shift: u32::from(s6 - s4),
         })
     }
 
@@ -75,34 +83,27 @@ impl Eam {
 
     #[inline]
     fn matches4(&self, a: u32) -> bool {
-        (a ^ self.v4) & mask32(self.len4) == 0
+        (a ^ self.v4) & self.mask4 == 0
     }
 
     #[inline]
     fn matches6(&self, a: u128) -> bool {
-        (a ^ self.v6) & mask128(self.len6) == 0
+        (a ^ self.v6) & self.mask6 == 0
     }
 
-    /// §3.3.1 steps 3–6.
+    /// §3.3.1 steps 3–6: the IPv4 suffix placed right after the IPv6 prefix, zero-padded.
     #[inline]
     fn to6(&self, a: u32) -> u128 {
-        let s4 = 32 - u32::from(self.len4);
-        let s6 = 128 - u32::from(self.len6);
-        let suffix = u128::from(a & !mask32(self.len4));
-        // s4 <= s6 was checked; a zero-bit suffix shifts nothing in.
-        self.v6 | if s4 == 0 { 0 } else { suffix << (s6 - s4) }
+        self.v6
+            | u128::from(a & !self.mask4)
+                .checked_shl(self.shift)
+                .unwrap_or(0)
     }
 
-    /// §3.3.2 steps 3–6.
+    /// §3.3.2 steps 3–6: the first IPv4-suffix-length bits after the IPv6 prefix.
     #[inline]
     fn to4(&self, a: u128) -> u32 {
-        let s4 = 32 - u32::from(self.len4);
-        let s6 = 128 - u32::from(self.len6);
-        if s4 == 0 {
-            return self.v4;
-        }
-        let suffix = (a & !mask128(self.len6)) >> (s6 - s4);
-        self.v4 | suffix as u32
+        self.v4 | ((a & !self.mask6).checked_shr(self.shift).unwrap_or(0) as u32 & !self.mask4)
     }
 }
 
@@ -173,7 +174,12 @@ impl Eamt {
     /// §3.3.2: IPv6→IPv4 by longest match.
     #[inline]
     pub fn to4(&self, a: &Ipv6Addr) -> Option<Ipv4Addr> {
-        let a = u128::from(*a);
+        self.to4_u128(u128::from(*a))
+    }
+
+    /// [`Eamt::to4`] on an address as an integer.
+    #[inline]
+    pub fn to4_u128(&self, a: u128) -> Option<Ipv4Addr> {
         self.by6
             .iter()
             .find(|e| e.matches6(a))

@@ -981,3 +981,33 @@ fn tos_can_be_overridden() {
     let out = run(&pkt).one();
     assert_eq!(out[1], 0xb8);
 }
+
+#[test]
+fn rfc4884_extension_is_carried_6to4() {
+    // An IPv4 client's datagram, translated to IPv6, quoted by an IPv6 router's Time Exceeded
+    // with a 128-byte original datagram field (16 64-bit words) and a 12-byte extension.
+    let quoted = run(&udp4(v4(V4_CLIENT), v4(V4_EAM_SERVER), 64, &[9u8; 100])).one();
+    let mut dgram = quoted.clone();
+    dgram.resize(128, 0);
+    let ext = [0x20u8, 0, 0, 0, 0, 8, 1, 1, 0xde, 0xad, 0xbe, 0xef];
+    let mut msg = vec![3u8, 0, 0, 0, 16, 0, 0, 0];
+    msg.extend_from_slice(&dgram);
+    msg.extend_from_slice(&ext);
+    let mut pkt = raw6(
+        v6("2001:db8:e::1"),
+        quoted[8..24].try_into().unwrap(),
+        58,
+        64,
+        &msg,
+    );
+    let c = !fold(sum16(&pkt[8..40]) + 58 + msg.len() as u32 + sum16(&msg));
+    pkt[42..44].copy_from_slice(&c.to_be_bytes());
+    let out = run(&pkt).one();
+    assert_eq!((out[20], out[21]), (11, 0));
+    // 128 bytes of IPv6 datagram become 108 bytes of IPv4 datagram, padded to 128 (the RFC 4884
+    // minimum), i.e. 32 words.
+    let words = usize::from(out[25]);
+    assert_eq!(words * 4, 128);
+    assert_eq!(&out[28 + words * 4..], &ext);
+    assert!(l4_ok_v4(&out));
+}

@@ -123,12 +123,18 @@ fn l4_sum(l4: L4) -> u32 {
 /// Updates a TCP or UDP header (possibly truncated, as inside an ICMP error) for new
 /// pseudo-header addresses and ports (RFC 1624). `seg` starts at the transport header.
 /// A UDP checksum of zero ("none") is left alone; the caller handles it.
+#[inline]
 pub(crate) fn fix_tcp_udp(seg: &mut [u8], proto: u8, ph_old: u32, ph_new: u32, old: L4, new: L4) {
     let ck_at = if proto == proto::TCP { 16 } else { 6 };
-    if let L4::Ports { src, dst } = new {
-        if seg.len() >= 4 {
-            put16(seg, 0, src);
-            put16(seg, 2, dst);
+    let (mut sum_old, mut sum_new) = (ph_old, ph_new);
+    if old != new {
+        if let L4::Ports { src, dst } = new {
+            if seg.len() >= 4 {
+                put16(seg, 0, src);
+                put16(seg, 2, dst);
+                sum_old += l4_sum(old);
+                sum_new += l4_sum(new);
+            }
         }
     }
     if seg.len() < ck_at + 2 {
@@ -138,7 +144,7 @@ pub(crate) fn fix_tcp_udp(seg: &mut [u8], proto: u8, ph_old: u32, ph_new: u32, o
     if proto == proto::UDP && ck == 0 {
         return;
     }
-    let mut c = checksum::update(ck, ph_old + l4_sum(old), ph_new + l4_sum(new));
+    let mut c = checksum::update(ck, sum_old, sum_new);
     if proto == proto::UDP && c == 0 {
         c = 0xffff; // RFC 768: a computed zero is sent as all ones.
     }

@@ -1,0 +1,118 @@
+# shellcheck shell=bash
+# Shared settings and helpers for the netns scripts. Source it; do not run it.
+#
+# Namespace names carry NS_PREFIX (default "n64-") so that parallel runs do not collide.
+# Only documentation addresses (RFC 3849, RFC 5737) and 64:ff9b::/96 are used.
+
+NS_PREFIX="${NS_PREFIX:-n64-}"
+NS_CLI="${NS_PREFIX}cli"     # IPv6-only client (also the IPv6-only server of the EAMT case)
+NS_GW="${NS_PREFIX}gw"       # the gateway: nat64d (or the kernel / TAYGA in bench.sh)
+NS_SRV="${NS_PREFIX}srv"     # IPv4-only server (also the IPv4-only client of the EAMT case)
+
+# Addresses
+CLI6=2001:db8:1::2           # client, on the client link
+GW6=2001:db8:1::1            # gateway, on the client link
+GW4=198.51.100.1             # gateway, on the server link
+SRV4=198.51.100.2            # server, on the server link
+CLI4=192.0.2.2               # the client's IPv4 address (EAMT 192.0.2.2 <-> 2001:db8:1::2)
+POOL6=64:ff9b::              # pool6 prefix /96
+SRV6="${POOL6}${SRV4}"       # the server as the client sees it (64:ff9b::c633:6402)
+GW4_AS6="${POOL6}${GW4}"     # the gateway's IPv4 address as the client sees it
+SRV6_HEX=64:ff9b::c633:6402  # the same two, as ping/traceroute print them
+GW4_AS6_HEX=64:ff9b::c633:6401
+SRV_LINK_MTU="${SRV_LINK_MTU:-1400}"   # the reduced-MTU IPv4 link
+TUN_NAME="${TUN_NAME:-nat64}"
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NAT64D="${NAT64D:-$REPO/target/release/nat64d}"
+
+in_cli() { ip netns exec "$NS_CLI" "$@"; }
+in_gw() { ip netns exec "$NS_GW" "$@"; }
+in_srv() { ip netns exec "$NS_SRV" "$@"; }
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$(basename "$0"): needs root (network namespaces)" >&2
+        exit 1
+    fi
+}
+
+# Installs the Debian packages the scripts need, only when a tool is missing.
+ensure_packages() {
+    local missing=() pair tool pkg
+    for pair in ip:iproute2 ping:iputils-ping curl:curl socat:socat traceroute:traceroute \
+        tracepath:iputils-tracepath iperf3:iperf3 python3:python3 "$@"; do
+        tool="${pair%%:*}"
+        pkg="${pair#*:}"
+        command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# Writes the nat64d config used by the tests to $1.
+write_config() {
+    cat >"$1" <<CFG
+mode = "siit"
+pool6 = ["${POOL6}/96"]
+# Documentation addresses behind the Well-Known Prefix: a lab, so RFC 6052 §3.1 is relaxed.
+wkp_strict = false
+[tun]
+name = "${TUN_NAME}"
+mtu = 1500
+queues = ${QUEUES:-2}
+offload = ${OFFLOAD:-true}
+[siit]
+eamt = [
+    { ipv4 = "${CLI4}", ipv6 = "${CLI6}" },
+${EXTRA_EAM:-}
+]
+rfc6791_pool = ["192.0.2.254/32"]
+[log]
+level = "${LOG_LEVEL:-info}"
+CFG
+}
+
+# Starts nat64d in the gateway namespace with config $1, logging to $2; sets NAT64D_PID and
+# waits until the routes are in place (bounded).
+start_nat64d() {
+    # A simple command (not a shell function) so that $! is nat64d's own PID.
+    ip netns exec "$NS_GW" "$NAT64D" run --config "$1" >"$2" 2>&1 &
+    NAT64D_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        if grep -q "ready" "$2" 2>/dev/null; then
+            return 0
+        fi
+        if ! kill -0 "$NAT64D_PID" 2>/dev/null; then
+            echo "nat64d exited at start:" >&2
+            cat "$2" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "nat64d did not become ready in 5 s" >&2
+    return 1
+}
+
+# Stops nat64d (SIGTERM), waiting up to 5 s; returns its exit status.
+stop_nat64d() {
+    [ -n "${NAT64D_PID:-}" ] || return 0
+    kill -TERM "$NAT64D_PID" 2>/dev/null || true
+    local i rc=0
+    for i in $(seq 1 50); do
+        kill -0 "$NAT64D_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$NAT64D_PID" 2>/dev/null; then
+        kill -KILL "$NAT64D_PID" 2>/dev/null || true
+        rc=99
+    fi
+    wait "$NAT64D_PID" 2>/dev/null || rc=$?
+    NAT64D_PID=
+    return "$rc"
+}

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# run.sh: black-box cases with real tools through nat64d in the three-namespace topology.
+# Each case prints PASS/FAIL; the last line is "N passed, N failed"; exit status 1 on any failure.
+# Everything it starts is stopped and the namespaces are deleted on any exit.
+#
+# Env: NS_PREFIX (default n64-), NAT64D (default target/release/nat64d, built when missing),
+#      KEEP_LOGS=1 keeps the temporary directory.
+set -uo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_root
+
+TMP="$(mktemp -d /tmp/nat64d-netns.XXXXXX)"
+BG_PIDS=()
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+
+cleanup() {
+    stop_nat64d >/dev/null 2>&1 || true
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${BG_PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    "$REPO/netns-scripts/topology.sh" down >/dev/null 2>&1 || true
+    if [ "${KEEP_LOGS:-0}" = 1 ]; then
+        echo "logs kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() {
+    echo "PASS  $1"
+    PASSED=$((PASSED + 1))
+}
+fail() {
+    echo "FAIL  $1${2:+ -- $2}"
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("$1")
+}
+# check NAME COMMAND...: PASS if the command succeeds.
+# The command runs in this shell (not a subshell), so it can stop nat64d and wait for it.
+check() {
+    local name="$1"
+    shift
+    if "$@" >"$TMP/case.out" 2>&1; then
+        pass "$name"
+    else
+        fail "$name" "$(tail -n 3 "$TMP/case.out" | tr '\n' ' ')"
+    fi
+}
+# Starts a background command (simple command so that $! is its PID).
+bg() {
+    "$@" >>"$TMP/bg.log" 2>&1 &
+    BG_PIDS+=($!)
+}
+counters() {
+    kill -USR1 "$NAT64D_PID" 2>/dev/null || return 1
+    sleep 0.3
+    grep "counters:" "$TMP/nat64d.log" | tail -n 1
+}
+
+if [ ! -x "$NAT64D" ]; then
+    (cd "$REPO" && cargo build --release --quiet) || {
+        echo "build failed"
+        echo "0 passed, 1 failed"
+        exit 1
+    }
+fi
+
+"$REPO/netns-scripts/topology.sh" up
+
+PY="$(command -v python3)"
+HERE="$REPO/netns-scripts"
+
+# --- servers --------------------------------------------------------------------------------
+head -c 10000000 /dev/urandom >"$TMP/blob"
+SUM="$(sha256sum <"$TMP/blob" | cut -d' ' -f1)"
+mkdir -p "$TMP/www4" "$TMP/www6"
+cp "$TMP/blob" "$TMP/www4/blob"
+cp "$TMP/blob" "$TMP/www6/blob"
+bg ip netns exec "$NS_SRV" timeout 300 "$PY" -m http.server --bind "$SRV4" --directory "$TMP/www4" 8000
+bg ip netns exec "$NS_CLI" timeout 300 "$PY" -m http.server --bind "$CLI6" --directory "$TMP/www6" 8001
+bg ip netns exec "$NS_SRV" timeout 300 "$PY" "$HERE/udp-echo.py" "$SRV4" 9000 --lifetime 300
+bg ip netns exec "$NS_CLI" timeout 300 "$PY" "$HERE/udp-echo.py" "$CLI6" 9000 --lifetime 300
+bg ip netns exec "$NS_SRV" timeout 300 socat UDP4-RECVFROM:9001,fork SYSTEM:cat
+bg ip netns exec "$NS_CLI" timeout 300 socat UDP6-RECVFROM:9001,fork SYSTEM:cat
+# Wait (bounded) until the TCP servers listen.
+for _ in $(seq 1 50); do
+    in_srv ss -ltn 2>/dev/null | grep -q ":8000" && in_cli ss -ltn 2>/dev/null | grep -q ":8001" && break
+    sleep 0.1
+done
+
+# --- traffic cases, once per dataplane mode -------------------------------------------------
+# MODES: the tun.offload values to run the traffic cases with; the last one stays running for
+# the reload and stop cases.
+MODES="${MODES:-false true}"
+traffic_cases() {
+    check "[$M] ping: IPv6-only client -> IPv4 server via pool6 ($SRV6)" \
+        in_cli ping -6 -c 3 -i 0.2 -W 2 "$SRV6"
+
+    check "[$M] ping: IPv4-only client -> IPv6-only host via EAMT ($CLI4 = $CLI6)" \
+        in_srv ping -4 -c 3 -i 0.2 -W 2 "$CLI4"
+
+    udp_small() {
+        local out
+        out="$(echo "hello-$1" | "${@:2}")"
+        [ "$out" = "hello-$1" ] || { echo "got '$out'"; return 1; }
+    }
+    check "[$M] udp (socat): IPv6 client -> IPv4 server and back" \
+        udp_small 6to4 in_cli timeout 5 socat -T 2 - "UDP6:[$SRV6]:9001"
+    check "[$M] udp (socat): IPv4 client -> IPv6 server (EAMT) and back" \
+        udp_small 4to6 in_srv timeout 5 socat -T 2 - "UDP4:$CLI4:9001"
+
+    check "[$M] udp: 3000-byte datagrams IPv6 -> IPv4 -> IPv6 (fragments translated both ways)" \
+        in_cli timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9000 --size 3000 --count 5
+    check "[$M] udp: 3000-byte datagrams IPv4 -> IPv6 -> IPv4 via EAMT (fragments translated both ways)" \
+        in_srv timeout 20 "$PY" "$HERE/udp-check.py" "$CLI4" 9000 --size 3000 --count 5
+
+    frag_icmp() {
+        local before after
+        before="$(counters | grep -o 'fragmented_icmp=[0-9]*' | cut -d= -f2)"
+        if in_cli ping -6 -c 2 -i 0.2 -W 1 -s 3000 "$SRV6" >/dev/null 2>&1; then
+            echo "a fragmented echo request got an answer"
+            return 1
+        fi
+        after="$(counters | grep -o 'fragmented_icmp=[0-9]*' | cut -d= -f2)"
+        [ "${after:-0}" -gt "${before:-0}" ] || { echo "fragmented_icmp counter did not move (${before:-0} -> ${after:-0})"; return 1; }
+    }
+    check "[$M] icmp: fragmented echo is not translated statelessly (RFC 7915 §1.2), counted as fragmented_icmp" \
+        frag_icmp
+
+    http_get() { # ns url
+        local got
+        ip netns exec "$1" timeout 60 curl -sS -g --max-time 50 -o "$TMP/got" "$2" || return 1
+        got="$(sha256sum <"$TMP/got" | cut -d' ' -f1)"
+        [ "$got" = "$SUM" ] || { echo "checksum mismatch: $got"; return 1; }
+    }
+    check "[$M] http: 10 MB download, IPv6 client <- IPv4 server, sha256 equal" \
+        http_get "$NS_CLI" "http://[$SRV6]:8000/blob"
+    check "[$M] http: 10 MB download, IPv4 client <- IPv6 server via EAMT, sha256 equal" \
+        http_get "$NS_SRV" "http://$CLI4:8001/blob"
+
+    trace6() {
+        local out
+        out="$(in_cli timeout 30 traceroute -6 -n -q 1 -w 2 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
+        echo "$out"
+        # Hop of the IPv4 router (the gateway's IPv4 side): an ICMPv4 Time Exceeded, translated.
+        echo "$out" | grep -q " $GW4_AS6_HEX " || { echo "no translated Time Exceeded from $GW4_AS6_HEX"; return 1; }
+        # The destination answers (ICMPv4 Port Unreachable, translated).
+        echo "$out" | tail -n 1 | grep -q " $SRV6_HEX " || { echo "destination not reached"; return 1; }
+    }
+    check "[$M] traceroute -6: Time Exceeded and Port Unreachable translated IPv4 -> IPv6" trace6
+
+    trace4() {
+        local out
+        out="$(in_srv timeout 30 traceroute -4 -n -q 1 -w 2 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
+        echo "$out"
+        echo "$out" | tail -n 1 | grep -q " $CLI4 " || { echo "destination not reached"; return 1; }
+    }
+    check "[$M] traceroute -4 via EAMT: the IPv6 host's Port Unreachable translated IPv6 -> IPv4" trace4
+
+    pmtu6() {
+        local out want=$((SRV_LINK_MTU + 20))
+        in_cli ip -6 route flush cache >/dev/null 2>&1 || true
+        out="$(in_cli timeout 30 tracepath -6 -n -m 6 "$SRV6" 2>&1)"
+        echo "$out"
+        echo "$out" | grep -q "pmtu $want" || { echo "expected pmtu $want"; return 1; }
+    }
+    check "[$M] tracepath -6: Fragmentation Needed (IPv4 link MTU $SRV_LINK_MTU) -> Packet Too Big (pmtu $((SRV_LINK_MTU + 20)))" pmtu6
+
+}
+
+for mode in $MODES; do
+    if [ "$mode" = true ]; then M="offload"; else M="no offload"; fi
+    stop_nat64d >/dev/null 2>&1 || true
+    OFFLOAD="$mode" write_config "$TMP/nat64d.toml"
+    if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
+        fail "[$M] nat64d starts"
+        echo "$PASSED passed, $FAILED failed"
+        exit 1
+    fi
+    pass "[$M] nat64d starts: TUN $TUN_NAME, routes for pool6 and the EAMT"
+    traffic_cases
+done
+
+# --- reload while traffic flows -------------------------------------------------------------
+reload_under_traffic() {
+    local ping_out
+    # Deprecated at once (preferred_lft 0): never picked as a source unless asked for with -I.
+    in_cli ip addr add 2001:db8:1::3/64 dev c0 nodad preferred_lft 0
+    in_cli ping -6 -I "$CLI6" -c 60 -i 0.05 -W 2 "$SRV6" >"$TMP/ping-reload" 2>&1 &
+    local ping_pid=$!
+    sleep 0.5
+    # 1. A new EAMT entry, 192.0.2.3 <-> 2001:db8:1::3.
+    OFFLOAD="$mode" EXTRA_EAM='    { ipv4 = "192.0.2.3", ipv6 = "2001:db8:1::3" },' write_config "$TMP/nat64d.toml"
+    kill -HUP "$NAT64D_PID"
+    sleep 0.5
+    # 2. An invalid file: refused, the running config stays.
+    printf 'pool6 = ["2001:db8::/33"]\n' >"$TMP/nat64d.toml"
+    kill -HUP "$NAT64D_PID"
+    sleep 0.5
+    # 3. Back to the valid file with the new entry.
+    OFFLOAD="$mode" EXTRA_EAM='    { ipv4 = "192.0.2.3", ipv6 = "2001:db8:1::3" },' write_config "$TMP/nat64d.toml"
+    kill -HUP "$NAT64D_PID"
+    wait "$ping_pid"
+    ping_out="$(cat "$TMP/ping-reload")"
+    kill -0 "$NAT64D_PID" || { echo "nat64d died"; return 1; }
+    echo "$ping_out" | grep -q " 0% packet loss" || { echo "$ping_out" | tail -n 2; return 1; }
+}
+check "reload: three SIGHUPs (new EAM, invalid file, valid file) while ping runs: no loss, no crash" \
+    reload_under_traffic
+
+check "reload: invalid file refused with a log line naming file, line and key" \
+    grep -q "reload refused, keeping the running configuration: .*nat64d.toml:1: pool6: prefix 2001:db8::/33: length must be" "$TMP/nat64d.log"
+
+new_eam() {
+    in_gw ip route show 192.0.2.3 | grep -q "dev $TUN_NAME" || { echo "no route for the new EAM"; return 1; }
+    in_srv ping -4 -c 2 -i 0.2 -W 2 192.0.2.3 >/dev/null || { echo "192.0.2.3 unreachable"; return 1; }
+    in_cli ping -6 -I 2001:db8:1::3 -c 2 -i 0.2 -W 2 "$SRV6" >/dev/null || { echo "2001:db8:1::3 cannot reach the server"; return 1; }
+}
+check "reload: the new EAMT entry and its route are live (192.0.2.3 <-> 2001:db8:1::3)" new_eam
+
+# --- stop -----------------------------------------------------------------------------------
+graceful_stop() {
+    counters >/dev/null
+    stop_nat64d || { echo "exit status $?"; return 1; }
+    grep -q "stopped; counters: rx=" "$TMP/nat64d.log" || { echo "no exit counters"; return 1; }
+    if in_gw ip link show "$TUN_NAME" >/dev/null 2>&1; then
+        echo "TUN device still there"
+        return 1
+    fi
+    if in_gw ip -6 route | grep -q "64:ff9b::/96"; then
+        echo "pool6 route still there"
+        return 1
+    fi
+}
+check "SIGTERM: exit 0, counters logged, TUN device and routes removed" graceful_stop
+
+bad_start() {
+    printf 'pool6 = ["64:ff9b::/96"]\n[tun]\nmtu = 9000000\n' >"$TMP/bad.toml"
+    local out rc=0
+    out="$(in_gw timeout 10 "$NAT64D" run --config "$TMP/bad.toml" 2>&1)" || rc=$?
+    [ "$rc" -ne 0 ] || { echo "exit status 0"; return 1; }
+    echo "$out" | grep -q "bad.toml:3: tun.mtu:" || { echo "$out"; return 1; }
+    in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 && { echo "a device was left behind"; return 1; }
+    return 0
+}
+check "bad config at start: one message naming file:line: key, non-zero exit, nothing created" bad_start
+
+tun_refused() {
+    local out rc=0
+    # The name of an existing veth: not a TUN device.
+    TUN_NAME=gs write_config "$TMP/clash.toml"
+    out="$(in_gw timeout 10 "$NAT64D" run --config "$TMP/clash.toml" 2>&1)" || rc=$?
+    [ "$rc" -ne 0 ] || { echo "exit status 0"; return 1; }
+    echo "$out" | grep -q "TUN device gs: an interface of that name exists and is not a TUN device" || { echo "$out"; return 1; }
+    # Without CAP_NET_ADMIN.
+    if command -v setpriv >/dev/null 2>&1; then
+        write_config "$TMP/nocap.toml"
+        chmod 755 "$TMP" && chmod 644 "$TMP/nocap.toml"
+        rc=0
+        out="$(in_gw timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all "$NAT64D" run --config "$TMP/nocap.toml" 2>&1)" || rc=$?
+        [ "$rc" -ne 0 ] || { echo "exit status 0 without CAP_NET_ADMIN"; return 1; }
+        echo "$out" | grep -q "cannot create TUN device $TUN_NAME: .*needs CAP_NET_ADMIN" || { echo "$out"; return 1; }
+    fi
+    in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 && { echo "a device was left behind"; return 1; }
+    return 0
+}
+check "TUN cannot be created (name taken by a veth; no CAP_NET_ADMIN): one clear message, non-zero exit" tun_refused
+
+if [ "$FAILED" -gt 0 ]; then
+    echo "failed: ${FAILED_NAMES[*]}"
+    echo "--- nat64d log (tail) ---"
+    tail -n 20 "$TMP/nat64d.log" 2>/dev/null || true
+fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

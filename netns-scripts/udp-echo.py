@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""UDP echo server for the netns cases: echoes every datagram; exits after --lifetime seconds."""
+import argparse
+import socket
+import time
+
+p = argparse.ArgumentParser()
+p.add_argument("addr")
+p.add_argument("port", type=int)
+p.add_argument("--lifetime", type=float, default=60.0)
+a = p.parse_args()
+fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind((a.addr, a.port))
+end = time.monotonic() + a.lifetime
+while time.monotonic() < end:
+    s.settimeout(max(0.1, end - time.monotonic()))
+    try:
+        data, peer = s.recvfrom(65535)
+    except socket.timeout:
+        break
+    s.sendto(data, peer)

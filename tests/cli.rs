@@ -1,0 +1,81 @@
+//! The binary's command line: `check-config` and start-up failures (none of these touches a
+//! network device: every config here is refused before the TUN is opened).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nat64d"))
+}
+
+fn tmp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nat64d-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("systemd/nat64d.toml");
+    let out = bin().arg("check-config").arg(&p).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains(": OK (mode=siit pool6=[64:ff9b::/96]"), "{s}");
+}
+
+#[test]
+fn check_config_refuses_with_file_line_key() {
+    let p = tmp(
+        "bad1.toml",
+        "mode = \"siit\"\npool6 = [\"2001:db8::/33\"]\n",
+    );
+    let out = bin().arg("check-config").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.trim_end().ends_with(
+            "bad1.toml:2: pool6: prefix 2001:db8::/33: length must be 32, 40, 48, 56, 64 or 96"
+        ),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "one clear message: {e}");
+}
+
+#[test]
+fn run_with_an_invalid_config_fails_before_touching_anything() {
+    let p = tmp("bad2.toml", "[tun]\nname = \"n64cli\"\nqueues = 1000\n");
+    let out = bin().args(["run", "--config"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("bad2.toml:3: tun.queues: at most 256 queues"),
+        "{e}"
+    );
+    assert!(!std::path::Path::new("/sys/class/net/n64cli").exists());
+}
+
+#[test]
+fn run_with_a_missing_config() {
+    let out = bin()
+        .args(["run", "--config", "/nonexistent/nat64d.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("/nonexistent/nat64d.toml: cannot read"), "{e}");
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = bin().arg("--help").output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    for sub in ["run", "check-config", "translate"] {
+        assert!(s.contains(sub), "{sub} missing from:\n{s}");
+    }
+}
