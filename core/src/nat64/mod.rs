@@ -48,8 +48,8 @@ use pool4::{Pool4, Pool4Config, Pool4Error};
 use session::{Filter, SessionInfo, Shard, TableCounts, TimeoutTicks};
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use tcp::Lifetime;
 
 pub use steps::Nat64Mapper;
@@ -293,6 +293,11 @@ pub enum Nat64ConfigError {
     },
 }
 
+/// Why a static BIB entry could not be added at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StaticBibError(pub &'static str);
+
 /// What [`Nat64::expire`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExpireStats {
@@ -401,7 +406,9 @@ pub struct Nat64 {
     shard_mask: usize,
     host_hs: FixedState,
     /// Static BIB entries whose port lies outside pool4's ranges: `pack (proto, T, t)` → shard.
-    static_oor: hashbrown::HashMap<(u8, u32, u16), usize, FixedState>,
+    static_oor: RwLock<hashbrown::HashMap<(u8, u32, u16), usize, FixedState>>,
+    /// `static_oor` is not empty (checked before taking its lock on the packet path).
+    has_oor: AtomicBool,
     pub(crate) frags: FragStore,
     reasm: reasm::Reassembly,
     /// Sessions in all shards (kept exact; admission reserves before inserting).
@@ -481,7 +488,7 @@ impl Nat64 {
                 ))
             })
             .collect();
-        let mut nat = Nat64 {
+        let nat = Nat64 {
             pref64: Pref64Match::new(&cfg.pool6),
             pool6: cfg.pool6,
             pool4,
@@ -493,7 +500,8 @@ impl Nat64 {
             shards,
             shard_mask: cfg.shards - 1,
             host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
-            static_oor: hashbrown::HashMap::with_hasher(FixedState::with_seed(seed)),
+            static_oor: RwLock::new(hashbrown::HashMap::with_hasher(FixedState::with_seed(seed))),
+            has_oor: AtomicBool::new(false),
             frags: FragStore::new(cfg.frag, seed.rotate_left(41)),
             reasm: reasm::Reassembly::new(cfg.frag.max_reassembly, cfg.frag.timeout_ms),
             total: AtomicUsize::new(0),
@@ -513,34 +521,71 @@ impl Nat64 {
         Ok(nat)
     }
 
-    fn add_static(&mut self, e: &StaticBib) -> Result<(), &'static str> {
+    fn add_static(&self, e: &StaticBib) -> Result<(), &'static str> {
+        self.add_static_bib(e, Timestamp(0)).map_err(|e| e.0)
+    }
+
+    /// Adds a static BIB entry (a port forward) to the running tables, e.g. on a configuration
+    /// reload.
+    ///
+    /// # Errors
+    /// The IPv4 address is not in pool4, the IPv6 address lies in pool6, or either transport
+    /// address is already bound.
+    pub fn add_static_bib(&self, e: &StaticBib, now: Timestamp) -> Result<(), StaticBibError> {
         let t4 = u32::from(e.v4.0);
         let Some(ai) = self.pool4.index_of(t4) else {
-            return Err("the IPv4 address is not in pool4");
+            return Err(StaticBibError("the IPv4 address is not in pool4"));
         };
         if self.pool6.contains(&e.v6.0.octets()) {
-            return Err("the IPv6 address lies in pool6");
+            return Err(StaticBibError("the IPv6 address lies in pool6"));
         }
         let x6 = e.v6.0.octets();
         let si = self.shard_of_host(&x6);
-        let now = Timestamp(0);
         let mut sh = lock(&self.shards[si]);
         if sh.find_bib6(e.proto, &x6, e.v6.1).is_some() {
-            return Err("the IPv6 transport address already has a BIB entry");
+            return Err(StaticBibError(
+                "the IPv6 transport address already has a BIB entry",
+            ));
         }
+        let used = StaticBibError("the IPv4 transport address is already used");
         if self.pool4.range(e.proto).contains(e.v4.1) {
             if !self.pool4.claim(ai, e.proto, e.v4.1, si) {
-                return Err("the IPv4 transport address is already used");
+                return Err(used);
             }
         } else {
+            let mut oor = self.static_oor.write().unwrap_or_else(|e| e.into_inner());
             let k = (e.proto as u8, t4, e.v4.1);
-            if self.static_oor.contains_key(&k) {
-                return Err("the IPv4 transport address is already used");
+            if oor.contains_key(&k) {
+                return Err(used);
             }
-            self.static_oor.insert(k, si);
+            oor.insert(k, si);
+            self.has_oor.store(true, Ordering::Release);
         }
         sh.insert_bib(e.proto, x6, e.v6.1, t4, e.v4.1, true, now);
         Ok(())
+    }
+
+    /// Removes a static BIB entry and the sessions using it (their connections are cut; the
+    /// forward is gone). Returns false if no such static entry exists.
+    pub fn remove_static_bib(&self, e: &StaticBib, now: Timestamp) -> bool {
+        let x6 = e.v6.0.octets();
+        let si = self.shard_of_host(&x6);
+        let mut sh = lock(&self.shards[si]);
+        let Some(b) = sh.find_bib6(e.proto, &x6, e.v6.1) else {
+            return false;
+        };
+        let be = sh.bib_entry(b);
+        if !be.is_static || be.t4 != u32::from(e.v4.0) || be.t != e.v4.1 {
+            return false;
+        }
+        let n = sh.remove_bib_and_sessions(b, &self.pool4, now);
+        self.total.fetch_sub(n, Ordering::Relaxed);
+        if !self.pool4.range(e.proto).contains(e.v4.1) {
+            let mut oor = self.static_oor.write().unwrap_or_else(|e| e.into_inner());
+            oor.remove(&(e.proto as u8, u32::from(e.v4.0), e.v4.1));
+            self.has_oor.store(!oor.is_empty(), Ordering::Release);
+        }
+        true
     }
 
     /// The shard holding IPv6 host `x6`.
@@ -553,11 +598,11 @@ impl Nat64 {
     #[inline]
     pub(crate) fn shard_of_v4(&self, p: Proto, ai: usize, t4: u32, t: u16) -> Option<usize> {
         self.pool4.owner(ai, p, t).or_else(|| {
-            if self.static_oor.is_empty() {
-                None
-            } else {
-                self.static_oor.get(&(p as u8, t4, t)).copied()
+            if !self.has_oor.load(Ordering::Acquire) {
+                return None;
             }
+            let oor = self.static_oor.read().unwrap_or_else(|e| e.into_inner());
+            oor.get(&(p as u8, t4, t)).copied()
         })
     }
 

@@ -484,6 +484,9 @@ impl Shard {
         if let Some(p) = proto {
             self.counts.bib[p as usize] -= 1;
         }
+        if e.is_static {
+            self.counts.static_bib -= 1;
+        }
         let slot = &mut self.bibs[b as usize];
         slot.proto = FREE;
         slot.head = self.free_b;
@@ -651,6 +654,24 @@ impl Shard {
         if be.sessions == 0 && !be.is_static {
             self.remove_bib(s.bib, pool4, now);
         }
+    }
+
+    /// Removes BIB entry `b` with all its sessions; returns the number of sessions removed.
+    pub fn remove_bib_and_sessions(&mut self, b: u32, pool4: &Pool4, now: Timestamp) -> usize {
+        // Make it dynamic so the last session's removal takes the entry with it.
+        self.bibs[b as usize].is_static = false;
+        self.counts.static_bib -= 1;
+        let mut n = 0;
+        while self.bibs[b as usize].proto != FREE && self.bibs[b as usize].head != NIL {
+            let s = self.bibs[b as usize].head;
+            self.remove_session(s, pool4, now);
+            n += 1;
+        }
+        if self.bibs[b as usize].proto != FREE {
+            // It had no session.
+            self.remove_bib(b, pool4, now);
+        }
+        n
     }
 
     fn lru_push(&mut self, i: u32, class: Lifetime) {

@@ -942,3 +942,40 @@ fn pref64_match_agrees_with_pool6() {
         }
     }
 }
+
+#[test]
+fn static_bib_added_and_removed_at_run_time() {
+    let mut c = cfg();
+    c.pool4.tcp = PortRange::new(1024, 65535);
+    let n = nat(c);
+    let t1: Ipv4Addr = T1.parse().unwrap();
+    let server: Ipv6Addr = "2001:db8:5::80".parse().unwrap();
+    for port in [8080u16, 80] {
+        // 8080 lies in the dynamic range (owner byte), 80 outside it (separate map).
+        let e = StaticBib {
+            proto: Proto::Tcp,
+            v6: (server, 80),
+            v4: (t1, port),
+        };
+        let syn = p4("203.0.113.5", 33333, t1, port, 6, SYN);
+        assert_eq!(out4to6(&n, 0, &syn), Err(DropReason::NoBinding));
+        n.add_static_bib(&e, Timestamp(0)).unwrap();
+        assert_eq!(
+            n.add_static_bib(&e, Timestamp(0)),
+            Err(super::StaticBibError(
+                "the IPv6 transport address already has a BIB entry"
+            ))
+        );
+        assert_eq!(out4to6(&n, 1, &syn).unwrap().dst, server);
+        out4to6(&n, 1, &p4("203.0.113.6", 4444, t1, port, 6, SYN)).unwrap();
+        assert_eq!(n.session_count(), 2);
+        assert_eq!(n.counts().static_bib, 1);
+        assert!(n.remove_static_bib(&e, Timestamp(2)));
+        assert!(!n.remove_static_bib(&e, Timestamp(2)));
+        assert_eq!(n.session_count(), 0);
+        assert_eq!(n.counts().bib, [0, 0, 0]);
+        assert_eq!(n.counts().static_bib, 0);
+        assert_eq!(n.pool4().used(0, Proto::Tcp), 0);
+        assert_eq!(out4to6(&n, 3, &syn), Err(DropReason::NoBinding));
+    }
+}
