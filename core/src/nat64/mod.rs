@@ -770,10 +770,18 @@ impl Nat64 {
     /// table size.
     pub fn expire(&self, now: Timestamp) -> ExpireStats {
         let mut st = ExpireStats::default();
+        // In chunks, so a mass expiry (a clock jump, a flood ageing out) never holds a shard's
+        // lock for long while workers wait on it.
+        const CHUNK: usize = 1024;
         for s in self.shards.iter() {
-            let n = lock(s).expire(now, &self.to, &self.pool4);
-            self.total.fetch_sub(n, Ordering::Relaxed);
-            st.sessions_removed += n;
+            loop {
+                let (removed, handled) = lock(s).expire(now, &self.to, &self.pool4, CHUNK);
+                self.total.fetch_sub(removed, Ordering::Relaxed);
+                st.sessions_removed += removed;
+                if handled < CHUNK {
+                    break;
+                }
+            }
         }
         self.frags.expire(now);
         self.reasm.expire(now);

@@ -705,15 +705,24 @@ impl Shard {
         }
     }
 
-    /// Expires every due session; returns how many were removed. Cost: O(removed + moved).
-    pub fn expire(&mut self, now: Timestamp, to: &TimeoutTicks, pool4: &Pool4) -> usize {
+    /// Expires due sessions. Cost: O(removed + moved), never O(table size).
+    /// Handles at most `budget` due sessions (removed, or moved to TRANS); returns (removed,
+    /// handled). The caller repeats while `handled == budget`, releasing the lock in between.
+    pub fn expire(
+        &mut self,
+        now: Timestamp,
+        to: &TimeoutTicks,
+        pool4: &Pool4,
+        budget: usize,
+    ) -> (usize, usize) {
         let nt = ticks(now);
         let mut removed = 0;
+        let mut handled = 0;
         for class in Lifetime::ALL {
             let c = class as usize;
             loop {
                 let head = self.lru[c].0;
-                if head == NIL {
+                if head == NIL || handled == budget {
                     break;
                 }
                 let s = &self.sessions[head as usize];
@@ -726,6 +735,7 @@ impl Shard {
                 } else {
                     None
                 };
+                handled += 1;
                 match next {
                     Some((st, l)) => {
                         self.set_state(head, st);
@@ -738,7 +748,7 @@ impl Shard {
                 }
             }
         }
-        removed
+        (removed, handled)
     }
 
     // ---- inspection ----

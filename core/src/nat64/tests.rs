@@ -979,3 +979,19 @@ fn static_bib_added_and_removed_at_run_time() {
         assert_eq!(out4to6(&n, 3, &syn), Err(DropReason::NoBinding));
     }
 }
+
+#[test]
+fn mass_expiry_in_chunks_removes_everything() {
+    let mut c = cfg();
+    c.max_sessions = 5000;
+    c.max_sessions_per_host = 5000;
+    c.shards = 1;
+    let n = nat(c);
+    for i in 0..4000u16 {
+        out6to4(&n, 0, &p6(A, 1024 + i, "198.51.100.1", 53, 17, 0)).unwrap();
+    }
+    // One shard, 4000 due sessions: several 1024-session chunks in one call.
+    assert_eq!(n.expire(Timestamp(1_000_000)).sessions_removed, 4000);
+    assert_eq!(n.session_count(), 0);
+    assert_eq!(n.pool4().used(0, Proto::Udp), 0);
+}
