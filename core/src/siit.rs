@@ -87,7 +87,7 @@ impl Siit {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn v4_to_v6(&self, a: Ipv4Addr, use_eam: bool) -> Result<(Ipv6Addr, Via), DropReason> {
         if use_eam {
             if let Some(x) = self.cfg.eamt.to6(a) {
@@ -100,7 +100,7 @@ impl Siit {
             .map(|x| (Ipv6Addr::from(x), Via::Pool6))
     }
 
-    #[inline]
+    #[inline(always)]
     fn v6_to_v4(&self, a: &Ipv6Addr) -> Option<Result<(Ipv4Addr, Via), DropReason>> {
         let x = u128::from(*a);
         if let Some(v) = self.cfg.eamt.to4_u128(x) {
@@ -140,6 +140,7 @@ fn is_special4(a: Ipv4Addr) -> bool {
 }
 
 impl Mapper for SiitMapper<'_> {
+    #[inline(always)]
     fn map_4to6(
         &mut self,
         _ctx: &mut Ctx,
@@ -182,6 +183,7 @@ impl Mapper for SiitMapper<'_> {
         })
     }
 
+    #[inline(always)]
     fn map_6to4(
         &mut self,
         _ctx: &mut Ctx,
