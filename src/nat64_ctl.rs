@@ -267,7 +267,8 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
     };
     match query(&socket, &req) {
         Ok(out) => {
-            print!("{out}");
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {
