@@ -133,3 +133,13 @@ fn a_nat64_table_is_checked_in_siit_mode_too() {
         .iter()
         .all(|r| r.to_string() != "192.0.2.1/32"));
 }
+
+#[test]
+fn the_shipped_examples_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let s = config::load(&dir.join("nat64d.toml")).unwrap();
+    assert_eq!(s.mode, Mode::Siit);
+    let n = config::load(&dir.join("nat64d-stateful.toml")).unwrap();
+    assert_eq!(n.mode, Mode::Nat64);
+    assert_eq!(n.nat64.unwrap().core.static_bib.len(), 1);
+}
