@@ -346,6 +346,7 @@ impl Validator<'_> {
     }
 
     fn validate(&self, path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mode_span = raw.mode.as_ref().map(|m| m.span()).unwrap_or(0..0);
         let mode = match raw.mode {
             Some(m) => m.into_inner(),
             None => Mode::Siit,
@@ -556,9 +557,9 @@ impl Validator<'_> {
         // [nat64]: validated whenever written (check-config catches its errors in either mode),
         // needed by mode = "nat64", kept only there.
         let nat64 = match (mode, raw.nat64) {
-            (Mode::Nat64, n) => Some(self.nat64(n, &siit)?),
+            (Mode::Nat64, n) => Some(self.nat64(n, &siit, mode_span)?),
             (Mode::Siit, Some(n)) => {
-                self.nat64(Some(n), &siit)?;
+                self.nat64(Some(n), &siit, mode_span)?;
                 None
             }
             (Mode::Siit, None) => None,

@@ -176,10 +176,11 @@ impl Validator<'_> {
         &self,
         raw: Option<RawNat64>,
         siit: &SiitConfig,
+        mode_span: std::ops::Range<usize>,
     ) -> Result<Nat64Settings, super::ConfigError> {
         let Some(raw) = raw else {
             return Err(self.err(
-                0..0,
+                mode_span,
                 "nat64",
                 "mode = \"nat64\" needs a [nat64] table with pool4.addresses",
             ));
