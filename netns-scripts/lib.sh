@@ -160,6 +160,7 @@ enabled = ${MAPLOG_ON:-true}
 path = "${MAPLOG:-/tmp/nat64d-mappings.jsonl}"
 [nat64.control]
 socket = "${CTL_SOCK:-/tmp/nat64d-control.sock}"
+group = "${CTL_GROUP:-root}"
 [log]
 level = "${LOG_LEVEL:-info}"
 CFG

@@ -66,9 +66,9 @@ routes_and_socket() {
     in_gw ip -4 route show "$POOL4" | grep -q "dev $TUN_NAME" || { echo "no pool4 route"; return 1; }
     in_gw ip -6 route show 64:ff9b::/96 | grep -q "dev $TUN_NAME" || { echo "no pool6 route"; return 1; }
     [ "$(stat -c %a "$CTL")" = 660 ] || { echo "socket mode $(stat -c %a "$CTL")"; return 1; }
-    [ "$(stat -c %u "$CTL")" = 0 ] || { echo "socket owner $(stat -c %u "$CTL")"; return 1; }
+    [ "$(stat -c %u:%g "$CTL")" = 0:0 ] || { echo "socket owner $(stat -c %u:%g "$CTL")"; return 1; }
 }
-check "$N64 routes: pool6 and pool4 ($POOL4) into the TUN; control socket mode 0660, owner root" routes_and_socket
+check "$N64 routes: pool6 and pool4 ($POOL4) into the TUN; control socket mode 0660, owner root, group from nat64.control.group" routes_and_socket
 
 # --- several IPv6-only clients, one IPv4 address ------------------------------------------------
 three_pings() {
