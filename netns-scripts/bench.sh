@@ -11,6 +11,9 @@
 # Interface packet counters are not used for UDP: with GRO on write, one skb on gs carries many
 # datagrams. Counters are sampled after a 1 s warm-up.
 #
+# `bench.sh nat64` instead measures nat64d stateless (mode siit) and stateful (mode nat64) side by
+# side, nothing else.
+#
 # Env: DURATION (seconds per test, default 5), NS_PREFIX, NAT64D, QUEUES (nat64d queues).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -87,6 +90,39 @@ run_path() { # name dest
     done
 }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+unit() { case "$1" in udp*) echo "pps" ;; *) echo "Gbit/s" ;; esac; }
+kind_name() {
+    case "$1" in
+    udp64) echo "UDP 64 B" ;; udp1400) echo "UDP 1400 B" ;; tcp1) echo "TCP 1 stream" ;; *) echo "TCP 4 streams" ;;
+    esac
+}
+
+# bench.sh nat64: stateless (mode siit) and stateful (mode nat64) side by side, both with offload,
+# same traffic (the client to 64:ff9b::198.51.100.2); the stateful run shares pool4 192.0.2.1.
+if [ "${1:-}" = nat64 ]; then
+    echo "== nat64d mode siit (stateless)" >&2
+    OFFLOAD=true QUEUES="${QUEUES:-2}" write_config "$TMP/nat64d.toml"
+    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
+    run_path siit "$SRV6"
+    stop_nat64d
+    echo "== nat64d mode nat64 (stateful)" >&2
+    OFFLOAD=true QUEUES="${QUEUES:-2}" UDP_TIMEOUT=60 MAPLOG_ON=false MAPLOG="$TMP/map.jsonl" \
+        CTL_SOCK="$TMP/ctl.sock" write_nat64_config "$TMP/nat64d.toml"
+    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
+    run_path nat64 "$SRV6"
+    stop_nat64d
+    echo
+    echo "nat64d stateful vs stateless: $(nproc) cores, ${DURATION} s per test, queues=${QUEUES:-2}, offload on, UDP counted at the server's UDP layer, TCP as bytes on the gateway's far link"
+    echo
+    echo "| test | unit | siit (stateless) | nat64 (stateful) | nat64/siit |"
+    echo "|---|---|---|---|---|"
+    for k in "${KINDS[@]}"; do
+        echo "| $(kind_name "$k") | $(unit "$k") | ${R["siit,$k"]} | ${R["nat64,$k"]} | $(ratio "${R["nat64,$k"]}" "${R["siit,$k"]}") |"
+    done
+    exit 0
+fi
+
 echo "== kernel IPv6 forwarding (ceiling)" >&2
 run_path kernel 2001:db8:2::2
 
@@ -130,9 +166,6 @@ CONF
         echo "  tayga does not forward; skipped" >&2
     fi
 fi
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
-unit() { case "$1" in udp*) echo "pps" ;; *) echo "Gbit/s" ;; esac; }
 
 echo
 echo "nat64d bench: $(nproc) cores, ${DURATION} s per test, nat64d queues=${QUEUES:-2}, UDP counted at the server's UDP layer, TCP as bytes on the gateway's far link"

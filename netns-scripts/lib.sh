@@ -116,3 +116,52 @@ stop_nat64d() {
     NAT64D_PID=
     return "$rc"
 }
+
+# --- stateful NAT64 (nat64-cases.sh, bench.sh nat64 rows) ------------------------------------
+NS_CLI2="${NS_PREFIX}cl2"    # a second IPv6-only client namespace (nat64-cases.sh adds it)
+CLI2_6=2001:db8:3::2         # its address; its gateway is 2001:db8:3::1
+CLI6B=2001:db8:1::21         # a second IPv6-only host address in the client namespace
+POOL4=192.0.2.1              # the one IPv4 address the IPv6 clients share
+POOL4_AS6=64:ff9b::c000:201  # pool4 as the IPv6 clients see it (hairpinning)
+in_cli2() { ip netns exec "$NS_CLI2" "$@"; }
+
+# Writes a mode = "nat64" config to $1. Env: MAX_SESSIONS, CTL_SOCK, MAPLOG, OFFLOAD, QUEUES,
+# EXTRA_STATIC (more [[nat64.static_bib]] tables). Short timeouts (a lab: RFC minimums off).
+write_nat64_config() {
+    cat >"$1" <<CFG
+mode = "nat64"
+pool6 = ["${POOL6}/96"]
+wkp_strict = false
+[tun]
+name = "${TUN_NAME}"
+mtu = 1500
+queues = ${QUEUES:-2}
+offload = ${OFFLOAD:-true}
+[nat64]
+enforce_rfc_minimums = false
+max_sessions = ${MAX_SESSIONS:-65536}
+filtering = "endpoint-independent"
+[nat64.pool4]
+addresses = ["${POOL4}"]
+tcp = "1024-65535"
+udp = "1024-65535"
+[nat64.timeouts]
+udp = ${UDP_TIMEOUT:-3}
+icmp = 3
+tcp_est = 30
+tcp_trans = 2
+[[nat64.static_bib]]
+proto = "tcp"
+ipv6 = "[${CLI6}]:8101"
+ipv4 = "${POOL4}:8080"
+${EXTRA_STATIC:-}
+[nat64.mapping_log]
+enabled = ${MAPLOG_ON:-true}
+path = "${MAPLOG:-/tmp/nat64d-mappings.jsonl}"
+[nat64.control]
+socket = "${CTL_SOCK:-/tmp/nat64d-control.sock}"
+group = "${CTL_GROUP:-root}"
+[log]
+level = "${LOG_LEVEL:-info}"
+CFG
+}

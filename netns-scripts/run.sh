@@ -4,7 +4,8 @@
 # Everything it starts is stopped and the namespaces are deleted on any exit.
 #
 # Env: NS_PREFIX (default n64-), NAT64D (default target/release/nat64d, built when missing),
-#      KEEP_LOGS=1 keeps the temporary directory.
+#      KEEP_LOGS=1 keeps the temporary directory, MODES (see below), NAT64_CASES=0 skips the
+#      stateful NAT64 cases (nat64-cases.sh).
 set -uo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -274,6 +275,12 @@ tun_refused() {
     return 0
 }
 check "TUN cannot be created (name taken by a veth; no CAP_NET_ADMIN): one clear message, non-zero exit" tun_refused
+
+# --- stateful NAT64 (mode = "nat64") ---------------------------------------------------------
+if [ "${NAT64_CASES:-1}" = 1 ]; then
+    # shellcheck source=nat64-cases.sh
+    . "$HERE/nat64-cases.sh"
+fi
 
 if [ "$FAILED" -gt 0 ]; then
     echo "failed: ${FAILED_NAMES[*]}"

@@ -15,7 +15,7 @@ need_root
 
 down() {
     local ns
-    for ns in "$NS_CLI" "$NS_GW" "$NS_SRV"; do
+    for ns in "$NS_CLI" "$NS_GW" "$NS_SRV" "$NS_CLI2"; do
         ip netns del "$ns" 2>/dev/null || true
     done
 }

@@ -46,10 +46,38 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// List the NAT64 session table of the running daemon (mode = "nat64"), through its control
+    /// socket: `proto [X']:x [Y']:y <-> T:t Z:z state expires-in`.
+    Sessions(TableArgs),
+    /// List the NAT64 binding information base (BIB) of the running daemon.
+    Bib(TableArgs),
     /// Validate a configuration file without starting anything (exit status 0 if valid).
     CheckConfig {
         /// The configuration file.
         #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
     },
+}
+
+/// Filters and the socket of `nat64d sessions` / `nat64d bib`.
+#[derive(Debug, clap::Args)]
+pub struct TableArgs {
+    /// Only this protocol: tcp, udp or icmp.
+    #[arg(long)]
+    pub proto: Option<String>,
+    /// Only entries of this IPv6 host.
+    #[arg(long)]
+    pub v6: Option<std::net::Ipv6Addr>,
+    /// Only entries with this IPv4 address (pool4 address or IPv4 peer).
+    #[arg(long)]
+    pub v4: Option<std::net::Ipv4Addr>,
+    /// Most entries listed.
+    #[arg(long, default_value_t = 10_000)]
+    pub limit: usize,
+    /// The control socket (default: nat64.control.socket of --config).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// The configuration file naming the control socket.
+    #[arg(short, long, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
 }

@@ -7,8 +7,11 @@
 //! ([`Pool6`], [`Eamt`], [`Rfc6791Pool`], [`XlatConfig`]), so `nat64d check-config` accepts exactly
 //! what `nat64d run` accepts.
 //!
-//! Room for later tables: `mode = "nat64"` (stateful, RFC 6146) is a known value that this build
-//! refuses with a clear message; `[nat64]` and `[dns64]` tables are added by their modules.
+//! `mode = "nat64"` (stateful, RFC 6146) takes its settings from the `[nat64]` table
+//! ([`nat64`], a child module); a `[dns64]` table is added by its module.
+
+mod nat64;
+pub use nat64::{ControlConfig, MappingLog, Nat64Settings, DEFAULT_CONTROL_SOCKET};
 
 use nat64_core::eamt::{Eam, Eamt};
 use nat64_core::pool6::Pool6;
@@ -53,7 +56,7 @@ pub enum ConfigError {
 pub enum Mode {
     /// Stateless IP/ICMP translation (RFC 7915) with pool6 and the EAMT.
     Siit,
-    /// Stateful NAT64 (RFC 6146); needs a `[nat64]` table (not in this build yet).
+    /// Stateful NAT64 (RFC 6146); needs a `[nat64]` table.
     Nat64,
 }
 
@@ -90,6 +93,8 @@ struct RawConfig {
     /// The DNS64 server (RFC 6147); absent = no DNS64.
     #[serde(default)]
     dns64: Option<Spanned<crate::dns64::Dns64Config>>,
+    #[serde(default)]
+    nat64: Option<nat64::RawNat64>,
 }
 
 fn yes() -> bool {
@@ -213,6 +218,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The DNS64 server, if the file has a `[dns64]` table.
     pub dns64: Option<crate::dns64::Dns64Config>,
+    /// The `[nat64]` table (present when `mode = "nat64"`).
+    pub nat64: Option<Nat64Settings>,
 }
 
 impl Config {
@@ -226,6 +233,9 @@ impl Config {
                     addr: IpAddr::V6(p.addr()),
                     len: p.prefix_len(),
                 });
+            }
+            if let (Mode::Nat64, Some(n)) = (self.mode, &self.nat64) {
+                r.extend(n.pool4_prefixes.iter().copied());
             }
             for e in self.siit.eamt.entries() {
                 let (a, l) = e.v4();
@@ -341,14 +351,8 @@ impl Validator<'_> {
     }
 
     fn validate(&self, path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mode_span = raw.mode.as_ref().map(|m| m.span()).unwrap_or(0..0);
         let mode = match raw.mode {
-            Some(m) if *m.get_ref() == Mode::Nat64 => {
-                return Err(self.err(
-                    m.span(),
-                    "mode",
-                    "\"nat64\" (stateful NAT64, RFC 6146) is not available in this build; use \"siit\"",
-                ));
-            }
             Some(m) => m.into_inner(),
             None => Mode::Siit,
         };
@@ -560,15 +564,27 @@ impl Validator<'_> {
             None => None,
         };
 
+        let siit = SiitConfig {
+            pool6,
+            eamt,
+            rfc6791,
+            xlat,
+        };
+        // [nat64]: validated whenever written (check-config catches its errors in either mode),
+        // needed by mode = "nat64", kept only there.
+        let nat64 = match (mode, raw.nat64) {
+            (Mode::Nat64, n) => Some(self.nat64(n, &siit, mode_span)?),
+            (Mode::Siit, Some(n)) => {
+                self.nat64(Some(n), &siit, mode_span)?;
+                None
+            }
+            (Mode::Siit, None) => None,
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             mode,
-            siit: SiitConfig {
-                pool6,
-                eamt,
-                rfc6791,
-                xlat,
-            },
+            siit,
             tun: TunConfig {
                 name,
                 mtu,
@@ -584,6 +600,7 @@ impl Validator<'_> {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
             },
             dns64,
+            nat64,
         })
     }
 
@@ -659,8 +676,19 @@ pub fn summary(c: &Config) -> String {
         .iter()
         .map(|p| format!("{}/{}", p.addr(), p.prefix_len()))
         .collect();
+    let pool4 = match &c.nat64 {
+        Some(n) => format!(
+            " pool4=[{}]",
+            n.pool4_prefixes
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
     format!(
-        "mode={} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
+        "mode={}{pool4} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
         match c.mode {
             Mode::Siit => "siit",
             Mode::Nat64 => "nat64",

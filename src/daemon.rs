@@ -14,9 +14,11 @@
 use crate::config::{self, Config};
 use crate::dataplane::{self, SharedTranslator};
 use crate::logging::LogHandle;
+use crate::nat64_ctl::Nat64Runtime;
 use crate::netcfg::NetCfg;
 use crate::stats::{Totals, WorkerStats};
 use crate::tun;
+use crate::xlator::Translator;
 use arc_swap::ArcSwap;
 use nat64_core::siit::Siit;
 use sd_notify::NotifyState;
@@ -98,6 +100,8 @@ struct Running {
     net: NetCfg,
     log: Option<LogHandle>,
     stats: Vec<Arc<WorkerStats>>,
+    /// Mode nat64: the tables' timer and control socket (the state survives reloads).
+    nat64: Option<Nat64Runtime>,
 }
 
 impl Running {
@@ -119,10 +123,24 @@ impl Running {
                 for k in &plan.needs_restart {
                     tracing::warn!("reload: {k} changed; this takes effect only after a restart");
                 }
-                self.translator.store(Arc::new(Siit::new(new.siit.clone())));
-                for e in self.net.sync_routes(&new.tun_routes()) {
-                    tracing::warn!("reload: {e}");
-                }
+                // Mode nat64 keeps its tables (the Nat64 in the running translator); only the
+                // static BIB and the mapping log file change in place (nat64_ctl).
+                let nat64_applied = match (&self.nat64, &self.cfg.nat64, &new.nat64) {
+                    (Some(rt), Some(old), Some(n)) => {
+                        let (eff, warns) = rt.reload(old, n);
+                        for w in warns {
+                            tracing::warn!("reload: {w}");
+                        }
+                        Some(eff)
+                    }
+                    // The new file switches to siit: that needs a restart (warned above).
+                    (Some(_), Some(old), None) => Some(old.clone()),
+                    _ => {
+                        self.translator
+                            .store(Arc::new(Translator::Siit(Siit::new(new.siit.clone()))));
+                        None
+                    }
+                };
                 if let Some(h) = &self.log {
                     if self.cfg.log.level != new.log.level {
                         if let Err(e) = h.set_level(&new.log.level) {
@@ -141,6 +159,13 @@ impl Running {
                 applied.tun.offload = self.cfg.tun.offload;
                 applied.tun.addresses = self.cfg.tun.addresses.clone();
                 applied.log.format = self.cfg.log.format;
+                if let Some(eff) = nat64_applied {
+                    applied.siit = self.cfg.siit.clone();
+                    applied.nat64 = Some(eff);
+                }
+                for e in self.net.sync_routes(&applied.tun_routes()) {
+                    tracing::warn!("reload: {e}");
+                }
                 self.cfg = applied;
                 tracing::info!("reloaded: {}", config::summary(&self.cfg));
             }
@@ -228,7 +253,20 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         })
         .map_err(|e| StartError::Other(format!("cannot start the signal thread: {e}")))?;
 
-    let translator: SharedTranslator = Arc::new(ArcSwap::from_pointee(Siit::new(cfg.siit.clone())));
+    let (first, nat) = match (&cfg.mode, &cfg.nat64) {
+        (config::Mode::Nat64, Some(n)) => {
+            let mut c = n.core.clone();
+            c.hash_seed = crate::nat64_ctl::random_seed()
+                .map_err(|e| StartError::Other(format!("cannot read a hash seed: {e}")))?;
+            let nat = Arc::new(
+                nat64_core::nat64::Nat64::new(c)
+                    .map_err(|e| StartError::Other(format!("nat64: {e}")))?,
+            );
+            (Translator::Nat64(nat.clone()), Some(nat))
+        }
+        _ => (Translator::Siit(Siit::new(cfg.siit.clone())), None),
+    };
+    let translator: SharedTranslator = Arc::new(ArcSwap::from_pointee(first));
     let stop = Arc::new(
         InterruptEvent::new()
             .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
@@ -237,6 +275,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     let (offload, mtu) = (tun.offload, usize::from(cfg.tun.mtu));
     let mut stats = Vec::new();
     let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
+    let mut failed_start: Option<String> = None;
     for (i, q) in tun.queues.into_iter().enumerate() {
         let st = Arc::new(WorkerStats::default());
         stats.push(st.clone());
@@ -254,23 +293,37 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         workers.push(h);
     }
 
+    let nat64 = match (nat, &cfg.nat64) {
+        (Some(nat), Some(s)) => match Nat64Runtime::start(nat, s, epoch) {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                tracing::error!("{e}");
+                failed_start = Some(e);
+                None
+            }
+        },
+        _ => None,
+    };
     let mut run = Running {
         cfg,
         translator,
         net,
         log,
         stats,
+        nat64,
     };
-    notify(&[NotifyState::Ready, NotifyState::Status("translating")]);
-    tracing::info!("ready");
+    let mut failed = failed_start;
+    if failed.is_none() {
+        notify(&[NotifyState::Ready, NotifyState::Status("translating")]);
+        tracing::info!("ready");
+    }
 
     let watchdog = sd_notify::watchdog_enabled();
     let tick = watchdog
         .map(|w| w / 2)
         .unwrap_or(Duration::from_secs(1))
         .min(Duration::from_secs(1));
-    let mut failed = None;
-    loop {
+    while failed.is_none() {
         match rx.recv_timeout(tick) {
             Ok(Event::Signal(SIGHUP)) => {
                 tracing::info!("SIGHUP: reloading {}", run.cfg.path.display());
@@ -278,6 +331,14 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             }
             Ok(Event::Signal(SIGUSR1)) => {
                 tracing::info!("counters: {}", run.totals().render());
+                if let Some(rt) = &run.nat64 {
+                    let c = rt.nat().counts();
+                    tracing::info!(
+                        "nat64: sessions tcp={} udp={} icmp={} bib tcp={} udp={} icmp={} static={} fragments={} events_dropped={}",
+                        c.sessions[0], c.sessions[1], c.sessions[2], c.bib[0], c.bib[1], c.bib[2],
+                        c.static_bib, c.fragments, c.events_dropped
+                    );
+                }
             }
             Ok(Event::Signal(s)) => {
                 tracing::info!(
@@ -317,6 +378,9 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
                 failed.get_or_insert_with(|| format!("worker {i} panicked"));
             }
         }
+    }
+    if let Some(rt) = run.nat64.take() {
+        rt.stop();
     }
     if attached {
         // A persistent device outlives us: take our routes and addresses off it. A device we

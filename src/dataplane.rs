@@ -8,8 +8,8 @@
 //! each [`Verdict`] says. Nothing on this path allocates or logs above `debug`.
 
 use crate::stats::{BatchCounts, WorkerStats};
+use crate::xlator::{Translator, Xlate};
 use arc_swap::ArcSwap;
-use nat64_core::siit::Siit;
 use nat64_core::{Ctx, Timestamp, Verdict, AUX_LEN, HEADROOM};
 use std::io;
 use std::sync::Arc;
@@ -23,12 +23,12 @@ pub const BATCH: usize = 64;
 pub const MAX_PACKET: usize = 65535;
 
 /// The translator every worker uses, swapped atomically on reload.
-pub type SharedTranslator = Arc<ArcSwap<Siit>>;
+pub type SharedTranslator = Arc<ArcSwap<Translator>>;
 
 /// Handles one packet read into `buf[HEADROOM..HEADROOM + n]`: translates it and hands each
 /// output packet to `write`. Counts into `c`.
-pub fn handle_packet<W>(
-    siit: &Siit,
+pub fn handle_packet<T, W>(
+    siit: &T,
     ctx: &mut Ctx,
     buf: &mut [u8],
     n: usize,
@@ -36,6 +36,7 @@ pub fn handle_packet<W>(
     c: &mut BatchCounts,
     mut write: W,
 ) where
+    T: Xlate + ?Sized,
     W: FnMut(&[u8]) -> io::Result<usize>,
 {
     c.rx += 1;
@@ -145,7 +146,7 @@ pub fn run_worker(
                     break;
                 }
             };
-            handle_packet(&siit, &mut ctx, &mut b.buf, n, &mut b.aux, &mut c, |p| {
+            handle_packet(&**siit, &mut ctx, &mut b.buf, n, &mut b.aux, &mut c, |p| {
                 dev.send(p)
             });
         }
@@ -254,7 +255,7 @@ pub fn run_worker_offload(
                 let len = b.sizes[i];
                 let out = &mut b.out;
                 handle_packet(
-                    &siit,
+                    &**siit,
                     &mut ctx,
                     &mut b.seg[i],
                     len,

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Sessions(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Sessions, &a),
+        Command::Bib(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Bib, &a),
         Command::CheckConfig { file } => match nat64d::config::load(&file) {
             Ok(c) => {
                 println!("{}: OK ({})", file.display(), nat64d::config::summary(&c));

@@ -588,6 +588,12 @@ fn ping_s_3000_through_nat64() {
         "whole ICMPv4 message, valid checksum"
     );
     assert_eq!(o.len(), 20 + 8 + 3000);
+    assert_eq!(
+        o[6] & 0x40,
+        0,
+        "DF clear: the IPv6 sender fragmented the message (RFC 7915 §5.1.1), so an IPv4 link \
+         with a smaller MTU may fragment it again"
+    );
     assert_eq!(&o[12..16], &v4(T));
     assert_eq!(&o[16..20], &v4(Z));
     assert_eq!(o[20], 8, "echo request");

@@ -662,6 +662,20 @@ impl Nat64 {
                     Verdict::Forward { start, len } => match aux.get_mut(..len) {
                         Some(out) => {
                             out.copy_from_slice(&b[start..start + len]);
+                            // IPv6 -> IPv4: the sender fragmented it, so the fragments would
+                            // have been translated with DF = 0 (RFC 7915 §5.1.1); the whole
+                            // message keeps that, so a smaller IPv4 link MTU fragments it
+                            // instead of bouncing it (the sender cannot shrink it any further).
+                            if out.len() >= 20 && out[0] >> 4 == 4 && out[6] & 0x40 != 0 {
+                                out[6] &= !0x40;
+                                let ihl = usize::from(out[0] & 0x0f) * 4;
+                                out[10] = 0;
+                                out[11] = 0;
+                                if let Some(h) = out.get(..ihl) {
+                                    let c = crate::checksum::finish(crate::checksum::sum(h));
+                                    out[10..12].copy_from_slice(&c.to_be_bytes());
+                                }
+                            }
                             Verdict::ForwardAux { len }
                         }
                         None => Verdict::Drop(DropReason::BufferTooSmall),

@@ -1,0 +1,564 @@
+//! Stateful NAT64 around the packet path: the hash seed from the OS, the timer thread (session
+//! expiry and the mapping log) and the local control socket behind `nat64d sessions` and
+//! `nat64d bib`.
+//!
+//! Control protocol (one request per connection, text): the client sends one line
+//! `sessions|bib|counts [proto=tcp|udp|icmp] [v6=ADDR] [v4=ADDR] [limit=N]` and reads lines until
+//! the daemon closes the connection; a refused request is answered with one line `error: ...`.
+//! The socket is created with mode 0660, owned by the daemon's user (root) and the configured
+//! group, so only they can list the tables.
+
+use crate::config::{ControlConfig, MappingLog, Nat64Settings};
+use crate::dataplane::now_ms;
+use nat64_core::nat64::log::MappingEvent;
+use nat64_core::nat64::session::Filter;
+use nat64_core::nat64::{Nat64, Proto};
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often the timer thread expires sessions and drains the mapping log.
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// Most lines one `sessions` / `bib` answer lists unless the request says otherwise.
+pub const DEFAULT_LIMIT: usize = 10_000;
+
+/// A random 64-bit seed for the table hashes and port randomization, from the OS
+/// (`/dev/urandom`; the core never reads OS randomness).
+///
+/// # Errors
+/// `/dev/urandom` cannot be read.
+pub fn random_seed() -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}
+
+/// The group id of `name` (a number, or a name looked up in /etc/group).
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Some(n);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let (n, _, gid) = (f.next()?, f.next()?, f.next()?);
+        if n == name {
+            gid.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// A parsed control request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `sessions`, `bib` or `counts`.
+    pub what: What,
+    /// Filters.
+    pub filter: Filter,
+    /// Most entries listed.
+    pub limit: usize,
+}
+
+/// Which table a request lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    /// The session table.
+    Sessions,
+    /// The BIB.
+    Bib,
+    /// Table totals.
+    Counts,
+}
+
+impl Request {
+    /// The request line (without newline).
+    pub fn to_line(&self) -> String {
+        let mut s = match self.what {
+            What::Sessions => "sessions",
+            What::Bib => "bib",
+            What::Counts => "counts",
+        }
+        .to_string();
+        if let Some(p) = self.filter.proto {
+            let _ = write!(s, " proto={}", p.as_str());
+        }
+        if let Some(a) = self.filter.v6 {
+            let _ = write!(s, " v6={a}");
+        }
+        if let Some(a) = self.filter.v4 {
+            let _ = write!(s, " v4={a}");
+        }
+        let _ = write!(s, " limit={}", self.limit);
+        s
+    }
+
+    /// Parses a request line.
+    ///
+    /// # Errors
+    /// A message naming the bad word.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let mut words = line.split_whitespace();
+        let what = match words.next() {
+            Some("sessions") => What::Sessions,
+            Some("bib") => What::Bib,
+            Some("counts") => What::Counts,
+            Some(w) => return Err(format!("unknown request \"{w}\"")),
+            None => return Err("empty request".to_string()),
+        };
+        let mut r = Request {
+            what,
+            filter: Filter::default(),
+            limit: DEFAULT_LIMIT,
+        };
+        for w in words {
+            let bad = || format!("bad filter \"{w}\"");
+            let (k, v) = w.split_once('=').ok_or_else(bad)?;
+            match k {
+                "proto" => r.filter.proto = Some(v.parse::<Proto>().map_err(|()| bad())?),
+                "v6" => r.filter.v6 = Some(v.parse().map_err(|_| bad())?),
+                "v4" => r.filter.v4 = Some(v.parse().map_err(|_| bad())?),
+                "limit" => r.limit = v.parse().map_err(|_| bad())?,
+                _ => return Err(bad()),
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Answers `req` from `nat` (the lines the client prints).
+pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String {
+    let mut out = String::new();
+    let c = nat.counts();
+    match req.what {
+        What::Sessions => {
+            let list = nat.sessions(&req.filter, now, req.limit);
+            for s in &list {
+                let _ = writeln!(out, "{s}");
+            }
+            let _ = writeln!(
+                out,
+                "# {} listed; sessions tcp={} udp={} icmp={}",
+                list.len(),
+                c.sessions[0],
+                c.sessions[1],
+                c.sessions[2]
+            );
+        }
+        What::Bib => {
+            let list = nat.bib(&req.filter, req.limit);
+            for b in &list {
+                let _ = writeln!(out, "{b}");
+            }
+            let _ = writeln!(
+                out,
+                "# {} listed; bib tcp={} udp={} icmp={} (static {})",
+                list.len(),
+                c.bib[0],
+                c.bib[1],
+                c.bib[2],
+                c.static_bib
+            );
+        }
+        What::Counts => {
+            let _ = writeln!(
+                out,
+                "sessions tcp={} udp={} icmp={} total={}\nbib tcp={} udp={} icmp={} static={}\n\
+                 fragments={} reassembling={} mapping_events_dropped={}\n\
+                 table_bytes={} pool4_bytes={}",
+                c.sessions[0],
+                c.sessions[1],
+                c.sessions[2],
+                nat.session_count(),
+                c.bib[0],
+                c.bib[1],
+                c.bib[2],
+                c.static_bib,
+                c.fragments,
+                c.reassembling,
+                c.events_dropped,
+                c.table_bytes,
+                c.pool4_bytes
+            );
+        }
+    }
+    out
+}
+
+/// Sends `req` to the daemon at `socket` and returns its answer.
+///
+/// # Errors
+/// A message saying why (no daemon listening, permission denied, an error line from the daemon).
+pub fn query(socket: &Path, req: &Request) -> Result<String, String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| {
+        let hint = match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                " (is nat64d running with mode = \"nat64\"?)"
+            }
+            io::ErrorKind::PermissionDenied => {
+                " (root or the group in nat64.control.group may connect)"
+            }
+            _ => "",
+        };
+        format!("cannot connect to {}: {e}{hint}", socket.display())
+    })?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    s.write_all(format!("{}\n", req.to_line()).as_bytes())
+        .map_err(|e| format!("{}: {e}", socket.display()))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .map_err(|e| format!("{}: {e}", socket.display()))?;
+    if let Some(e) = out.strip_prefix("error: ") {
+        return Err(e.trim_end().to_string());
+    }
+    Ok(out)
+}
+
+/// `nat64d sessions` / `nat64d bib`: prints the daemon's answer.
+pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let proto = match a.proto.as_deref().map(str::parse::<Proto>) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(())) => {
+            eprintln!("nat64d: --proto must be tcp, udp or icmp");
+            return ExitCode::from(2);
+        }
+    };
+    let socket = match &a.socket {
+        Some(s) => s.clone(),
+        None => match crate::config::load(&a.config) {
+            Ok(c) => match c.nat64 {
+                Some(n) => n.control.socket,
+                None => {
+                    eprintln!(
+                        "nat64d: {}: mode is not \"nat64\"; there are no sessions to list",
+                        a.config.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+            },
+            // No readable config (e.g. not root): the default socket.
+            Err(crate::config::ConfigError::Io { .. }) => {
+                PathBuf::from(crate::config::DEFAULT_CONTROL_SOCKET)
+            }
+            Err(e) => {
+                eprintln!("nat64d: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let req = Request {
+        what,
+        filter: Filter {
+            proto,
+            v6: a.v6,
+            v4: a.v4,
+        },
+        limit: a.limit,
+    };
+    match query(&socket, &req) {
+        Ok(out) => {
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nat64d: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The open mapping log file (reopened on reload, for log rotation).
+type LogFile = Arc<Mutex<Option<(PathBuf, std::fs::File)>>>;
+
+/// The NAT64 threads of a running daemon.
+pub struct Nat64Runtime {
+    nat: Arc<Nat64>,
+    epoch: Instant,
+    stop: Arc<AtomicBool>,
+    timer: Option<JoinHandle<()>>,
+    control: Option<JoinHandle<()>>,
+    socket: PathBuf,
+    log_file: LogFile,
+}
+
+fn open_log(p: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+}
+
+/// Binds the control socket: a stale socket file (no daemon behind it) is replaced; a live one is
+/// an error. Mode 0660, group as configured.
+fn bind_control(c: &ControlConfig) -> io::Result<UnixListener> {
+    if let Some(dir) = c.socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if c.socket.exists() {
+        if UnixStream::connect(&c.socket).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another nat64d answers on this socket",
+            ));
+        }
+        std::fs::remove_file(&c.socket)?;
+    }
+    let l = UnixListener::bind(&c.socket)?;
+    std::fs::set_permissions(&c.socket, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(g) = &c.group {
+        let gid = group_id(g)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {g}")))?;
+        std::os::unix::fs::chown(&c.socket, None, Some(gid))?;
+    }
+    Ok(l)
+}
+
+impl Nat64Runtime {
+    /// Starts the timer thread and the control socket for `nat`, whose clock is `epoch`.
+    ///
+    /// # Errors
+    /// The control socket or the mapping log file cannot be set up, or a thread cannot start.
+    pub fn start(nat: Arc<Nat64>, s: &Nat64Settings, epoch: Instant) -> Result<Self, String> {
+        let listener = bind_control(&s.control)
+            .map_err(|e| format!("nat64.control.socket {}: {e}", s.control.socket.display()))?;
+        let log_file: LogFile = Arc::new(Mutex::new(None));
+        if let MappingLog::File(p) = &s.mapping_log {
+            let f =
+                open_log(p).map_err(|e| format!("nat64.mapping_log.path {}: {e}", p.display()))?;
+            *lock(&log_file) = Some((p.clone(), f));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let to_log = s.mapping_log == MappingLog::ToLog;
+        let timer = {
+            let (nat, stop, lf) = (nat.clone(), stop.clone(), log_file.clone());
+            std::thread::Builder::new()
+                .name("nat64-timer".into())
+                .spawn(move || timer_loop(&nat, &stop, epoch, to_log, &lf))
+                .map_err(|e| format!("cannot start the NAT64 timer: {e}"))?
+        };
+        let control = {
+            let (nat, stop) = (nat.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("nat64-control".into())
+                .spawn(move || control_loop(&listener, &nat, &stop, epoch))
+                .map_err(|e| format!("cannot start the control socket thread: {e}"))?
+        };
+        Ok(Nat64Runtime {
+            nat,
+            epoch,
+            stop,
+            timer: Some(timer),
+            control: Some(control),
+            socket: s.control.socket.clone(),
+            log_file,
+        })
+    }
+
+    /// The shared tables.
+    pub fn nat(&self) -> &Arc<Nat64> {
+        &self.nat
+    }
+
+    /// Applies a reloaded `[nat64]` table to the running one: static BIB entries are added and
+    /// removed in place and the mapping log file is reopened; changes to anything the tables are
+    /// built from are reported (they need a restart). Returns the settings now in effect and the
+    /// warnings to log.
+    pub fn reload(&self, old: &Nat64Settings, new: &Nat64Settings) -> (Nat64Settings, Vec<String>) {
+        let mut warn: Vec<String> = new
+            .table_changes_without_static(old)
+            .into_iter()
+            .map(|k| format!("{k} changed; this takes effect only after a restart (all sessions are lost then)"))
+            .collect();
+        let now = now_ms(self.epoch);
+        let mut eff = old.clone();
+        let (o, n) = (&old.core.static_bib, &new.core.static_bib);
+        let mut kept: Vec<_> = Vec::new();
+        for e in o {
+            if n.contains(e) {
+                kept.push(*e);
+            } else if !self.nat.remove_static_bib(e, now) {
+                warn.push(format!("static BIB entry {e:?} was not found to remove"));
+            }
+        }
+        for e in n {
+            if !o.contains(e) {
+                match self.nat.add_static_bib(e, now) {
+                    Ok(()) => kept.push(*e),
+                    Err(err) => warn.push(format!("static BIB entry {e:?} not added: {err}")),
+                }
+            }
+        }
+        eff.core.static_bib = kept;
+        // The mapping log file: reopened (rotation) or moved, when the log is on.
+        if let (MappingLog::File(_), MappingLog::File(p)) = (&old.mapping_log, &new.mapping_log) {
+            match open_log(p) {
+                Ok(f) => {
+                    *lock(&self.log_file) = Some((p.clone(), f));
+                    eff.mapping_log = new.mapping_log.clone();
+                }
+                Err(e) => warn.push(format!("nat64.mapping_log.path {}: {e}", p.display())),
+            }
+        }
+        (eff, warn)
+    }
+
+    /// Stops both threads and removes the socket file.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the control thread out of accept().
+        let _ = UnixStream::connect(&self.socket);
+        for h in [self.timer.take(), self.control.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+impl Nat64Settings {
+    /// [`Nat64Settings::table_changes`] without the mapping log path (applied on reload).
+    fn table_changes_without_static(&self, old: &Nat64Settings) -> Vec<&'static str> {
+        let mut v = old.table_changes(self);
+        if matches!(
+            (&old.mapping_log, &self.mapping_log),
+            (MappingLog::File(_), MappingLog::File(_))
+        ) {
+            v.retain(|k| *k != "nat64.mapping_log.enabled");
+        }
+        if old.mapping_log != self.mapping_log
+            && !matches!(
+                (&old.mapping_log, &self.mapping_log),
+                (MappingLog::File(_), MappingLog::File(_))
+            )
+            && !v.contains(&"nat64.mapping_log.enabled")
+        {
+            v.push("nat64.mapping_log");
+        }
+        v
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wall-clock milliseconds at the core's time 0.
+fn unix_ms_at_epoch(epoch: Instant) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    now.saturating_sub(epoch.elapsed().as_millis() as u64)
+}
+
+/// One mapping-log line: the core's JSON with wall-clock times in front.
+pub fn event_line(e: &MappingEvent, base_unix_ms: u64, line: &mut String) {
+    line.clear();
+    let mut body = String::new();
+    if e.write_json(&mut body).is_err() {
+        return;
+    }
+    let _ = write!(
+        line,
+        "{{\"unix_ms\":{},\"created_unix_ms\":{},{}",
+        base_unix_ms + e.at.0,
+        base_unix_ms + e.created.0,
+        body.strip_prefix('{').unwrap_or(&body)
+    );
+}
+
+fn timer_loop(nat: &Nat64, stop: &AtomicBool, epoch: Instant, to_log: bool, lf: &LogFile) {
+    let base = unix_ms_at_epoch(epoch);
+    let mut ev = Vec::new();
+    let mut line = String::new();
+    let mut lines = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(TICK);
+        let st = nat.expire(now_ms(epoch));
+        if st.sessions_removed > 0 {
+            tracing::trace!("expired {} sessions", st.sessions_removed);
+        }
+        ev.clear();
+        nat.drain_events(&mut ev);
+        if ev.is_empty() {
+            continue;
+        }
+        lines.clear();
+        for e in &ev {
+            event_line(e, base, &mut line);
+            if to_log {
+                tracing::info!(target: "nat64d::mapping", "{line}");
+            } else {
+                lines.push_str(&line);
+                lines.push('\n');
+            }
+        }
+        if !to_log {
+            if let Some((p, f)) = lock(lf).as_mut() {
+                if let Err(e) = f.write_all(lines.as_bytes()) {
+                    tracing::warn!("mapping log {}: {e}", p.display());
+                }
+            }
+        }
+    }
+}
+
+fn control_loop(l: &UnixListener, nat: &Nat64, stop: &AtomicBool, epoch: Instant) {
+    for conn in l.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Ok(mut s) = conn else { continue };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+        let mut line = String::new();
+        let read = BufReader::new(&mut s).take(4096).read_line(&mut line);
+        let reply = match read {
+            Ok(_) => match Request::parse(line.trim()) {
+                Ok(req) => answer(nat, &req, now_ms(epoch)),
+                Err(e) => format!("error: {e}\n"),
+            },
+            Err(e) => format!("error: {e}\n"),
+        };
+        if let Err(e) = s.write_all(reply.as_bytes()) {
+            tracing::debug!("control socket: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let r = Request::parse("sessions proto=udp v6=2001:db8::1 v4=192.0.2.1 limit=5").unwrap();
+        assert_eq!(r.what, What::Sessions);
+        assert_eq!(r.filter.proto, Some(Proto::Udp));
+        assert_eq!(r.limit, 5);
+        assert_eq!(Request::parse(&r.to_line()).unwrap(), r);
+        assert!(Request::parse("sessions proto=sctp").is_err());
+        assert!(Request::parse("drop all").is_err());
+        assert!(Request::parse("bib v4=2001:db8::1").is_err());
+    }
+
+    #[test]
+    fn group_by_number_and_name() {
+        assert_eq!(group_id("0"), Some(0));
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-nat64d"), None);
+    }
+}

@@ -1,0 +1,76 @@
+//! The translator a worker calls: stateless SIIT or stateful NAT64, behind one trait so the packet
+//! loop is the same for both (a `match` per packet, no allocation, no dynamic dispatch).
+
+use nat64_core::nat64::Nat64;
+use nat64_core::siit::Siit;
+use nat64_core::{Ctx, Verdict};
+use std::sync::Arc;
+
+/// Translates one packet in place (the contract of [`Siit::translate`]).
+pub trait Xlate {
+    /// The packet is `buf[start..start + len]` with the core's headroom in front; `aux` takes
+    /// fragments and ICMP errors.
+    fn translate(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict;
+}
+
+impl Xlate for Siit {
+    #[inline]
+    fn translate(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        Siit::translate(self, ctx, buf, start, len, aux)
+    }
+}
+
+impl Xlate for Nat64 {
+    #[inline]
+    fn translate(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        Nat64::translate(self, ctx, buf, start, len, aux)
+    }
+}
+
+/// What `mode` selects. A reload swaps the whole value; in NAT64 mode the `Arc<Nat64>` (the
+/// session state) is kept across reloads.
+#[derive(Debug)]
+pub enum Translator {
+    /// `mode = "siit"`.
+    Siit(Siit),
+    /// `mode = "nat64"`.
+    Nat64(Arc<Nat64>),
+}
+
+impl Xlate for Translator {
+    #[inline]
+    fn translate(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        match self {
+            Translator::Siit(s) => s.translate(ctx, buf, start, len, aux),
+            Translator::Nat64(n) => n.translate(ctx, buf, start, len, aux),
+        }
+    }
+}
