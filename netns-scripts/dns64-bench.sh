@@ -130,5 +130,5 @@ printf '%-44s %14s %14s\n' "p99 ms at half rate" "${R[nat64d.p99]:-}" "${R[unbou
 printf '%-44s %14s %14s\n' "  (half rate, qps)" "${R[nat64d.half]:-}" "${R[unbound.half]:-}"
 printf '%-44s %14s %14s\n' "uncached qps (50k new names)" "${R[nat64d.uncached]:-}" "${R[unbound.uncached]:-}"
 printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.uncached_lost]:-}" "${R[unbound.uncached_lost]:-}"
-awk -v a="${R[nat64d.cached]:-}" -v b="${R[unbound.cached]:-}" 'BEGIN { if (b > 0) printf "cached qps ratio nat64d/unbound: %.2f\n", a / b }'
+awk -v a="${R[nat64d.cached]:-}" -v b="${R[unbound.cached]:-}" 'BEGIN { if (a > 0 && b > 0) printf "cached qps ratio nat64d/unbound: %.2f\n", a / b }'
 echo "nat64d counters:"; kill -TERM "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true; sed 's/^/    /' "$TMP/dns64.out"

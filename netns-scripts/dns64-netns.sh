@@ -14,7 +14,8 @@
 # The DNS64 server is `nat64d dns64 --config FILE` when the binary has that subcommand, else the
 # standalone example (`cargo run --example dns64`). The IPv4-only server also serves HTTP on
 # 198.51.100.10:80, and the end-to-end step runs `nat64d run` (SIIT, EAMT 2001:db8:64::2 <->
-# 203.0.113.2) in the gateway namespace and `curl http://web.example/` from the client.
+# 203.0.113.2, and the same [dns64] table when it accepts one, replacing the standalone DNS64)
+# in the gateway namespace and `curl http://web.example/` from the client.
 #
 # Usage (root): netns-scripts/dns64-netns.sh      Prints "N passed, M failed".
 set -euo pipefail
@@ -84,7 +85,8 @@ wkp_strict = false
 allow = ["2001:db8:64::2/128", "::1/128"]
 TOML
 ip netns exec $GW "${DNS64[@]}" "$TMP/dns64.toml" >"$TMP/dns64.out" 2>&1 &
-PIDS+=($!)
+DNS64_PID=$!
+PIDS+=($DNS64_PID)
 
 mkdir -p "$TMP/www" && echo "hello from the IPv4-only server" > "$TMP/www/index.html"
 ip netns exec $AU python3 -m http.server --bind 198.51.100.10 --directory "$TMP/www" 80 \
@@ -125,7 +127,8 @@ check "client outside the ACL gets REFUSED" "status: REFUSED" \
     ip netns exec $CL dig +time=2 +tries=1 -b 2001:db8:64::3 @2001:db8:64::1 AAAA web.example
 
 # End to end: the translator (`nat64d run`, SIIT with an EAMT entry for the client) in the
-# gateway namespace, then curl by name from the IPv6-only client.
+# gateway namespace, then curl by name from the IPv6-only client. When `nat64d run` takes the
+# [dns64] table too, the standalone DNS64 is stopped and the same process serves both.
 if target/debug/nat64d run --help 2>/dev/null | grep -q -- --config; then
     cat > "$TMP/nat64d.toml" <<TOML
 mode = "siit"
@@ -141,12 +144,22 @@ rfc6791_pool = ["203.0.113.254/32"]
 [log]
 level = "info"
 TOML
+    ONE_PROCESS=0
+    cat "$TMP/nat64d.toml" "$TMP/dns64.toml" > "$TMP/both.toml"
+    if target/debug/nat64d check-config "$TMP/both.toml" >/dev/null 2>&1; then
+        ONE_PROCESS=1
+        kill "$DNS64_PID" && wait "$DNS64_PID" 2>/dev/null || true
+        cp "$TMP/both.toml" "$TMP/nat64d.toml"
+    fi
     ip netns exec $GW sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1
     ip -n $GW route add 198.51.100.0/24 via 192.0.2.53
     ip netns exec $GW target/debug/nat64d run --config "$TMP/nat64d.toml" >"$TMP/gw.out" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do grep -q ready "$TMP/gw.out" 2>/dev/null && break; sleep 0.05; done
     for _ in $(seq 50); do ip netns exec $AU ss -ltn | grep -q ":80 " && break; sleep 0.1; done
+    if [ "$ONE_PROCESS" = 1 ]; then
+        check "nat64d run serves DNS64 in the same process" "64:ff9b::c633:640a" $D +short AAAA web.example
+    fi
     check "curl http://web.example/ from the IPv6-only client (DNS64 + nat64d)" \
         "hello from the IPv4-only server" \
         ip netns exec $CL curl -sS -m 5 -6 http://web.example/

@@ -309,7 +309,12 @@ async fn serve_stops_on_signal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_beyond_max_inflight_are_dropped_and_counted() {
-    let (_mock, s) = setup(|c| c.max_inflight = 1).await;
+    let (_mock, s) = setup(|c| {
+        c.max_inflight = 1;
+        // A wide window (the client waits 2 s): the slot stays taken for 1.5 s.
+        c.upstream_timeout_ms = 1500;
+    })
+    .await;
     let addr = s.local_addrs()[0];
     // Whichever query gets the only slot holds it for at least the upstream timeout (the
     // upstream never answers AAAA for silent.test.), so the other one finds it taken.
