@@ -42,9 +42,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --quiet --example dns64 --bin nat64d
-if target/debug/nat64d dns64 --help 2>/dev/null | grep -q -- --config; then
-    DNS64=(target/debug/nat64d dns64 --config)
+# NAT64D: a built nat64d (run.sh passes the release one); otherwise build the debug one here.
+if [ -z "${NAT64D:-}" ]; then
+    cargo build --quiet --example dns64 --bin nat64d
+    NAT64D=target/debug/nat64d
+fi
+if "$NAT64D" dns64 --help 2>/dev/null | grep -q -- --config; then
+    DNS64=("$NAT64D" dns64 --config)
 else
     DNS64=(target/debug/examples/dns64)
 fi
@@ -129,7 +133,7 @@ check "client outside the ACL gets REFUSED" "status: REFUSED" \
 # End to end: the translator (`nat64d run`, SIIT with an EAMT entry for the client) in the
 # gateway namespace, then curl by name from the IPv6-only client. When `nat64d run` takes the
 # [dns64] table too, the standalone DNS64 is stopped and the same process serves both.
-if target/debug/nat64d run --help 2>/dev/null | grep -q -- --config; then
+if "$NAT64D" run --help 2>/dev/null | grep -q -- --config; then
     cat > "$TMP/nat64d.toml" <<TOML
 mode = "siit"
 pool6 = ["64:ff9b::/96"]
@@ -146,14 +150,14 @@ level = "info"
 TOML
     ONE_PROCESS=0
     cat "$TMP/nat64d.toml" "$TMP/dns64.toml" > "$TMP/both.toml"
-    if target/debug/nat64d check-config "$TMP/both.toml" >/dev/null 2>&1; then
+    if "$NAT64D" check-config "$TMP/both.toml" >/dev/null 2>&1; then
         ONE_PROCESS=1
         kill "$DNS64_PID" && wait "$DNS64_PID" 2>/dev/null || true
         cp "$TMP/both.toml" "$TMP/nat64d.toml"
     fi
     ip netns exec $GW sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1
     ip -n $GW route add 198.51.100.0/24 via 192.0.2.53
-    ip netns exec $GW target/debug/nat64d run --config "$TMP/nat64d.toml" >"$TMP/gw.out" 2>&1 &
+    ip netns exec $GW "$NAT64D" run --config "$TMP/nat64d.toml" >"$TMP/gw.out" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do grep -q ready "$TMP/gw.out" 2>/dev/null && break; sleep 0.05; done
     for _ in $(seq 50); do ip netns exec $AU ss -ltn | grep -q ":80 " && break; sleep 0.1; done

@@ -282,6 +282,19 @@ if [ "${NAT64_CASES:-1}" = 1 ]; then
     . "$HERE/nat64-cases.sh"
 fi
 
+# --- DNS64 (RFC 6147) with a real authoritative server (dnsmasq) on the IPv4 side -------------
+# Its own namespaces (n64dns-*); each of its "ok"/"FAIL" lines counts here.
+if [ "${DNS64_CASES:-1}" = 1 ]; then
+    while IFS= read -r line; do
+        case "$line" in
+            "ok   "*) pass "dns64: ${line#ok   }" ;;
+            "FAIL "*) fail "dns64: ${line#FAIL }" ;;
+            *" passed, "*" failed") ;;
+            *) echo "      $line" ;;
+        esac
+    done < <(NAT64D="$NAT64D" "$HERE/dns64-netns.sh" 2>&1 || true)
+fi
+
 if [ "$FAILED" -gt 0 ]; then
     echo "failed: ${FAILED_NAMES[*]}"
     echo "--- nat64d log (tail) ---"

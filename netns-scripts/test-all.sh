@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
 . netns-scripts/lib.sh
 if [ "$(id -u)" -eq 0 ]; then
-    ensure_packages valgrind:valgrind
+    ensure_packages valgrind:valgrind dnsmasq:dnsmasq-base dig:dnsutils
 fi
 cargo test --workspace --release
 # Instructions per translated packet (callgrind, deterministic): fail on a regression beyond the

@@ -17,9 +17,19 @@ impl LogHandle {
     /// The directive does not parse, or the subscriber is gone.
     pub fn set_level(&self, level: &str) -> Result<(), String> {
         let f = EnvFilter::builder()
-            .parse(level)
+            .parse(with_quiet_deps(level))
             .map_err(|e| e.to_string())?;
         self.0.reload(f).map_err(|e| e.to_string())
+    }
+}
+
+/// hickory-server logs two INFO lines per DNS query over TCP: keep it at WARN unless the directive
+/// names it.
+fn with_quiet_deps(level: &str) -> String {
+    if level.contains("hickory") {
+        level.to_string()
+    } else {
+        format!("{level},hickory_server=warn")
     }
 }
 
@@ -30,7 +40,7 @@ impl LogHandle {
 pub fn init(cfg: &LogConfig) -> Result<LogHandle, String> {
     let level = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.level.clone());
     let filter = EnvFilter::builder()
-        .parse(&level)
+        .parse(with_quiet_deps(&level))
         .map_err(|e| format!("log level \"{level}\": {e}"))?;
     let (filter, handle) = reload::Layer::new(filter);
     let reg = tracing_subscriber::registry().with(filter);
