@@ -177,11 +177,21 @@ traffic_cases() {
 
 }
 
+LAST_MODE="${MODES##* }"
 for mode in $MODES; do
     if [ "$mode" = true ]; then M="offload"; else M="no offload"; fi
     stop_nat64d >/dev/null 2>&1 || true
     OFFLOAD="$mode" write_config "$TMP/nat64d.toml"
-    if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
+    if [ "$mode" = "$LAST_MODE" ]; then
+        # The instance that stays: a stand-in for systemd's notify socket, with a 1 s watchdog.
+        bg socat -u UNIX-RECV:"$TMP/notify.sock" OPEN:"$TMP/notify.log",creat,append
+        for _ in $(seq 1 20); do [ -S "$TMP/notify.sock" ] && break; sleep 0.05; done
+        export NOTIFY_SOCKET="$TMP/notify.sock" WATCHDOG_USEC=1000000
+    fi
+    started=0
+    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log" && started=1
+    unset NOTIFY_SOCKET WATCHDOG_USEC
+    if [ "$started" != 1 ]; then
         fail "[$M] nat64d starts"
         echo "$PASSED passed, $FAILED failed"
         exit 1
@@ -242,6 +252,18 @@ graceful_stop() {
     fi
 }
 check "SIGTERM: exit 0, counters logged, TUN device and routes removed" graceful_stop
+
+sd_notify() {
+    local f="$TMP/notify.log" s
+    [ -f "$f" ] || { echo "nothing received on NOTIFY_SOCKET"; return 1; }
+    for s in READY=1 RELOADING=1 MONOTONIC_USEC= WATCHDOG=1 STOPPING=1; do
+        grep -q "^$s" "$f" || { echo "no $s in: $(tr '\n' ' ' <"$f")"; return 1; }
+    done
+    # Order: READY before the first RELOADING, STOPPING last.
+    [ "$(grep -m1 -n '^READY=1' "$f" | cut -d: -f1)" -lt "$(grep -m1 -n '^RELOADING=1' "$f" | cut -d: -f1)" ] || { echo "RELOADING before READY"; return 1; }
+    [ "$(tail -n 1 "$f")" = "STOPPING=1" ] || { echo "last message: $(tail -n 1 "$f")"; return 1; }
+}
+check "sd_notify: READY, RELOADING (with MONOTONIC_USEC) then READY on each SIGHUP, WATCHDOG pings, STOPPING" sd_notify
 
 bad_start() {
     printf 'pool6 = ["64:ff9b::/96"]\n[tun]\nmtu = 9000000\n' >"$TMP/bad.toml"
