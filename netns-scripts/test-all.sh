@@ -9,9 +9,14 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
 . netns-scripts/lib.sh
 if [ "$(id -u)" -eq 0 ]; then
-    ensure_packages
+    ensure_packages valgrind:valgrind
 fi
 cargo test --workspace --release
+# Instructions per translated packet (callgrind, deterministic): fail on a regression beyond the
+# recorded baseline's tolerance.
+if command -v valgrind >/dev/null 2>&1; then
+    benches/icount.sh --check
+fi
 if [ "$(id -u)" -eq 0 ]; then
     cargo build --release --quiet
     NAT64D="$PWD/target/release/nat64d" netns-scripts/run.sh

@@ -19,7 +19,7 @@ pub enum Pool6Error {
     Empty,
     /// Two prefixes overlap, so an IPv6 address could extract to two IPv4 addresses.
     #[error("pool6 prefixes {0} and {1} overlap")]
-    Overlap(Prefix6052, Prefix6052),
+    Overlap(String, String),
 }
 
 /// A validated set of RFC 6052 prefixes.
@@ -41,7 +41,7 @@ impl Pool6 {
         for (i, a) in prefixes.iter().enumerate() {
             for b in &prefixes[i + 1..] {
                 if a.contains(&b.addr().octets()) || b.contains(&a.addr().octets()) {
-                    return Err(Pool6Error::Overlap(*a, *b));
+                    return Err(Pool6Error::Overlap(a.to_string(), b.to_string()));
                 }
             }
         }
