@@ -1,7 +1,9 @@
 //! nat64d: the daemon around the sans-IO core (`nat64-core`). Modules are public so that the
 //! integration tests in `tests/` can drive them.
 //!
-//! One module per line (merges stay trivial).
+//! One module per line (merges stay trivial). No unsafe code here: the TUN ioctls live in
+//! tun-rs.
+#![deny(unsafe_code)]
 pub mod cli;
 pub mod config;
 pub mod daemon;
