@@ -24,7 +24,7 @@ SRV_LINK_MTU="${SRV_LINK_MTU:-1400}"   # the reduced-MTU IPv4 link
 TUN_NAME="${TUN_NAME:-nat64}"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NAT64D="${NAT64D:-$REPO/target/release/nat64d}"
+NAT64D="${NAT64D:-${CARGO_TARGET_DIR:-$REPO/target}/release/nat64d}"
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_gw() { ip netns exec "$NS_GW" "$@"; }
