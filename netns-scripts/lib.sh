@@ -84,7 +84,7 @@ start_nat64d() {
     ip netns exec "$NS_GW" "$NAT64D" run --config "$1" >"$2" 2>&1 &
     NAT64D_PID=$!
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 200); do
         if grep -q "ready" "$2" 2>/dev/null; then
             return 0
         fi
@@ -95,7 +95,7 @@ start_nat64d() {
         fi
         sleep 0.05
     done
-    echo "nat64d did not become ready in 5 s" >&2
+    echo "nat64d did not become ready in 10 s" >&2
     return 1
 }
 

@@ -60,10 +60,19 @@ bg() {
     "$@" >>"$TMP/bg.log" 2>&1 &
     BG_PIDS+=($!)
 }
+# Asks nat64d for its counters (SIGUSR1) and prints the new log line (waits up to 5 s for it).
 counters() {
+    local before i
+    before="$(grep -c "counters:" "$TMP/nat64d.log" 2>/dev/null || true)"
     kill -USR1 "$NAT64D_PID" 2>/dev/null || return 1
-    sleep 0.3
-    grep "counters:" "$TMP/nat64d.log" | tail -n 1
+    for i in $(seq 1 50); do
+        if [ "$(grep -c "counters:" "$TMP/nat64d.log")" -gt "${before:-0}" ]; then
+            grep "counters:" "$TMP/nat64d.log" | tail -n 1
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
 }
 
 if [ ! -x "$NAT64D" ]; then
@@ -149,7 +158,7 @@ traffic_cases() {
 
     trace6() {
         local out
-        out="$(in_cli timeout 30 traceroute -6 -n -q 1 -w 2 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
+        out="$(in_cli timeout 30 traceroute -6 -n -q 2 -w 3 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
         echo "$out"
         # Hop of the IPv4 router (the gateway's IPv4 side): an ICMPv4 Time Exceeded, translated.
         echo "$out" | grep -q " $GW4_AS6_HEX " || { echo "no translated Time Exceeded from $GW4_AS6_HEX"; return 1; }
@@ -160,7 +169,7 @@ traffic_cases() {
 
     trace4() {
         local out
-        out="$(in_srv timeout 30 traceroute -4 -n -q 1 -w 2 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
+        out="$(in_srv timeout 30 traceroute -4 -n -q 2 -w 3 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
         echo "$out"
         echo "$out" | tail -n 1 | grep -q " $CLI4 " || { echo "destination not reached"; return 1; }
     }
