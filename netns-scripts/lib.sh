@@ -80,12 +80,15 @@ CFG
 # Starts nat64d in the gateway namespace with config $1, logging to $2; sets NAT64D_PID and
 # waits until the routes are in place (bounded).
 start_nat64d() {
+    # Truncate here, not in the child: the child's redirection may run after the first grep
+    # below, which would then find the previous run's "ready".
+    : >"$2"
     # A simple command (not a shell function) so that $! is nat64d's own PID.
-    ip netns exec "$NS_GW" "$NAT64D" run --config "$1" >"$2" 2>&1 &
+    ip netns exec "$NS_GW" "$NAT64D" run --config "$1" >>"$2" 2>&1 &
     NAT64D_PID=$!
     local i
     for i in $(seq 1 200); do
-        if grep -q "ready" "$2" 2>/dev/null; then
+        if grep -qE ' ready$|"ready"' "$2" 2>/dev/null; then
             return 0
         fi
         if ! kill -0 "$NAT64D_PID" 2>/dev/null; then

@@ -275,22 +275,36 @@ sd_notify() {
 check "sd_notify: READY, RELOADING (with MONOTONIC_USEC) then READY on each SIGHUP, WATCHDOG pings, STOPPING" sd_notify
 
 persistent_attach() {
+    local why=""
     in_gw ip tuntap add dev "$TUN_NAME" mode tun multi_queue vnet_hdr || { echo "ip tuntap add failed"; return 1; }
     write_config "$TMP/nat64d.toml"
-    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log" || return 1
-    grep -q "tun $TUN_NAME attached" "$TMP/nat64d.log" || { echo "not reported as attached"; return 1; }
-    in_cli ping -6 -c 2 -i 0.2 -W 2 "$SRV6" >/dev/null || { echo "no traffic through the attached device"; return 1; }
-    stop_nat64d || { echo "exit status $?"; return 1; }
-    in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 || { echo "the persistent device was deleted"; return 1; }
-    if in_gw ip -6 route | grep -q "64:ff9b::/96"; then
-        echo "our pool6 route is still there"
+    if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
+        in_gw ip tuntap del dev "$TUN_NAME" mode tun multi_queue vnet_hdr
         return 1
     fi
-    if in_gw ip route | grep -q "$CLI4 "; then
-        echo "our EAMT route is still there"
-        return 1
+    grep -q "tun $TUN_NAME attached" "$TMP/nat64d.log" || why="not reported as attached"
+    if [ -z "$why" ]; then
+        why="no traffic through the attached device"
+        for _ in 1 2 3; do
+            if in_cli ping -6 -c 1 -W 2 "$SRV6" >/dev/null; then
+                why=""
+                break
+            fi
+        done
     fi
-    in_gw ip tuntap del dev "$TUN_NAME" mode tun multi_queue vnet_hdr
+    # Always stop (one failure must not cascade into the next cases).
+    stop_nat64d || why="${why:-exit status $?}"
+    if [ -z "$why" ]; then
+        in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 || why="the persistent device was deleted"
+    fi
+    if [ -z "$why" ] && in_gw ip -6 route | grep -q "64:ff9b::/96"; then
+        why="our pool6 route is still there"
+    fi
+    if [ -z "$why" ] && in_gw ip route | grep -q "^$CLI4 "; then
+        why="our EAMT route is still there"
+    fi
+    in_gw ip tuntap del dev "$TUN_NAME" mode tun multi_queue vnet_hdr 2>/dev/null || true
+    [ -z "$why" ] || { echo "$why"; return 1; }
 }
 check "persistent TUN (ip tuntap add ... multi_queue): attached, and on stop left in place without our routes" persistent_attach
 
