@@ -100,9 +100,14 @@ bg ip netns exec "$NS_SRV" timeout 300 "$PY" "$HERE/udp-echo.py" "$SRV4" 9000 --
 bg ip netns exec "$NS_CLI" timeout 300 "$PY" "$HERE/udp-echo.py" "$CLI6" 9000 --lifetime 300
 bg ip netns exec "$NS_SRV" timeout 300 socat UDP4-RECVFROM:9001,fork SYSTEM:cat
 bg ip netns exec "$NS_CLI" timeout 300 socat UDP6-RECVFROM:9001,fork SYSTEM:cat
-# Wait (bounded) until the TCP servers listen.
-for _ in $(seq 1 50); do
-    in_srv ss -ltn 2>/dev/null | grep -q ":8000" && in_cli ss -ltn 2>/dev/null | grep -q ":8001" && break
+# Wait (bounded, 10 s) until every server listens.
+listening() { # ns proto port
+    ip netns exec "$1" ss -ln"$2" 2>/dev/null | grep -q ":$3 "
+}
+for _ in $(seq 1 100); do
+    listening "$NS_SRV" t 8000 && listening "$NS_CLI" t 8001 &&
+        listening "$NS_SRV" u 9000 && listening "$NS_CLI" u 9000 &&
+        listening "$NS_SRV" u 9001 && listening "$NS_CLI" u 9001 && break
     sleep 0.1
 done
 
