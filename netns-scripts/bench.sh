@@ -53,6 +53,10 @@ fi
 "$REPO/netns-scripts/topology.sh" up
 ip netns exec "$NS_SRV" iperf3 -s >/dev/null 2>&1 &
 IPERF_PID=$!
+for _ in $(seq 1 100); do
+    in_srv ss -lnt 2>/dev/null | grep -q ":5201 " && break
+    sleep 0.1
+done
 
 # nat64d with offload: the test suite's config (tun nat64, 64:ff9b::/96, EAM 192.0.2.2).
 OFFLOAD=true write_config "$TMP/off.toml"
