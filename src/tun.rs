@@ -60,7 +60,8 @@ pub struct Tun {
 
 fn hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(1) | Some(13) => " (needs CAP_NET_ADMIN: run as root or with AmbientCapabilities=CAP_NET_ADMIN)",
+        Some(1) => " (needs CAP_NET_ADMIN: run as root or with AmbientCapabilities=CAP_NET_ADMIN)",
+        Some(13) => " (cannot open /dev/net/tun: it must be readable and writable by this user, mode 0666 as Debian sets it, or run as root)",
         Some(16) => " (the device exists with other flags, for example without IFF_MULTI_QUEUE, or is in use)",
         Some(2) | Some(19) => " (/dev/net/tun is missing: load the tun module)",
         Some(22) => " (invalid name or flags)",
