@@ -30,5 +30,48 @@ fn translate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, translate);
+/// References measured in the same run, so results read as ratios on a noisy shared machine:
+/// the same 6→4 UDP translation done by parsing with etherparse and rebuilding with its
+/// PacketBuilder (the straightforward way, which copies the payload), and a plain copy of the
+/// packet (what one TUN read costs in memory traffic alone).
+fn reference(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reference");
+    for case in cases::cases()
+        .into_iter()
+        .filter(|c| c.name.starts_with("6to4/udp/"))
+    {
+        let pkt = case.pkt.clone();
+        let mut out = Vec::with_capacity(2048);
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("etherparse-rebuild/{}", case.name), |b| {
+            b.iter(|| {
+                out.clear();
+                let p = etherparse::SlicedPacket::from_ip(black_box(&pkt)).expect("parse");
+                let Some(etherparse::NetSlice::Ipv6(ip)) = p.net else {
+                    unreachable!()
+                };
+                let Some(etherparse::TransportSlice::Udp(u)) = p.transport else {
+                    unreachable!()
+                };
+                let src = [192, 0, 2, 1];
+                let dst: [u8; 4] = ip.header().destination()[12..].try_into().expect("4 bytes");
+                etherparse::PacketBuilder::ipv4(src, dst, ip.header().hop_limit() - 1)
+                    .udp(u.source_port(), u.destination_port())
+                    .write(&mut out, u.payload())
+                    .expect("write");
+                black_box(&out);
+            })
+        });
+        let mut copy = vec![0u8; pkt.len()];
+        g.bench_function(format!("memcpy/{}", case.name), |b| {
+            b.iter(|| {
+                copy.copy_from_slice(black_box(&pkt));
+                black_box(&copy);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, translate, reference);
 criterion_main!(benches);

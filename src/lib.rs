@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod dns64;
 pub mod logging;
 pub mod netcfg;
 pub mod stats;

@@ -25,6 +25,16 @@ pub fn sum(data: &[u8]) -> u32 {
     fold64(acc)
 }
 
+/// [`sum`] for data whose length is a multiple of four (IPv4 headers): 32-bit words, no tail.
+#[inline]
+pub fn sum32(data: &[u8]) -> u32 {
+    let mut acc: u64 = 0;
+    for c in data.chunks_exact(4) {
+        acc += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    fold64(acc)
+}
+
 /// Folds a 64-bit accumulator into a 16-bit ones' complement sum (kept in a u32).
 #[inline]
 fn fold64(acc: u64) -> u32 {
@@ -73,7 +83,7 @@ pub fn v4_addrs(src: &[u8; 4], dst: &[u8; 4]) -> u32 {
 }
 
 /// Partial sum of the IPv6 pseudo-header addresses (RFC 8200 §8.1).
-#[inline]
+#[inline(always)]
 pub fn v6_addrs(src: &[u8; 16], dst: &[u8; 16]) -> u32 {
     // Four 64-bit words; each adds its two 32-bit halves (ones' complement sums are
     // associative, so wider words fold down to the same 16-bit sum).

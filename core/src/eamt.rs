@@ -174,7 +174,12 @@ impl Eamt {
     /// §3.3.2: IPv6→IPv4 by longest match.
     #[inline]
     pub fn to4(&self, a: &Ipv6Addr) -> Option<Ipv4Addr> {
-        let a = u128::from(*a);
+        self.to4_u128(u128::from(*a))
+    }
+
+    /// [`Eamt::to4`] on an address as an integer.
+    #[inline]
+    pub fn to4_u128(&self, a: u128) -> Option<Ipv4Addr> {
         self.by6
             .iter()
             .find(|e| e.matches6(a))

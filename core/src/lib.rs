@@ -10,7 +10,9 @@
 #![deny(unsafe_code)]
 
 pub mod checksum;
+pub mod dns64;
 pub mod eamt;
+pub mod nat64;
 pub mod pool6;
 pub mod rfc6052;
 pub mod rfc6791;

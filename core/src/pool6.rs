@@ -67,11 +67,20 @@ impl Pool6 {
     /// [`DropReason::WkpNonGlobal`] for a non-global address behind the WKP in strict mode.
     #[inline]
     pub fn embed(&self, v4: Ipv4Addr) -> Result<[u8; 16], DropReason> {
+        self.embed_u128(v4).map(u128::to_be_bytes)
+    }
+
+    /// [`Pool6::embed`] returning the address as an integer.
+    ///
+    /// # Errors
+    /// As [`Pool6::embed`].
+    #[inline]
+    pub fn embed_u128(&self, v4: Ipv4Addr) -> Result<u128, DropReason> {
         let p = &self.prefixes[0];
         if self.wkp_strict && p.is_well_known() && is_non_global_v4(v4) {
             return Err(DropReason::WkpNonGlobal);
         }
-        Ok(p.embed(v4))
+        Ok(p.embed_u128(u32::from(v4)))
     }
 
     /// True if `v6` lies in one of the prefixes.
@@ -86,8 +95,18 @@ impl Pool6 {
     /// `Some(Err(WkpNonGlobal))` for a non-global address behind the WKP in strict mode.
     #[inline]
     pub fn extract(&self, v6: &[u8; 16]) -> Option<Result<Ipv4Addr, DropReason>> {
+        self.extract_u128(u128::from_be_bytes(*v6))
+    }
+
+    /// [`Pool6::extract`] on an address as an integer.
+    ///
+    /// # Errors
+    /// As [`Pool6::extract`].
+    #[inline]
+    pub fn extract_u128(&self, v6: u128) -> Option<Result<Ipv4Addr, DropReason>> {
         for p in &self.prefixes {
-            if let Some(v4) = p.extract(v6) {
+            if let Some(v4) = p.extract_u128(v6) {
+                let v4 = Ipv4Addr::from(v4);
                 if self.wkp_strict && p.is_well_known() && is_non_global_v4(v4) {
                     return Some(Err(DropReason::WkpNonGlobal));
                 }

@@ -95,44 +95,57 @@ impl Prefix6052 {
     /// §2.2: builds the IPv4-embedded IPv6 address (suffix and u-octet zero).
     #[inline]
     pub fn embed(&self, v4: Ipv4Addr) -> [u8; 16] {
-        let v = v4.octets();
-        let mut out = self.bytes;
-        match self.len {
-            32 => out[4..8].copy_from_slice(&v),
-            40 => {
-                out[5..8].copy_from_slice(&v[..3]);
-                out[9] = v[3];
+        self.embed_u128(u32::from(v4)).to_be_bytes()
+    }
+
+    /// [`Prefix6052::embed`] on integers (the packet path's form): the IPv4 bits are placed with
+    /// shifts around the u-octet (bits 64–71).
+    #[inline]
+    pub fn embed_u128(&self, v4: u32) -> u128 {
+        let v = u128::from(v4);
+        // `before` IPv4 bits end at bit 64 (from the top); the rest start at bit 72.
+        let split = |before: u32| -> u128 {
+            let after = 32 - before;
+            ((v >> after) << 64) | ((v & ((1u128 << after) - 1)) << (56 - after))
+        };
+        self.net
+            | match self.len {
+                32 => v << 64,
+                40 => split(24),
+                48 => split(16),
+                56 => split(8),
+                64 => v << 24,
+                _ => v,
             }
-            48 => {
-                out[6..8].copy_from_slice(&v[..2]);
-                out[9..11].copy_from_slice(&v[2..]);
-            }
-            56 => {
-                out[7] = v[0];
-                out[9..12].copy_from_slice(&v[1..]);
-            }
-            64 => out[9..13].copy_from_slice(&v),
-            _ => out[12..16].copy_from_slice(&v),
-        }
-        out
     }
 
     /// §2.3: extracts the IPv4 address, or `None` if `addr` is outside this prefix.
     #[inline]
     pub fn extract(&self, addr: &[u8; 16]) -> Option<Ipv4Addr> {
-        if !self.contains(addr) {
+        self.extract_u128(u128::from_be_bytes(*addr))
+            .map(Ipv4Addr::from)
+    }
+
+    /// [`Prefix6052::extract`] on an address as an integer.
+    #[inline]
+    pub fn extract_u128(&self, a: u128) -> Option<u32> {
+        if (a ^ self.net) & self.mask != 0 {
             return None;
         }
-        let a = addr;
-        let v = match self.len {
-            32 => [a[4], a[5], a[6], a[7]],
-            40 => [a[5], a[6], a[7], a[9]],
-            48 => [a[6], a[7], a[9], a[10]],
-            56 => [a[7], a[9], a[10], a[11]],
-            64 => [a[9], a[10], a[11], a[12]],
-            _ => [a[12], a[13], a[14], a[15]],
+        let split = |before: u32| -> u32 {
+            let after = 32 - before;
+            let hi = ((a >> 64) as u32) & ((1u32 << before) - 1);
+            let lo = ((a >> (56 - after)) as u32) & ((1u32 << after) - 1);
+            (hi << after) | lo
         };
-        Some(Ipv4Addr::from(v))
+        Some(match self.len {
+            32 => (a >> 64) as u32,
+            40 => split(24),
+            48 => split(16),
+            56 => split(8),
+            64 => (a >> 24) as u32,
+            _ => a as u32,
+        })
     }
 }
 

@@ -87,6 +87,7 @@ impl Siit {
         }
     }
 
+    #[inline(always)]
     fn v4_to_v6(&self, a: Ipv4Addr, use_eam: bool) -> Result<(Ipv6Addr, Via), DropReason> {
         if use_eam {
             if let Some(x) = self.cfg.eamt.to6(a) {
@@ -95,18 +96,20 @@ impl Siit {
         }
         self.cfg
             .pool6
-            .embed(a)
+            .embed_u128(a)
             .map(|x| (Ipv6Addr::from(x), Via::Pool6))
     }
 
+    #[inline(always)]
     fn v6_to_v4(&self, a: &Ipv6Addr) -> Option<Result<(Ipv4Addr, Via), DropReason>> {
-        if let Some(x) = self.cfg.eamt.to4(a) {
-            return Some(Ok((x, Via::Eam)));
+        let x = u128::from(*a);
+        if let Some(v) = self.cfg.eamt.to4_u128(x) {
+            return Some(Ok((v, Via::Eam)));
         }
         self.cfg
             .pool6
-            .extract(&a.octets())
-            .map(|r| r.map(|x| (x, Via::Pool6)))
+            .extract_u128(x)
+            .map(|r| r.map(|v| (v, Via::Pool6)))
     }
 }
 
@@ -137,6 +140,7 @@ fn is_special4(a: Ipv4Addr) -> bool {
 }
 
 impl Mapper for SiitMapper<'_> {
+    #[inline(always)]
     fn map_4to6(
         &mut self,
         _ctx: &mut Ctx,
@@ -179,6 +183,7 @@ impl Mapper for SiitMapper<'_> {
         })
     }
 
+    #[inline(always)]
     fn map_6to4(
         &mut self,
         _ctx: &mut Ctx,

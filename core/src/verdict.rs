@@ -131,6 +131,19 @@ drop_reasons! {
     TcpStateReject = "tcp_state_reject",
     /// A protocol the stateful translator does not handle (only TCP, UDP and ICMP queries).
     UnsupportedProtocol = "unsupported_protocol",
+    /// An IPv6 packet whose source address lies in Pref64::/n (RFC 6146 §3.5, §5.4: prevents
+    /// hairpinning loops).
+    Pref64Source = "pref64_source",
+    /// A non-first fragment whose first fragment was not seen (RFC 6146 §3.4; out-of-order
+    /// fragments are not held, see `nat64::frag`).
+    FragmentFirstMissing = "fragment_first_missing",
+    /// An unsolicited IPv4 SYN refused by address-dependent filtering: a V4 INIT session is kept
+    /// for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds (RFC 6146
+    /// §3.5.2.2), the SYN itself is not forwarded.
+    TcpV4SynHeld = "tcp_v4_syn_held",
+    /// A fragment of an ICMP message held for reassembly (RFC 6146 §3.4); not a loss: the
+    /// message is translated when its last fragment arrives.
+    FragmentQueued = "fragment_queued",
 }
 
 /// Plain per-worker counters, indexed by [`DropReason::index`]. Each worker owns one; a reader

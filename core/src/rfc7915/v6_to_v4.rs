@@ -45,6 +45,7 @@ pub(crate) struct V6Header {
 impl V6Header {
     /// Parses an IPv6 header and walks its extension headers. `outer` requires the whole packet
     /// to be present; a header quoted in an ICMPv6 error only needs its headers to be.
+    #[inline(always)]
     pub(crate) fn parse(p: &[u8], outer: bool) -> Result<V6Header, DropReason> {
         let bad = |r| {
             if outer {

@@ -1,0 +1,866 @@
+//! RFC 6146: stateful NAT64.
+//!
+//! Many IPv6-only hosts share a few IPv4 addresses (pool4). IPv6 packets create bindings (BIB
+//! entries, [`bib`]) and sessions ([`session`]); IPv4 packets are translated only when they match
+//! a binding, subject to the filtering mode. Header translation is RFC 7915's
+//! ([`crate::rfc7915`]); this module supplies the [`crate::Mapper`] that computes each
+//! outgoing tuple, following the processing steps of RFC 6146 §3.3, one function each in
+//! [`steps`]:
+//!
+//! 1. §3.4 determining the incoming tuple (fragments through [`frag`]),
+//! 2. §3.5 filtering and updating binding and session information ([`tcp`] for TCP),
+//! 3. §3.6 computing the outgoing tuple,
+//! 4. §3.7 translating the packet (RFC 7915, in place),
+//! 5. §3.8 handling hairpinning ([`Nat64::translate`] runs the IPv4→IPv6 pass again).
+//!
+//! # Using it
+//! Build a [`Nat64Config`], call [`Nat64::new`] once, share the `Nat64` (`&self` everywhere; it
+//! is `Sync`) with all workers, call [`Nat64::translate`] per packet with a per-worker
+//! [`crate::Ctx`] whose `now` is current, call [`Nat64::expire`] from a timer (every second
+//! is plenty), and drain [`Nat64::drain_events`] for the mapping log. [`Nat64::sessions`] and
+//! [`Nat64::bib`] list the tables for the control socket.
+//!
+//! # Concurrency
+//! The tables are sharded by a keyed hash of the IPv6 host address ([`session`]); every packet
+//! locks exactly one shard (an ICMP error: one per mapped header), so both directions of a flow
+//! may arrive on different workers. The hash seed comes from the driver
+//! ([`Nat64Config::hash_seed`]) so remote peers cannot aim collisions at one bucket or shard.
+
+pub mod bib;
+pub mod frag;
+pub mod log;
+pub mod pool4;
+mod reasm;
+pub mod session;
+pub mod steps;
+pub mod tcp;
+
+use crate::pool6::Pool6;
+use crate::rfc7915::{self, XlatConfig};
+use crate::tuple::Ctx;
+use crate::verdict::{DropReason, Verdict};
+use crate::Timestamp;
+use bib::{BibInfo, StaticBib};
+use foldhash::fast::FixedState;
+use frag::{FragConfig, FragStore};
+use log::MappingEvent;
+use pool4::{Pool4, Pool4Config, Pool4Error};
+use session::{Filter, SessionInfo, Shard, TableCounts, TimeoutTicks};
+use std::hash::BuildHasher;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use tcp::Lifetime;
+
+pub use steps::Nat64Mapper;
+
+/// The three BIBs / session tables of RFC 6146 §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Proto {
+    /// TCP.
+    Tcp = 0,
+    /// UDP.
+    Udp = 1,
+    /// ICMP query messages (echo), keyed by identifier.
+    Icmp = 2,
+}
+
+impl Proto {
+    /// All protocols, in index order.
+    pub const ALL: [Proto; 3] = [Proto::Tcp, Proto::Udp, Proto::Icmp];
+
+    /// Lower-case name (`tcp`, `udp`, `icmp`), as used in the mapping log and CLI filters.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+        }
+    }
+
+    /// From the index stored in tables.
+    pub(crate) fn from_index(i: u8) -> Option<Proto> {
+        Proto::ALL.get(usize::from(i)).copied()
+    }
+
+    /// From an IPv4 protocol number.
+    pub const fn from_v4(n: u8) -> Option<Proto> {
+        match n {
+            6 => Some(Proto::Tcp),
+            17 => Some(Proto::Udp),
+            1 => Some(Proto::Icmp),
+            _ => None,
+        }
+    }
+
+    /// From an IPv6 upper-layer protocol number.
+    pub const fn from_v6(n: u8) -> Option<Proto> {
+        match n {
+            6 => Some(Proto::Tcp),
+            17 => Some(Proto::Udp),
+            58 => Some(Proto::Icmp),
+            _ => None,
+        }
+    }
+
+    /// The IPv4 protocol number.
+    pub const fn v4_number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+            Proto::Icmp => 1,
+        }
+    }
+
+    /// The IPv6 protocol number.
+    pub const fn v6_number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+            Proto::Icmp => 58,
+        }
+    }
+}
+
+impl std::str::FromStr for Proto {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Proto, ()> {
+        match s {
+            "tcp" => Ok(Proto::Tcp),
+            "udp" => Ok(Proto::Udp),
+            "icmp" => Ok(Proto::Icmp),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Filtering of IPv4 packets that match a binding but no session (RFC 4787 §5, RFC 6146 §3.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filtering {
+    /// Endpoint-independent filtering (RFC 4787 REQ-8's recommendation for transparency):
+    /// any IPv4 peer may use an existing binding.
+    #[default]
+    EndpointIndependent,
+    /// Address-dependent filtering: only IPv4 addresses the IPv6 host has sent to (RFC 6146
+    /// §3.5.1 "Address-Dependent Filters").
+    AddressDependent,
+}
+
+/// Session idle timeouts in seconds (RFC 6146 §4 defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// UDP (default 300 = UDP_DEFAULT; RFC minimum UDP_MIN = 120).
+    pub udp: u32,
+    /// ICMP queries (default 60 = ICMP_DEFAULT).
+    pub icmp: u32,
+    /// TCP established (default 7200 = TCP_EST, also the RFC minimum; TCP_TRANS is added on
+    /// expiry, giving RFC 5382's 2 h 4 min).
+    pub tcp_est: u32,
+    /// TCP transitory (default 240 = TCP_TRANS, also the RFC minimum).
+    pub tcp_trans: u32,
+    /// Hold of an unsolicited IPv4 SYN (default 6 = TCP_INCOMING_SYN).
+    pub tcp_incoming_syn: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            udp: 300,
+            icmp: 60,
+            tcp_est: 7200,
+            tcp_trans: 240,
+            tcp_incoming_syn: 6,
+        }
+    }
+}
+
+impl Timeouts {
+    fn ticks(&self) -> TimeoutTicks {
+        let t = |s: u32| s.saturating_mul((1000 / session::TICK_MS) as u32);
+        let mut out = [0; Lifetime::COUNT];
+        out[Lifetime::Udp as usize] = t(self.udp);
+        out[Lifetime::Icmp as usize] = t(self.icmp);
+        out[Lifetime::TcpEst as usize] = t(self.tcp_est);
+        out[Lifetime::TcpTrans as usize] = t(self.tcp_trans);
+        out[Lifetime::TcpIncomingSyn as usize] = t(self.tcp_incoming_syn);
+        out
+    }
+}
+
+/// Everything the stateful translator needs; validated by [`Nat64::new`].
+#[derive(Debug, Clone)]
+pub struct Nat64Config {
+    /// Pref64::/n (RFC 6146 §3.5.4): IPv4 peers appear as addresses under the first prefix;
+    /// IPv6 packets are accepted towards any of them.
+    pub pool6: Pool6,
+    /// The IPv4 addresses and port ranges handed out.
+    pub pool4: Pool4Config,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// Refuse timeouts below the RFC minimums (UDP 120 s, TCP_EST 7200 s, TCP_TRANS 240 s).
+    /// Default true; tests and labs turn it off to watch expiry quickly.
+    pub enforce_rfc_minimums: bool,
+    /// Most sessions in total (default 1,048,576). New flows beyond it are refused
+    /// ([`DropReason::TableFull`]); existing flows continue.
+    pub max_sessions: usize,
+    /// Most sessions of one IPv6 host (default 65,536), so one host (or a SYN flood from one
+    /// source, or from the IPv4 side towards one static binding) fills at most its share.
+    pub max_sessions_per_host: u32,
+    /// Filtering of IPv4 packets (default endpoint-independent).
+    pub filtering: Filtering,
+    /// Configured BIB entries (port forwards).
+    pub static_bib: Vec<StaticBib>,
+    /// Fragment store limits.
+    pub frag: FragConfig,
+    /// Queue binding created/removed events for the mapping log (default false).
+    pub mapping_log: bool,
+    /// Events buffered per shard before new ones are dropped and counted (default 4096).
+    pub mapping_log_capacity: usize,
+    /// Number of table shards, a power of two from 1 to 128 (default 16).
+    pub shards: usize,
+    /// Secret seed for every table hash and for port randomization; the driver passes a random
+    /// value (the core reads no OS randomness).
+    pub hash_seed: u64,
+    /// RFC 7915 header translation options.
+    pub xlat: XlatConfig,
+}
+
+impl Nat64Config {
+    /// A configuration with RFC defaults for `pool6` and `pool4_addrs`.
+    pub fn new(pool6: Pool6, pool4_addrs: Vec<Ipv4Addr>, hash_seed: u64) -> Nat64Config {
+        Nat64Config {
+            pool6,
+            pool4: Pool4Config {
+                addrs: pool4_addrs,
+                ..Pool4Config::default()
+            },
+            timeouts: Timeouts::default(),
+            enforce_rfc_minimums: true,
+            max_sessions: 1 << 20,
+            max_sessions_per_host: 1 << 16,
+            filtering: Filtering::default(),
+            static_bib: Vec::new(),
+            frag: FragConfig::default(),
+            mapping_log: false,
+            mapping_log_capacity: 4096,
+            shards: 16,
+            hash_seed,
+            xlat: XlatConfig::default(),
+        }
+    }
+}
+
+/// Configuration errors of [`Nat64::new`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Nat64ConfigError {
+    /// pool4 is invalid.
+    #[error("pool4: {0}")]
+    Pool4(#[from] Pool4Error),
+    /// A timeout is below its RFC minimum, or zero.
+    #[error("timeout {name} = {value} s is below the minimum of {min} s (RFC 6146 §4)")]
+    Timeout {
+        /// Config key.
+        name: &'static str,
+        /// Configured seconds.
+        value: u32,
+        /// Minimum seconds.
+        min: u32,
+    },
+    /// `shards` is not a power of two in 1..=128.
+    #[error("shards = {0}: must be a power of two from 1 to 128")]
+    Shards(usize),
+    /// A limit is zero.
+    #[error("{0} must be at least 1")]
+    ZeroLimit(&'static str),
+    /// A static BIB entry is invalid.
+    #[error("static BIB entry #{index} ({proto} [{v6}]:{v6_port} <-> {v4}:{v4_port}): {reason}")]
+    StaticBib {
+        /// Position in the list.
+        index: usize,
+        /// Protocol name.
+        proto: &'static str,
+        /// X'.
+        v6: Ipv6Addr,
+        /// x.
+        v6_port: u16,
+        /// T.
+        v4: Ipv4Addr,
+        /// t.
+        v4_port: u16,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// Why a static BIB entry could not be added at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StaticBibError(pub &'static str);
+
+/// What [`Nat64::expire`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpireStats {
+    /// Sessions removed.
+    pub sessions_removed: usize,
+}
+
+/// Table totals for metrics and `nat64d sessions` headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nat64Counts {
+    /// Sessions per protocol, indexed by [`Proto`].
+    pub sessions: [usize; 3],
+    /// BIB entries per protocol (static ones included).
+    pub bib: [usize; 3],
+    /// Static BIB entries.
+    pub static_bib: usize,
+    /// Datagrams in the fragment store.
+    pub fragments: usize,
+    /// Fragmented ICMP messages being reassembled.
+    pub reassembling: usize,
+    /// Mapping-log events dropped because a queue was full.
+    pub events_dropped: u64,
+    /// Bytes held by the session and BIB tables (allocated capacity).
+    pub table_bytes: usize,
+    /// Bytes of pool4 port owner bytes.
+    pub pool4_bytes: usize,
+}
+
+/// Pref64::/n on the packet path: each prefix as a (mask, value) pair of `u128`, so matching is
+/// one AND and compare per prefix, and a /96 embeds or extracts with one OR or cast. The RFC 6052
+/// §3.1 rule of pool6 (`wkp_strict`) is precomputed per prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Pref64Match {
+    /// (mask, prefix value, prefix, strict: RFC 6052 §3.1 applies).
+    masks: Vec<(u128, u128, crate::rfc6052::Prefix6052, bool)>,
+}
+
+impl Pref64Match {
+    fn new(pool6: &Pool6) -> Pref64Match {
+        let masks = pool6
+            .prefixes()
+            .iter()
+            .map(|p| {
+                let bits = u32::from(p.prefix_len());
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                let strict = pool6.wkp_strict() && p.is_well_known();
+                (mask, u128::from(p.addr()) & mask, *p, strict)
+            })
+            .collect();
+        Pref64Match { masks }
+    }
+
+    /// True if `a` lies in one of the prefixes.
+    #[inline]
+    pub(crate) fn contains(&self, a: &Ipv6Addr) -> bool {
+        let v = u128::from(*a);
+        self.masks.iter().any(|&(m, p, _, _)| v & m == p)
+    }
+
+    /// RFC 6052 §2.3 extraction (any prefix), with RFC 6052 §3.1 for the Well-Known Prefix.
+    #[inline]
+    pub(crate) fn extract(&self, a: &Ipv6Addr) -> Option<Result<Ipv4Addr, DropReason>> {
+        let v = u128::from(*a);
+        let &(_, _, p, strict) = self.masks.iter().find(|&&(m, pv, _, _)| v & m == pv)?;
+        let z = if p.prefix_len() == 96 {
+            Ipv4Addr::from(v as u32)
+        } else {
+            p.extract(&a.octets())?
+        };
+        if strict && crate::rfc6052::is_non_global_v4(z) {
+            return Some(Err(DropReason::WkpNonGlobal));
+        }
+        Some(Ok(z))
+    }
+
+    /// RFC 6052 §2.3 embedding under the first prefix (§3.5.4), with RFC 6052 §3.1.
+    #[inline]
+    pub(crate) fn embed(&self, z: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {
+        let (_, pv, p, strict) = self.masks[0];
+        if strict && crate::rfc6052::is_non_global_v4(z) {
+            return Err(DropReason::WkpNonGlobal);
+        }
+        Ok(if p.prefix_len() == 96 {
+            Ipv6Addr::from(pv | u128::from(u32::from(z)))
+        } else {
+            Ipv6Addr::from(p.embed(z))
+        })
+    }
+}
+
+/// The stateful translator: configuration and tables, shared by all workers.
+pub struct Nat64 {
+    pub(crate) pool6: Pool6,
+    pub(crate) pref64: Pref64Match,
+    pub(crate) pool4: Pool4,
+    pub(crate) xlat: XlatConfig,
+    pub(crate) filtering: Filtering,
+    pub(crate) max_sessions: usize,
+    pub(crate) per_host: u32,
+    pub(crate) to: TimeoutTicks,
+    shards: Box<[Mutex<Shard>]>,
+    shard_mask: usize,
+    host_hs: FixedState,
+    /// Static BIB entries whose port lies outside pool4's ranges: `pack (proto, T, t)` → shard.
+    static_oor: RwLock<hashbrown::HashMap<(u8, u32, u16), usize, FixedState>>,
+    /// `static_oor` is not empty (checked before taking its lock on the packet path).
+    has_oor: AtomicBool,
+    pub(crate) frags: FragStore,
+    reasm: reasm::Reassembly,
+    /// Sessions in all shards (kept exact; admission reserves before inserting).
+    total: AtomicUsize,
+}
+
+impl std::fmt::Debug for Nat64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nat64")
+            .field("pool4", &self.pool4.config())
+            .field("filtering", &self.filtering)
+            .field("shards", &self.shards.len())
+            .field("sessions", &self.total.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Nat64 {
+    /// Validates `cfg` and builds the tables, pre-sized for the configured limits.
+    ///
+    /// # Errors
+    /// See [`Nat64ConfigError`].
+    pub fn new(cfg: Nat64Config) -> Result<Nat64, Nat64ConfigError> {
+        let t = &cfg.timeouts;
+        let mins: [(&'static str, u32, u32); 5] = if cfg.enforce_rfc_minimums {
+            [
+                ("udp", t.udp, 120),
+                ("icmp", t.icmp, 1),
+                ("tcp_est", t.tcp_est, 7200),
+                ("tcp_trans", t.tcp_trans, 240),
+                ("tcp_incoming_syn", t.tcp_incoming_syn, 1),
+            ]
+        } else {
+            [
+                ("udp", t.udp, 1),
+                ("icmp", t.icmp, 1),
+                ("tcp_est", t.tcp_est, 1),
+                ("tcp_trans", t.tcp_trans, 1),
+                ("tcp_incoming_syn", t.tcp_incoming_syn, 1),
+            ]
+        };
+        for (name, value, min) in mins {
+            if value < min {
+                return Err(Nat64ConfigError::Timeout { name, value, min });
+            }
+        }
+        if !cfg.shards.is_power_of_two() || cfg.shards > 128 {
+            return Err(Nat64ConfigError::Shards(cfg.shards));
+        }
+        if cfg.max_sessions == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("max_sessions"));
+        }
+        if cfg.max_sessions_per_host == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("max_sessions_per_host"));
+        }
+        if cfg.frag.max_entries == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("frag.max_entries"));
+        }
+        let pool4 = Pool4::new(cfg.pool4.clone())?;
+        // Pre-size every shard for its share plus a quarter (hosts hash unevenly); a shard that
+        // holds more (few heavy hosts) grows, an amortized cost on flow creation only.
+        let share = cfg.max_sessions.div_ceil(cfg.shards);
+        let per_shard = (share + share / 4).min(cfg.max_sessions);
+        let log_cap = if cfg.mapping_log {
+            cfg.mapping_log_capacity
+        } else {
+            0
+        };
+        let seed = cfg.hash_seed;
+        let shards: Box<[Mutex<Shard>]> = (0..cfg.shards)
+            .map(|i| {
+                Mutex::new(Shard::new(
+                    seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    per_shard,
+                    log_cap,
+                    cfg.filtering == Filtering::AddressDependent,
+                ))
+            })
+            .collect();
+        let nat = Nat64 {
+            pref64: Pref64Match::new(&cfg.pool6),
+            pool6: cfg.pool6,
+            pool4,
+            xlat: cfg.xlat,
+            filtering: cfg.filtering,
+            max_sessions: cfg.max_sessions,
+            per_host: cfg.max_sessions_per_host,
+            to: cfg.timeouts.ticks(),
+            shards,
+            shard_mask: cfg.shards - 1,
+            host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
+            static_oor: RwLock::new(hashbrown::HashMap::with_hasher(FixedState::with_seed(seed))),
+            has_oor: AtomicBool::new(false),
+            frags: FragStore::new(cfg.frag, seed.rotate_left(41)),
+            reasm: reasm::Reassembly::new(cfg.frag.max_reassembly, cfg.frag.timeout_ms),
+            total: AtomicUsize::new(0),
+        };
+        for (index, e) in cfg.static_bib.iter().enumerate() {
+            nat.add_static(e)
+                .map_err(|reason| Nat64ConfigError::StaticBib {
+                    index,
+                    proto: e.proto.as_str(),
+                    v6: e.v6.0,
+                    v6_port: e.v6.1,
+                    v4: e.v4.0,
+                    v4_port: e.v4.1,
+                    reason,
+                })?;
+        }
+        Ok(nat)
+    }
+
+    fn add_static(&self, e: &StaticBib) -> Result<(), &'static str> {
+        self.add_static_bib(e, Timestamp(0)).map_err(|e| e.0)
+    }
+
+    /// Adds a static BIB entry (a port forward) to the running tables, e.g. on a configuration
+    /// reload.
+    ///
+    /// # Errors
+    /// The IPv4 address is not in pool4, the IPv6 address lies in pool6, or either transport
+    /// address is already bound.
+    pub fn add_static_bib(&self, e: &StaticBib, now: Timestamp) -> Result<(), StaticBibError> {
+        let t4 = u32::from(e.v4.0);
+        let Some(ai) = self.pool4.index_of(t4) else {
+            return Err(StaticBibError("the IPv4 address is not in pool4"));
+        };
+        if self.pool6.contains(&e.v6.0.octets()) {
+            return Err(StaticBibError("the IPv6 address lies in pool6"));
+        }
+        let x6 = e.v6.0.octets();
+        let si = self.shard_of_host(&x6);
+        let mut sh = lock(&self.shards[si]);
+        if sh.find_bib6(e.proto, &x6, e.v6.1).is_some() {
+            return Err(StaticBibError(
+                "the IPv6 transport address already has a BIB entry",
+            ));
+        }
+        let used = StaticBibError("the IPv4 transport address is already used");
+        if self.pool4.range(e.proto).contains(e.v4.1) {
+            if !self.pool4.claim(ai, e.proto, e.v4.1, si) {
+                return Err(used);
+            }
+        } else {
+            let mut oor = self.static_oor.write().unwrap_or_else(|e| e.into_inner());
+            let k = (e.proto as u8, t4, e.v4.1);
+            if oor.contains_key(&k) {
+                return Err(used);
+            }
+            oor.insert(k, si);
+            self.has_oor.store(true, Ordering::Release);
+        }
+        sh.insert_bib(e.proto, x6, e.v6.1, t4, e.v4.1, true, now);
+        Ok(())
+    }
+
+    /// Removes a static BIB entry and the sessions using it (their connections are cut; the
+    /// forward is gone). Returns false if no such static entry exists.
+    pub fn remove_static_bib(&self, e: &StaticBib, now: Timestamp) -> bool {
+        let x6 = e.v6.0.octets();
+        let si = self.shard_of_host(&x6);
+        let mut sh = lock(&self.shards[si]);
+        let Some(b) = sh.find_bib6(e.proto, &x6, e.v6.1) else {
+            return false;
+        };
+        let be = sh.bib_entry(b);
+        if !be.is_static || be.t4 != u32::from(e.v4.0) || be.t != e.v4.1 {
+            return false;
+        }
+        let n = sh.remove_bib_and_sessions(b, &self.pool4, now);
+        self.total.fetch_sub(n, Ordering::Relaxed);
+        if !self.pool4.range(e.proto).contains(e.v4.1) {
+            let mut oor = self.static_oor.write().unwrap_or_else(|e| e.into_inner());
+            oor.remove(&(e.proto as u8, u32::from(e.v4.0), e.v4.1));
+            self.has_oor.store(!oor.is_empty(), Ordering::Release);
+        }
+        true
+    }
+
+    /// The shard holding IPv6 host `x6`.
+    #[inline]
+    pub(crate) fn shard_of_host(&self, x6: &[u8; 16]) -> usize {
+        (self.host_hs.hash_one(x6) >> 40) as usize & self.shard_mask
+    }
+
+    /// The shard holding the BIB entry of (T, t), found without locking.
+    #[inline]
+    pub(crate) fn shard_of_v4(&self, p: Proto, ai: usize, t4: u32, t: u16) -> Option<usize> {
+        self.pool4.owner(ai, p, t).or_else(|| {
+            if !self.has_oor.load(Ordering::Acquire) {
+                return None;
+            }
+            let oor = self.static_oor.read().unwrap_or_else(|e| e.into_inner());
+            oor.get(&(p as u8, t4, t)).copied()
+        })
+    }
+
+    #[inline]
+    pub(crate) fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[i])
+    }
+
+    /// Reserves room for one new session of host `x6` in `sh` (RFC 6146 §3.5 "if resources and
+    /// policy permit").
+    #[inline]
+    pub(crate) fn admit(&self, sh: &Shard, x6: &[u8; 16]) -> Result<(), DropReason> {
+        if sh.host_sessions(x6) >= self.per_host {
+            return Err(DropReason::TableFull);
+        }
+        if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_sessions {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+            return Err(DropReason::TableFull);
+        }
+        Ok(())
+    }
+
+    /// Gives back a reservation that did not become a session.
+    #[inline]
+    pub(crate) fn unadmit(&self) {
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Translates one packet (RFC 6146 §3.3 steps 1–5). Same buffer contract as
+    /// [`crate::siit::Siit::translate`]: the packet is `buf[start..start + len]` with
+    /// [`crate::HEADROOM`] bytes free in front; `aux` receives fragments and ICMP errors.
+    pub fn translate(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        let Some(&first) = buf.get(start) else {
+            return Verdict::Drop(DropReason::Truncated);
+        };
+        // §3.4: fragmented ICMP messages are reassembled first (see `reasm`).
+        let Some(pkt) = start.checked_add(len).and_then(|end| buf.get(start..end)) else {
+            return Verdict::Drop(DropReason::BufferTooSmall);
+        };
+        let held = match first >> 4 {
+            4 => reasm::Reassembly::is_candidate4(pkt),
+            6 => reasm::Reassembly::is_candidate6(pkt),
+            _ => false,
+        };
+        if held {
+            let now = ctx.now;
+            let done = |b: &mut [u8], s: usize, l: usize| {
+                match self.translate_packet(ctx, b, s, l, aux) {
+                    // The whole message lies in the store's slot: hand it out in `aux`.
+                    Verdict::Forward { start, len } => match aux.get_mut(..len) {
+                        Some(out) => {
+                            out.copy_from_slice(&b[start..start + len]);
+                            Verdict::ForwardAux { len }
+                        }
+                        None => Verdict::Drop(DropReason::BufferTooSmall),
+                    },
+                    v => v,
+                }
+            };
+            return if first >> 4 == 4 {
+                self.reasm.feed4(pkt, now, done)
+            } else {
+                self.reasm.feed6(pkt, now, done)
+            };
+        }
+        self.translate_packet(ctx, buf, start, len, aux)
+    }
+
+    /// §3.3 steps 1–5 for one whole packet or non-ICMP fragment.
+    fn translate_packet(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        let Some(&first) = buf.get(start) else {
+            return Verdict::Drop(DropReason::Truncated);
+        };
+        let mut m = Nat64Mapper::new(self);
+        match first >> 4 {
+            4 => match rfc7915::translate_4to6(&self.xlat, &mut m, ctx, buf, start, len, aux) {
+                // §3.4: other protocols SHOULD get ICMPv4 Protocol Unreachable.
+                Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
+                    self.refuse4(ctx, &buf[start..start + len], r, 2, aux)
+                }
+                v => v,
+            },
+            6 => {
+                let v = rfc7915::translate_6to4(&self.xlat, &mut m, ctx, buf, start, len, aux);
+                match v {
+                    // §3.5.1.1, §3.5.2.3: no IPv4 transport address or no room for the binding:
+                    // ICMPv6 Destination Unreachable, Address Unreachable (SHOULD). The mapper
+                    // fails before the translator writes, so the packet is intact.
+                    Verdict::Drop(r @ (DropReason::PoolExhausted | DropReason::TableFull)) => {
+                        self.refuse6(ctx, &buf[start..start + len], r, 3, aux)
+                    }
+                    // §3.4: other protocols SHOULD get ICMPv6 Port Unreachable.
+                    Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
+                        self.refuse6(ctx, &buf[start..start + len], r, 4, aux)
+                    }
+                    // §3.8: the translated packet is addressed to pool4, so it is treated as if
+                    // received on the IPv4 interface, from step 2 on; the hop limit was already
+                    // decremented once.
+                    Verdict::Forward { start, len } if m.hairpin() => {
+                        let mut back = Nat64Mapper::new(self);
+                        let x = XlatConfig {
+                            decrement_ttl: false,
+                            ..self.xlat
+                        };
+                        rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, len, aux)
+                    }
+                    v => v,
+                }
+            }
+            _ => Verdict::Drop(DropReason::UnknownVersion),
+        }
+    }
+
+    /// An ICMPv6 Destination Unreachable with `code` about `pkt`, rate-limited and suppressed
+    /// like the translator's own errors (RFC 4443 §2.4).
+    fn refuse6(
+        &self,
+        ctx: &mut Ctx,
+        pkt: &[u8],
+        r: DropReason,
+        code: u8,
+        aux: &mut [u8],
+    ) -> Verdict {
+        match rfc7915::v6_to_v4::V6Header::parse(pkt, true) {
+            Ok(h) => {
+                rfc7915::v6_to_v4::error_to_sender(&self.xlat, ctx, pkt, &h, 1, code, 0, r, aux)
+            }
+            Err(_) => Verdict::Drop(r),
+        }
+    }
+
+    /// An ICMPv4 Destination Unreachable with `code` about `pkt`.
+    fn refuse4(
+        &self,
+        ctx: &mut Ctx,
+        pkt: &[u8],
+        r: DropReason,
+        code: u8,
+        aux: &mut [u8],
+    ) -> Verdict {
+        match rfc7915::v4_to_v6::V4Header::parse(pkt, true) {
+            Ok(h) => {
+                rfc7915::v4_to_v6::error_to_sender(&self.xlat, ctx, pkt, h, 3, code, 0, r, aux)
+            }
+            Err(_) => Verdict::Drop(r),
+        }
+    }
+
+    /// Expires idle sessions and their dynamic BIB entries, and old fragment-store entries.
+    /// Call it from a timer (every 0.1–1 s); its cost is proportional to what expires, not to the
+    /// table size.
+    pub fn expire(&self, now: Timestamp) -> ExpireStats {
+        let mut st = ExpireStats::default();
+        // In chunks, so a mass expiry (a clock jump, a flood ageing out) never holds a shard's
+        // lock for long while workers wait on it.
+        const CHUNK: usize = 1024;
+        for s in self.shards.iter() {
+            loop {
+                let (removed, handled) = lock(s).expire(now, &self.to, &self.pool4, CHUNK);
+                self.total.fetch_sub(removed, Ordering::Relaxed);
+                st.sessions_removed += removed;
+                if handled < CHUNK {
+                    break;
+                }
+            }
+        }
+        self.frags.expire(now);
+        self.reasm.expire(now);
+        st
+    }
+
+    /// A snapshot of the sessions matching `f`, at most `limit` of them (for the control socket;
+    /// allocates, takes each shard lock in turn).
+    pub fn sessions(&self, f: &Filter, now: Timestamp, limit: usize) -> Vec<SessionInfo> {
+        let mut out = Vec::new();
+        let p = self.pool6.prefixes()[0];
+        let embed = move |a: Ipv4Addr| Ipv6Addr::from(p.embed(a));
+        for s in self.shards.iter() {
+            lock(s).sessions_into(f, now, &self.to, &embed, &mut out, limit);
+        }
+        out
+    }
+
+    /// A snapshot of the BIB entries matching `f`, at most `limit`.
+    pub fn bib(&self, f: &Filter, limit: usize) -> Vec<BibInfo> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            lock(s).bib_into(f, &mut out, limit);
+        }
+        out
+    }
+
+    /// Moves the queued mapping-log events to `out` (empty unless `mapping_log` is on).
+    pub fn drain_events(&self, out: &mut Vec<MappingEvent>) {
+        for s in self.shards.iter() {
+            lock(s).drain_events(out);
+        }
+    }
+
+    /// Table totals.
+    pub fn counts(&self) -> Nat64Counts {
+        let mut c = Nat64Counts::default();
+        for s in self.shards.iter() {
+            let t: TableCounts = lock(s).counts();
+            for i in 0..3 {
+                c.sessions[i] += t.sessions[i];
+                c.bib[i] += t.bib[i];
+            }
+            c.static_bib += t.static_bib;
+            c.events_dropped += t.events_dropped;
+            c.table_bytes += t.memory_bytes;
+        }
+        c.fragments = self.frags.len();
+        c.reassembling = self.reasm.len();
+        c.pool4_bytes = self.pool4.len()
+            * Proto::ALL
+                .iter()
+                .map(|&p| self.pool4.range(p).len())
+                .sum::<usize>();
+        c
+    }
+
+    /// Total sessions.
+    pub fn session_count(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// pool4 (addresses, ranges, port use).
+    pub fn pool4(&self) -> &Pool4 {
+        &self.pool4
+    }
+
+    /// pool6.
+    pub fn pool6(&self) -> &Pool6 {
+        &self.pool6
+    }
+}
+
+/// Locks a shard; a poisoned lock (a panic in another worker) is used as is, since every table
+/// update completes before anything that could panic.
+#[inline]
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

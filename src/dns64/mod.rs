@@ -1,0 +1,401 @@
+//! The DNS64 server (RFC 6147): listens on UDP and TCP, answers from a cache or resolves through
+//! the upstream resolvers, synthesizing AAAA records with the core's [`nat64_core::dns64`] rules.
+//!
+//! Layout:
+//! - [`config`] — the `[dns64]` table.
+//! - `udp`: one thread per core, each with its own `SO_REUSEPORT` socket per listen address,
+//!   reading and answering up to 32 datagrams per system call (`recvmmsg`/`sendmmsg`). The
+//!   fast path (ACL, rate limit, cache hit) runs on that thread without allocating; misses go to
+//!   the tokio runtime, which answers on the same socket.
+//! - `hickory_adapter`: the only file that knows hickory: full parsing, the resolution steps and
+//!   TCP through hickory-server's `Server`.
+//! - `upstream`: the resolver client; `cache`: answers as bytes; `stats`: counters.
+//!
+//! Entry points: [`serve`] (runs until a shutdown signal) or [`Dns64Server::start`] /
+//! [`Dns64Server::shutdown`] with [`Dns64Server::local_addrs`] for tests on port 0.
+
+pub mod cache;
+pub mod config;
+mod hickory_adapter;
+pub mod stats;
+mod udp;
+pub mod upstream;
+
+pub use config::{ConfigError, Dns64Config, RateLimit, Settings};
+pub use stats::{Counter, Stats};
+
+use cache::{make_key, Cache, BIT_CD, BIT_DO, BIT_EDNS, BIT_NOSYNTH, KEY_LEN};
+use nat64_core::dns64::ratelimit::{prefix_key, RateLimiter};
+use nat64_core::dns64::wire::{self, flags, WireError, MAX_NAME};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use upstream::UpstreamPool;
+
+const LIMITER_SHARDS: usize = 16;
+
+/// Shared state of one DNS64 server.
+pub(crate) struct Engine {
+    pub settings: Settings,
+    pub stats: Arc<Stats>,
+    pub cache: Cache,
+    pub upstream: UpstreamPool,
+    /// Rate limiters, sharded by client prefix (so threads rarely meet on one lock).
+    pub limiters: Box<[Mutex<RateLimiter>]>,
+    pub inflight: Arc<tokio::sync::Semaphore>,
+    pub epoch: Instant,
+}
+
+/// What the fast path decided for one query.
+pub(crate) enum Admit {
+    /// An answer of this length is in the output buffer.
+    Answer(usize),
+    /// Nothing to send (counted).
+    Drop,
+    /// Needs resolution; the UDP size limit for the answer.
+    Slow { udp_limit: usize },
+}
+
+impl Engine {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The fast path: header checks, ACL, rate limit, cache. `out` must hold 64 KiB for TCP or
+    /// the UDP limit; `udp` selects truncation.
+    pub(crate) fn admit(&self, pkt: &[u8], src: SocketAddr, out: &mut [u8], udp: bool) -> Admit {
+        self.stats.inc(Counter::Queries);
+        // Messages that are not queries get nothing (never answer a response: no loops).
+        if pkt.len() < 12 || pkt[2] & 0x80 != 0 {
+            self.stats.inc(if pkt.len() < 12 {
+                Counter::Malformed
+            } else {
+                Counter::NotQuery
+            });
+            return Admit::Drop;
+        }
+        let mut qname = [0u8; MAX_NAME];
+        let parsed = wire::parse_query(pkt, &mut qname);
+        // The ACL and the rate limit come before anything else, whatever the question looks
+        // like, so no query reaches the slow path (and the upstream) from outside the ACL.
+        if !self.settings.acl.allows(src.ip()) {
+            self.stats.inc(Counter::Refused);
+            return reply(wire::empty_reply(pkt, parsed.as_ref().ok(), 5, false, out));
+        }
+        if self.settings.rate_limit.qps > 0 {
+            let now = self.now_ms();
+            let k = prefix_key(&self.settings.rate_limit, src.ip());
+            // Fibonacci hashing: the top bits of the product depend on every prefix bit.
+            let h = ((k ^ (k >> 64)) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let shard = (h >> 60) as usize % self.limiters.len();
+            let ok = self
+                .limiters
+                .get(shard)
+                .and_then(|m| m.lock().ok())
+                .is_none_or(|mut l| l.check(src.ip(), now));
+            if !ok {
+                self.stats.inc(Counter::RateLimited);
+                return Admit::Drop;
+            }
+        }
+        let q = match parsed {
+            Ok(q) => q,
+            // Legal but unusual: the full parser in the slow path handles it.
+            Err(WireError::Compressed) => return Admit::Slow { udp_limit: 512 },
+            Err(_) => {
+                self.stats.inc(Counter::Malformed);
+                return reply(wire::empty_reply(pkt, None, 1, false, out));
+            }
+        };
+        // RFC 6891 §6.1.3: we speak EDNS version 0 only.
+        if q.edns.is_some_and(|e| e.version != 0) {
+            self.stats.inc(Counter::Malformed);
+            return reply(wire::empty_reply(pkt, Some(&q), 16, false, out));
+        }
+        if q.opcode() != 0 {
+            self.stats.inc(Counter::NotQuery);
+            return reply(wire::empty_reply(pkt, Some(&q), 4, false, out));
+        }
+        if q.qclass != 1 {
+            self.stats.inc(Counter::BadClass);
+            return reply(wire::empty_reply(pkt, Some(&q), 5, false, out));
+        }
+        let limit = if udp { wire::udp_limit(&q) } else { out.len() };
+        let mut key = [0u8; KEY_LEN];
+        let klen = make_key(
+            &mut key,
+            &qname[..q.qname_len],
+            q.qtype,
+            q.qclass,
+            cache_bits(&q, self.settings.synth_acl.allows(src.ip())),
+        );
+        let Some(n) = self.cache.get(&key[..klen], out) else {
+            return Admit::Slow { udp_limit: limit };
+        };
+        self.stats.inc(Counter::CacheHits);
+        // The stored answer was for another query: take this one's ID, RD bit and name case.
+        out[..2].copy_from_slice(&pkt[..2]);
+        out[2] = (out[2] & !0x01) | (pkt[2] & 0x01);
+        out[12..q.question_end].copy_from_slice(&pkt[12..q.question_end]);
+        if n > limit {
+            self.stats.inc(Counter::Truncated);
+            return reply(wire::empty_reply(
+                pkt,
+                Some(&q),
+                u16::from(out[3] & 0xf),
+                true,
+                out,
+            ));
+        }
+        Admit::Answer(n)
+    }
+}
+
+fn reply(n: Option<usize>) -> Admit {
+    n.map_or(Admit::Drop, Admit::Answer)
+}
+
+/// The cache-key bits of a query.
+pub(crate) fn cache_bits(q: &wire::QueryView, synthesize: bool) -> u8 {
+    let mut b = if synthesize { 0 } else { BIT_NOSYNTH };
+    if let Some(e) = q.edns {
+        b |= BIT_EDNS;
+        if e.dnssec_ok {
+            b |= BIT_DO;
+        }
+    }
+    if q.has(flags::CD) {
+        b |= BIT_CD;
+    }
+    b
+}
+
+/// A running DNS64 server.
+pub struct Dns64Server {
+    engine: Arc<Engine>,
+    addrs: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    udp_threads: Vec<std::thread::JoinHandle<()>>,
+    tcp: hickory_adapter::TcpServer,
+}
+
+impl std::fmt::Debug for Dns64Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dns64Server")
+            .field("addrs", &self.addrs)
+            .finish()
+    }
+}
+
+impl Dns64Server {
+    /// Validates `cfg`, binds every listen address (UDP and TCP on the same port; port 0 picks
+    /// one) and starts serving. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// A configuration error (naming the key) or a socket that cannot be bound.
+    pub async fn start(cfg: Dns64Config) -> anyhow::Result<Dns64Server> {
+        let settings = cfg.validate()?;
+        let stats = Arc::new(Stats::default());
+        let engine = Arc::new(Engine {
+            cache: Cache::new(settings.cache_size, settings.cache_max_ttl),
+            upstream: UpstreamPool::new(
+                settings.upstreams.clone(),
+                settings.upstream_timeout,
+                stats.clone(),
+            ),
+            limiters: (0..LIMITER_SHARDS)
+                .map(|_| {
+                    let mut rl = settings.rate_limit;
+                    rl.max_entries = rl.max_entries.div_ceil(LIMITER_SHARDS);
+                    Mutex::new(RateLimiter::new(rl))
+                })
+                .collect(),
+            inflight: Arc::new(tokio::sync::Semaphore::new(settings.max_inflight)),
+            epoch: Instant::now(),
+            stats,
+            settings,
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut addrs = Vec::new();
+        let mut threads = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        let rt = tokio::runtime::Handle::current();
+        for want in &engine.settings.listen {
+            let (bound, sockets) = udp::bind(*want, engine.settings.udp_threads)?;
+            let tcp = std::net::TcpListener::bind(bound)
+                .map_err(|e| anyhow::anyhow!("dns64: cannot bind TCP {bound}: {e}"))?;
+            tcp.set_nonblocking(true)?;
+            tcp_listeners.push(tokio::net::TcpListener::from_std(tcp)?);
+            for s in sockets {
+                threads.push(udp::spawn_worker(
+                    s,
+                    engine.clone(),
+                    rt.clone(),
+                    stop.clone(),
+                )?);
+            }
+            addrs.push(bound);
+        }
+        let tcp = hickory_adapter::TcpServer::start(engine.clone(), tcp_listeners);
+        tracing::info!(?addrs, "dns64 serving");
+        Ok(Dns64Server {
+            engine,
+            addrs,
+            stop,
+            udp_threads: threads,
+            tcp,
+        })
+    }
+
+    /// The bound addresses (UDP and TCP share each), in `listen` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.engine.stats.clone()
+    }
+
+    /// Stops serving and waits for the workers.
+    pub async fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.tcp.shutdown().await;
+        let threads = self.udp_threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs the DNS64 server until `shutdown` turns true (or its sender is dropped).
+///
+/// # Errors
+/// As [`Dns64Server::start`].
+pub async fn serve(
+    cfg: Dns64Config,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let server = Dns64Server::start(cfg).await?;
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod alloc_tests {
+    //! The fast path allocates nothing per query: a counting allocator (per thread) around
+    //! `Engine::admit` for cache hits, REFUSED and malformed queries.
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+    thread_local! {
+        static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    }
+    // SAFETY: forwards to the system allocator unchanged; only counts calls.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            ALLOCS.with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+    #[global_allocator]
+    static A: Counting = Counting;
+
+    fn allocs() -> usize {
+        ALLOCS.with(|c| c.get())
+    }
+
+    fn engine() -> Engine {
+        let cfg = Dns64Config {
+            upstreams: vec!["127.0.0.1:9".parse().unwrap()],
+            allow: vec!["127.0.0.0/8".into()],
+            ..Dns64Config::default()
+        };
+        let settings = cfg.validate().unwrap();
+        let stats = Arc::new(Stats::default());
+        Engine {
+            cache: Cache::new(1000, 3600),
+            upstream: UpstreamPool::new(vec![], settings.upstream_timeout, stats.clone()),
+            limiters: (0..LIMITER_SHARDS)
+                .map(|_| Mutex::new(RateLimiter::new(settings.rate_limit)))
+                .collect(),
+            inflight: Arc::new(tokio::sync::Semaphore::new(1)),
+            epoch: Instant::now(),
+            stats,
+            settings,
+        }
+    }
+
+    /// Query "a." AAAA, ID `id`.
+    fn query(id: u16) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 28, 0, 1]);
+        q
+    }
+
+    #[test]
+    fn fast_path_does_not_allocate() {
+        let e = engine();
+        // The cached answer: a. AAAA 64:ff9b::102:304, TTL 300.
+        let mut ans = vec![
+            0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, b'a', 0, 0, 28, 0, 1,
+        ];
+        ans.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 1, 44, 0, 16]);
+        ans.extend_from_slice(
+            &"64:ff9b::1.2.3.4"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        let mut key = [0u8; KEY_LEN];
+        let klen = make_key(&mut key, b"\x01a\x00", 28, 1, 0);
+        e.cache.put(&key[..klen], &ans);
+        let inside: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let outside: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
+        let mut out = vec![0u8; 4096];
+        let queries: Vec<Vec<u8>> = (0..100).map(query).collect();
+        // Warm up (the rate limiter's first bucket for this client).
+        assert!(matches!(
+            e.admit(&queries[0], inside, &mut out, true),
+            Admit::Answer(_)
+        ));
+        // The counter sees allocations on this thread.
+        let b = allocs();
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
+        assert_eq!(allocs(), b + 1);
+        let before = allocs();
+        for q in &queries {
+            assert!(
+                matches!(e.admit(q, inside, &mut out, true), Admit::Answer(n) if n == ans.len())
+            );
+            assert_eq!(&out[..2], &q[..2]);
+            assert!(matches!(
+                e.admit(q, outside, &mut out, true),
+                Admit::Answer(_)
+            ));
+            assert!(matches!(
+                e.admit(&q[..14], inside, &mut out, true),
+                Admit::Answer(12)
+            ));
+        }
+        assert_eq!(allocs() - before, 0, "allocations on the fast path");
+        assert_eq!(e.stats.get(Counter::CacheHits), 101);
+        assert_eq!(e.stats.get(Counter::Refused), 100);
+    }
+}

@@ -1,0 +1,198 @@
+//! The upstream client: sends an encoded query to the configured recursive resolvers over UDP,
+//! retries over TCP when the answer is truncated, and fails over to the next resolver on a
+//! timeout, a network error, garbage, SERVFAIL or REFUSED. No DNS library here: messages are bytes,
+//! checked with the core's wire reads (ID, QR, and the question must match what was sent).
+//!
+//! Each UDP query uses a fresh socket on a random port (RFC 5452 §9.2) so answers cannot be
+//! spoofed by guessing one port.
+
+use super::stats::{Counter, Stats};
+use nat64_core::dns64::wire::{self, flags, MAX_NAME};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+/// Largest UDP answer we accept from an upstream (we advertise 1232, RFC 9715 style; a little
+/// slack for servers that ignore it).
+const MAX_UDP: usize = 4096;
+
+/// Why no usable answer came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No resolver answered in time.
+    #[error("all upstream resolvers timed out")]
+    Timeout,
+}
+
+/// The resolvers, with the index of the one that answered last (tried first).
+#[derive(Debug)]
+pub struct UpstreamPool {
+    servers: Vec<SocketAddr>,
+    per_server: Duration,
+    preferred: AtomicUsize,
+    stats: Arc<Stats>,
+}
+
+fn rcode(msg: &[u8]) -> u8 {
+    msg.get(3).map_or(2, |b| b & 0x0f)
+}
+
+impl UpstreamPool {
+    /// A pool over `servers` (at least one).
+    pub fn new(servers: Vec<SocketAddr>, per_server: Duration, stats: Arc<Stats>) -> Self {
+        UpstreamPool {
+            servers,
+            per_server,
+            preferred: AtomicUsize::new(0),
+            stats,
+        }
+    }
+
+    /// Sends `query` (ID already random) and returns the first acceptable answer, or the last
+    /// SERVFAIL/REFUSED answer if every resolver gave one.
+    ///
+    /// # Errors
+    /// [`UpstreamError::Timeout`] when no resolver gave any answer.
+    pub async fn query(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
+        let mut key = [0u8; MAX_NAME];
+        let Ok(sent) = wire::parse_query(query, &mut key) else {
+            return Err(UpstreamError::Timeout);
+        };
+        let key = &key[..sent.qname_len];
+        let n = self.servers.len();
+        let start = self.preferred.load(Ordering::Relaxed) % n.max(1);
+        let mut fallback: Option<Vec<u8>> = None;
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let server = self.servers[idx];
+            if i > 0 {
+                self.stats.inc(Counter::UpstreamFailover);
+            }
+            match self.query_one(server, query, &sent, key).await {
+                Some(ans) if matches!(rcode(&ans), 2 | 5) => {
+                    self.stats.inc(Counter::UpstreamServfail);
+                    fallback = Some(ans);
+                }
+                Some(ans) => {
+                    self.preferred.store(idx, Ordering::Relaxed);
+                    return Ok(ans);
+                }
+                None => {}
+            }
+        }
+        fallback.ok_or(UpstreamError::Timeout)
+    }
+
+    async fn query_one(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        sent: &wire::QueryView,
+        key: &[u8],
+    ) -> Option<Vec<u8>> {
+        let ans = match timeout(self.per_server, self.udp(server, query, sent, key)).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return None,
+            Err(_) => {
+                self.stats.inc(Counter::UpstreamTimeout);
+                return None;
+            }
+        };
+        if ans
+            .get(2)
+            .is_some_and(|b| u16::from(*b) << 8 & flags::TC != 0)
+        {
+            self.stats.inc(Counter::UpstreamTcpRetry);
+            return match timeout(self.per_server, self.tcp(server, query, sent, key)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.stats.inc(Counter::UpstreamTimeout);
+                    None
+                }
+            };
+        }
+        Some(ans)
+    }
+
+    /// True if `ans` answers `sent`: same ID, QR set, same question.
+    fn matches(&self, ans: &[u8], sent: &wire::QueryView, key: &[u8]) -> bool {
+        let mut k2 = [0u8; MAX_NAME];
+        // A response's question is read like a query's (ID, flags, one question).
+        match wire::parse_query(ans, &mut k2) {
+            Ok(v)
+                if v.id == sent.id
+                    && v.has(flags::QR)
+                    && v.qtype == sent.qtype
+                    && v.qclass == sent.qclass
+                    && &k2[..v.qname_len] == key =>
+            {
+                true
+            }
+            _ => {
+                self.stats.inc(Counter::UpstreamGarbage);
+                false
+            }
+        }
+    }
+
+    async fn udp(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        sent: &wire::QueryView,
+        key: &[u8],
+    ) -> Option<Vec<u8>> {
+        let bind: SocketAddr = if server.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        };
+        let sock = UdpSocket::bind(bind).await.ok()?;
+        sock.connect(server).await.ok()?;
+        if sock.send(query).await.is_err() {
+            self.stats.inc(Counter::UpstreamNetError);
+            return None;
+        }
+        let mut buf = vec![0u8; MAX_UDP];
+        // Bounded by the caller's timeout; stray datagrams (wrong ID) are skipped.
+        loop {
+            match sock.recv(&mut buf).await {
+                Ok(len) => {
+                    if self.matches(&buf[..len], sent, key) {
+                        buf.truncate(len);
+                        return Some(buf);
+                    }
+                }
+                Err(_) => {
+                    // ICMP port unreachable shows up here: this resolver is down.
+                    self.stats.inc(Counter::UpstreamNetError);
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn tcp(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        sent: &wire::QueryView,
+        key: &[u8],
+    ) -> Option<Vec<u8>> {
+        let mut s = TcpStream::connect(server).await.ok()?;
+        let len = u16::try_from(query.len()).ok()?;
+        let mut framed = Vec::with_capacity(query.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(query);
+        s.write_all(&framed).await.ok()?;
+        let mut lb = [0u8; 2];
+        s.read_exact(&mut lb).await.ok()?;
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(lb))];
+        s.read_exact(&mut buf).await.ok()?;
+        self.matches(&buf, sent, key).then_some(buf)
+    }
+}
