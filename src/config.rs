@@ -9,6 +9,7 @@
 //!
 //! Room for later tables: `mode = "nat64"` (stateful, RFC 6146) is a known value that this build
 //! refuses with a clear message; `[nat64]` and `[dns64]` tables are added by their modules.
+#![deny(unsafe_code)]
 
 use nat64_core::eamt::{Eam, Eamt};
 use nat64_core::pool6::Pool6;

@@ -6,6 +6,7 @@
 //! worker sleeps in `poll` on the fd and a stop event), loads the current translator once per batch
 //! (an `arc-swap` guard: a SIGHUP reload is seen atomically from the next batch on), and writes what
 //! each [`Verdict`] says. Nothing on this path allocates or logs above `debug`.
+#![deny(unsafe_code)]
 
 use crate::stats::{BatchCounts, WorkerStats};
 use arc_swap::ArcSwap;

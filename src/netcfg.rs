@@ -3,6 +3,7 @@
 //!
 //! `ip` is used rather than a netlink crate: the daemon changes a handful of routes at start and on
 //! reload, never per packet, and `ip`'s error text is what an operator would see anyway.
+#![deny(unsafe_code)]
 
 use crate::config::IpPrefix;
 use std::net::IpAddr;

@@ -3,6 +3,7 @@
 //! Each worker owns one [`WorkerStats`] and is its only writer: it counts a batch in plain local
 //! integers and publishes them with relaxed stores once per batch, so the packet path has no
 //! atomic read-modify-write and no lock. Readers (SIGUSR1 dump, the exit summary) sum all workers.
+#![deny(unsafe_code)]
 
 use nat64_core::{DropCounters, DropReason};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -3,6 +3,7 @@
 //!
 //! tun-rs does the ioctls; this module only decides the flags and explains failures in words an
 //! operator can act on.
+#![deny(unsafe_code)]
 
 use crate::config::TunConfig;
 use std::path::Path;
