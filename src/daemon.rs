@@ -176,7 +176,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         for a in &cfg.tun.addresses {
             net.add_address(*a)?;
         }
-        net.link_up()?;
+        net.link_up(!attached)?;
         for r in cfg.tun_routes() {
             net.add_route(r)?;
         }

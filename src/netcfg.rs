@@ -67,11 +67,29 @@ impl NetCfg {
         &self.routes
     }
 
-    /// Brings the device up.
+    /// Brings the device up. With `no_link_local`, first turns off IPv6 address generation on it
+    /// (`addrgenmode none`): a translator's TUN needs no fe80:: address, and without one the
+    /// kernel sends no router solicitations into it. (Its MLD reports for ff02::2, sent from ::
+    /// because the gateway is a router, remain: two at start, counted as `icmp_untranslatable`.)
     ///
     /// # Errors
-    /// `ip link set up` failed.
-    pub fn link_up(&self) -> Result<(), NetError> {
+    /// `ip link set up` failed (a failing `addrgenmode` is not an error: old kernels lack it).
+    pub fn link_up(&self, no_link_local: bool) -> Result<(), NetError> {
+        if no_link_local {
+            let quiet = [
+                "link",
+                "set",
+                "dev",
+                &self.dev,
+                "addrgenmode",
+                "none",
+                "multicast",
+                "off",
+            ];
+            if let Err(e) = ip(&quiet) {
+                tracing::debug!("{e}");
+            }
+        }
         ip(&["link", "set", "dev", &self.dev, "up"])
     }
 

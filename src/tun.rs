@@ -105,6 +105,9 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
     };
     let build = |offload: bool| {
         DeviceBuilder::new()
+            // Leave the link state alone (a new device stays down): the daemon brings it up
+            // itself, after turning off IPv6 address generation on it.
+            .inherit_enable_state()
             .name(&cfg.name)
             .packet_information(false)
             .multi_queue(true)
