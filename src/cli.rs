@@ -40,6 +40,13 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Run only the DNS64 server of FILE's `[dns64]` table (no TUN, no translation) until
+    /// SIGTERM/SIGINT.
+    Dns64 {
+        /// The configuration file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Validate a configuration file without starting anything (exit status 0 if valid).
     CheckConfig {
         /// The configuration file.

@@ -88,6 +88,9 @@ struct RawConfig {
     xlat: RawXlat,
     #[serde(default)]
     log: RawLog,
+    /// The DNS64 server (RFC 6147); absent = no DNS64.
+    #[serde(default)]
+    dns64: Option<Spanned<crate::dns64::Dns64Config>>,
 }
 
 fn yes() -> bool {
@@ -209,6 +212,8 @@ pub struct Config {
     pub tun: TunConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The DNS64 server, if the file has a `[dns64]` table.
+    pub dns64: Option<crate::dns64::Dns64Config>,
 }
 
 impl Config {
@@ -545,6 +550,17 @@ impl Validator<'_> {
             None => "info".to_string(),
         };
 
+        // DNS64: the table's own validation names the key; the line is the table's.
+        let dns64 = match raw.dns64 {
+            Some(d) => {
+                if let Err(e) = d.get_ref().validate() {
+                    return Err(self.err(d.span(), &format!("dns64.{}", e.key), e.reason.clone()));
+                }
+                Some(d.into_inner())
+            }
+            None => None,
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             mode,
@@ -568,6 +584,7 @@ impl Validator<'_> {
                 level,
                 format: raw.log.format.unwrap_or(LogFormat::Text),
             },
+            dns64,
         })
     }
 
@@ -654,5 +671,20 @@ pub fn summary(c: &Config) -> String {
         c.tun.name,
         c.tun.mtu,
         c.tun.queues
-    )
+    ) + &match &c.dns64 {
+        Some(d) => format!(
+            " dns64=[{}] upstreams=[{}]",
+            d.listen
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.upstreams
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    }
 }

@@ -166,6 +166,14 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     };
     tracing::info!("starting: {}", config::summary(&cfg));
 
+    // DNS64 first: a port that cannot be bound stops us before anything is changed.
+    let dns64 = match &cfg.dns64 {
+        Some(d) => {
+            Some(crate::dns64_service::Dns64Service::start(d.clone()).map_err(StartError::Other)?)
+        }
+        None => None,
+    };
+
     let tun = tun::open(&cfg.tun)?;
     let attached = tun.attached;
     if let Some(e) = &tun.offload_error {
@@ -317,6 +325,9 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         for e in run.net.remove_all() {
             tracing::warn!("cleanup: {e}");
         }
+    }
+    if let Some(d) = dns64 {
+        d.stop();
     }
     sig_handle.close();
     let _ = sig_thread.join();

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod dns64;
+pub mod dns64_service;
 pub mod logging;
 pub mod netcfg;
 pub mod stats;

@@ -25,6 +25,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Dns64 { config } => match nat64d::dns64_service::run_standalone(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nat64d dns64: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::CheckConfig { file } => match nat64d::config::load(&file) {
             Ok(c) => {
                 println!("{}: OK ({})", file.display(), nat64d::config::summary(&c));
