@@ -39,7 +39,10 @@ cleanup() {
         stop_nat64d >/dev/null 2>&1 || true
     done
     for p in "$TAYGA_PID" "$IPERF_PID"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+        if [ -n "$p" ]; then
+            kill "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
     done
     "$REPO/netns-scripts/topology.sh" down >/dev/null 2>&1 || true
     rm -rf "$TMP"

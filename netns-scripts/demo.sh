@@ -17,7 +17,10 @@ TMP="$(mktemp -d /tmp/nat64d-demo.XXXXXX)"
 SRV_PID=
 cleanup() {
     stop_nat64d >/dev/null 2>&1 || true
-    [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+    if [ -n "$SRV_PID" ]; then
+        kill "$SRV_PID" 2>/dev/null || true
+        wait "$SRV_PID" 2>/dev/null || true
+    fi
     "$REPO/netns-scripts/topology.sh" down
     rm -rf "$TMP"
     echo "== torn down"
