@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# bench.sh: iperf3 through the test topology, three paths measured in one run:
-#   kernel  plain kernel IPv6 forwarding (client -> 2001:db8:2::2), the ceiling
-#   nat64d  client -> 64:ff9b::198.51.100.2 through nat64d
-#   tayga   client -> 2001:db8:64::198.51.100.2 through TAYGA (Debian package), when installed
-# For each: UDP 64-byte and 1400-byte datagrams (packets per second), TCP 1 and 4 streams (Gbps).
+# bench.sh: iperf3 through the test topology, four paths set up side by side and measured in
+# one run, interleaved (test by test, path by path), REPEAT times; each figure is the median:
+#   kernel          plain kernel IPv6 forwarding, client -> 2001:db8:2::2 (the ceiling)
+#   nat64d          client -> 2001:db8:65::198.51.100.2, nat64d with tun.offload = false
+#   nat64d offload  client -> 64:ff9b::198.51.100.2, nat64d with tun.offload = true (default)
+#   TAYGA           client -> 2001:db8:64::198.51.100.2, Debian's tayga (when installed)
+# Each translator maps the client 2001:db8:1::2 to its own IPv4 address (192.0.2.4, .2, .3), so
+# return traffic finds its way back through the same translator.
+# Tests: UDP 64-byte and 1400-byte datagrams (packets per second), TCP 1 and 4 streams (Gbit/s).
 # Rates are counted past the gateway, not by the iperf3 receiver, which on 2 cores is CPU-bound
 # itself: UDP as the datagrams that reach the server's UDP layer (Udp InDatagrams + InErrors of
 # both families in the server namespace: every datagram the gateway delivered, also those the
@@ -11,25 +15,35 @@
 # Interface packet counters are not used for UDP: with GRO on write, one skb on gs carries many
 # datagrams. Counters are sampled after a 1 s warm-up.
 #
-# `bench.sh nat64` instead measures nat64d stateless (mode siit) and stateful (mode nat64) side by
-# side, nothing else.
-#
-# Env: DURATION (seconds per test, default 5), NS_PREFIX, NAT64D, QUEUES (nat64d queues).
+# Env: DURATION (seconds per test, default 5), REPEAT (default 1), NS_PREFIX, NAT64D, QUEUES.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root
-ensure_packages
+ensure_packages tayga:tayga
 DURATION="${DURATION:-5}"
-export BENCH_V6=1 SRV_LINK_MTU=1500
+REPEAT="${REPEAT:-1}"
+QUEUES="${QUEUES:-2}"
+export BENCH_V6=1 SRV_LINK_MTU=1500 QUEUES
 TMP="$(mktemp -d /tmp/nat64d-bench.XXXXXX)"
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 IPERF_PID=
 TAYGA_PID=
+PID_PLAIN=
+PID_OFF=
 
 cleanup() {
-    stop_nat64d >/dev/null 2>&1 || true
-    [ -n "$TAYGA_PID" ] && kill "$TAYGA_PID" 2>/dev/null && wait "$TAYGA_PID" 2>/dev/null
-    [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null && wait "$IPERF_PID" 2>/dev/null
+    local p
+    for p in "$PID_PLAIN" "$PID_OFF"; do
+        NAT64D_PID="$p"
+        stop_nat64d >/dev/null 2>&1 || true
+    done
+    for p in "$TAYGA_PID" "$IPERF_PID"; do
+        if [ -n "$p" ]; then
+            kill "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
+    done
     "$REPO/netns-scripts/topology.sh" down >/dev/null 2>&1 || true
     rm -rf "$TMP"
 }
@@ -42,7 +56,58 @@ fi
 "$REPO/netns-scripts/topology.sh" up
 ip netns exec "$NS_SRV" iperf3 -s >/dev/null 2>&1 &
 IPERF_PID=$!
-sleep 0.5
+for _ in $(seq 1 100); do
+    in_srv ss -lnt 2>/dev/null | grep -q ":5201 " && break
+    sleep 0.1
+done
+
+# nat64d with offload: the test suite's config (tun nat64, 64:ff9b::/96, EAM 192.0.2.2).
+OFFLOAD=true write_config "$TMP/off.toml"
+start_nat64d "$TMP/off.toml" "$TMP/off.log"
+PID_OFF="$NAT64D_PID"
+# nat64d without offload: tun nat64p, 2001:db8:65::/96, EAM 192.0.2.4.
+OFFLOAD=false write_config "$TMP/plain.toml"
+sed -i -e 's/^name = .*/name = "nat64p"/' -e 's#64:ff9b::/96#2001:db8:65::/96#' \
+    -e "s/\"$CLI4\"/\"192.0.2.4\"/" "$TMP/plain.toml"
+start_nat64d "$TMP/plain.toml" "$TMP/plain.log"
+PID_PLAIN="$NAT64D_PID"
+NAT64D_PID=
+
+PATHS=(kernel nat64d nat64d_off)
+declare -A DEST=([kernel]=2001:db8:2::2 [nat64d]="2001:db8:65::$SRV4" [nat64d_off]="$SRV6" [tayga]="2001:db8:64::$SRV4")
+
+HAVE_TAYGA=0
+TAYGA="$(command -v tayga || true)"
+[ -z "$TAYGA" ] && [ -x /usr/sbin/tayga ] && TAYGA=/usr/sbin/tayga
+if [ -n "$TAYGA" ]; then
+    # TAYGA 0.9.2 refuses documentation IPv4 addresses behind 64:ff9b::/96: a network-specific
+    # prefix instead.
+    cat >"$TMP/tayga.conf" <<CONF
+tun-device tayga0
+ipv4-addr 192.0.2.1
+ipv6-addr 2001:db8:1:ffff::1
+prefix 2001:db8:64::/96
+map 192.0.2.3 $CLI6
+data-dir $TMP
+CONF
+    in_gw "$TAYGA" -c "$TMP/tayga.conf" --mktun >/dev/null
+    in_gw ip link set tayga0 up
+    in_gw ip route add 192.0.2.1 dev tayga0
+    in_gw ip route add 192.0.2.3 dev tayga0
+    in_gw ip -6 route add 2001:db8:64::/96 dev tayga0
+    ip netns exec "$NS_GW" "$TAYGA" -c "$TMP/tayga.conf" -n >"$TMP/tayga.log" 2>&1 &
+    TAYGA_PID=$!
+    sleep 0.5
+    if in_cli ping -6 -c 1 -W 2 "${DEST[tayga]}" >/dev/null 2>&1; then
+        HAVE_TAYGA=1
+        PATHS+=(tayga)
+    else
+        echo "tayga does not forward; left out" >&2
+    fi
+fi
+for p in "${PATHS[@]}"; do
+    in_cli ping -6 -c 1 -W 2 "${DEST[$p]}" >/dev/null || { echo "path $p does not work" >&2; exit 1; }
+done
 
 counter() { in_gw cat "/sys/class/net/gs/statistics/$1"; }
 # Datagrams that reached the server's UDP layer (IPv4 + IPv6), delivered or dropped there.
@@ -54,9 +119,9 @@ udp_arrivals() {
         END { print n + 0 }'
 }
 
-# measure DEST KIND: prints packets/s (udp*) or Gbit/s (tcp*) seen leaving gs.
+# measure DEST KIND: prints packets/s (udp*) or Gbit/s (tcp*) past the gateway.
 measure() {
-    local dst="$1" kind="$2" args p0 p1 b0 b1 win
+    local dst="$1" kind="$2" args p0 p1 b0 b1 win cpid
     case "$kind" in
     udp64) args=(-u -b 0 -l 64) ;;
     udp1400) args=(-u -b 0 -l 1400) ;;
@@ -64,111 +129,55 @@ measure() {
     tcp4) args=(-P 4) ;;
     esac
     ip netns exec "$NS_CLI" timeout $((DURATION + 10)) iperf3 -c "$dst" -t "$DURATION" "${args[@]}" >"$TMP/iperf.out" 2>&1 &
-    local cpid=$!
+    cpid=$!
     sleep 1
     p0="$(udp_arrivals)"
     b0="$(counter tx_bytes)"
     win=$((DURATION - 2))
+    [ "$win" -ge 1 ] || win=1
     sleep "$win"
     p1="$(udp_arrivals)"
     b1="$(counter tx_bytes)"
     wait "$cpid" || true
+    sleep 0.3
     case "$kind" in
     udp*) echo $(((p1 - p0) / win)) ;;
     tcp*) awk -v b=$((b1 - b0)) -v w="$win" 'BEGIN { printf "%.2f\n", b * 8 / w / 1e9 }' ;;
     esac
 }
 
-KINDS=(udp64 udp1400 tcp1 tcp4)
-declare -A R
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-run_path() { # name dest
-    local k
+KINDS=(udp64 udp1400 tcp1 tcp4)
+declare -A ALL
+for rep in $(seq 1 "$REPEAT"); do
     for k in "${KINDS[@]}"; do
-        R["$1,$k"]="$(measure "$2" "$k")"
-        echo "  $1 $k: ${R["$1,$k"]}" >&2
+        for p in "${PATHS[@]}"; do
+            v="$(measure "${DEST[$p]}" "$k")"
+            ALL["$p,$k"]="${ALL["$p,$k"]:-} $v"
+            echo "  run $rep: $p $k $v" >&2
+        done
     done
-}
+done
+declare -A R
+for k in "${KINDS[@]}"; do
+    for p in "${PATHS[@]}"; do
+        # shellcheck disable=SC2086
+        R["$p,$k"]="$(median ${ALL["$p,$k"]})"
+    done
+done
+# Each nat64d must have stayed up and translated.
+for f in off plain; do
+    kill -USR1 "$([ $f = off ] && echo "$PID_OFF" || echo "$PID_PLAIN")"
+done
+sleep 0.3
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 unit() { case "$1" in udp*) echo "pps" ;; *) echo "Gbit/s" ;; esac; }
-kind_name() {
-    case "$1" in
-    udp64) echo "UDP 64 B" ;; udp1400) echo "UDP 1400 B" ;; tcp1) echo "TCP 1 stream" ;; *) echo "TCP 4 streams" ;;
-    esac
-}
-
-# bench.sh nat64: stateless (mode siit) and stateful (mode nat64) side by side, both with offload,
-# same traffic (the client to 64:ff9b::198.51.100.2); the stateful run shares pool4 192.0.2.1.
-if [ "${1:-}" = nat64 ]; then
-    echo "== nat64d mode siit (stateless)" >&2
-    OFFLOAD=true QUEUES="${QUEUES:-2}" write_config "$TMP/nat64d.toml"
-    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
-    run_path siit "$SRV6"
-    stop_nat64d
-    echo "== nat64d mode nat64 (stateful)" >&2
-    OFFLOAD=true QUEUES="${QUEUES:-2}" UDP_TIMEOUT=60 MAPLOG_ON=false MAPLOG="$TMP/map.jsonl" \
-        CTL_SOCK="$TMP/ctl.sock" write_nat64_config "$TMP/nat64d.toml"
-    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
-    run_path nat64 "$SRV6"
-    stop_nat64d
-    echo
-    echo "nat64d stateful vs stateless: $(nproc) cores, ${DURATION} s per test, queues=${QUEUES:-2}, offload on, UDP counted at the server's UDP layer, TCP as bytes on the gateway's far link"
-    echo
-    echo "| test | unit | siit (stateless) | nat64 (stateful) | nat64/siit |"
-    echo "|---|---|---|---|---|"
-    for k in "${KINDS[@]}"; do
-        echo "| $(kind_name "$k") | $(unit "$k") | ${R["siit,$k"]} | ${R["nat64,$k"]} | $(ratio "${R["nat64,$k"]}" "${R["siit,$k"]}") |"
-    done
-    exit 0
-fi
-
-echo "== kernel IPv6 forwarding (ceiling)" >&2
-run_path kernel 2001:db8:2::2
-
-echo "== nat64d" >&2
-QUEUES="${QUEUES:-2}" write_config "$TMP/nat64d.toml"
-start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
-run_path nat64d "$SRV6"
-stop_nat64d
-
-echo "== nat64d with offload (tun.offload = true: GSO split on read, GRO on write)" >&2
-OFFLOAD=true QUEUES="${QUEUES:-2}" write_config "$TMP/nat64d.toml"
-start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"
-run_path nat64d_off "$SRV6"
-stop_nat64d
-
-HAVE_TAYGA=0
-if command -v tayga >/dev/null 2>&1 || [ -x /usr/sbin/tayga ]; then
-    echo "== tayga" >&2
-    TAYGA="$(command -v tayga || echo /usr/sbin/tayga)"
-    # TAYGA 0.9.2 refuses documentation IPv4 addresses behind 64:ff9b::/96: a network-specific
-    # prefix instead.
-    cat >"$TMP/tayga.conf" <<CONF
-tun-device tayga0
-ipv4-addr 192.0.2.1
-ipv6-addr 2001:db8:1:ffff::1
-prefix 2001:db8:64::/96
-map $CLI4 $CLI6
-data-dir $TMP
-CONF
-    in_gw "$TAYGA" -c "$TMP/tayga.conf" --mktun >/dev/null
-    in_gw ip link set tayga0 up
-    in_gw ip route add 192.0.2.0/24 dev tayga0
-    in_gw ip -6 route add 2001:db8:64::/96 dev tayga0
-    ip netns exec "$NS_GW" "$TAYGA" -c "$TMP/tayga.conf" -n >"$TMP/tayga.log" 2>&1 &
-    TAYGA_PID=$!
-    sleep 0.5
-    if in_cli ping -6 -c 1 -W 2 "2001:db8:64::$SRV4" >/dev/null 2>&1; then
-        HAVE_TAYGA=1
-        run_path tayga "2001:db8:64::$SRV4"
-    else
-        echo "  tayga does not forward; skipped" >&2
-    fi
-fi
 
 echo
-echo "nat64d bench: $(nproc) cores, ${DURATION} s per test, nat64d queues=${QUEUES:-2}, UDP counted at the server's UDP layer, TCP as bytes on the gateway's far link"
+echo "nat64d bench: $(nproc) cores, load average before: $LOAD0, ${DURATION} s per test, median of $REPEAT, nat64d queues=$QUEUES"
+echo "(UDP counted at the server's UDP layer, TCP as bytes on the gateway's far link)"
 echo
 if [ "$HAVE_TAYGA" = 1 ]; then
     echo "| test | unit | kernel IPv6 fwd | nat64d | nat64d offload | TAYGA | nat64d/kernel | nat64d/TAYGA | offload/kernel | offload/TAYGA |"
@@ -189,3 +198,6 @@ for k in "${KINDS[@]}"; do
         echo "| $name | $(unit "$k") | $kn | $n | $o | $(ratio "$n" "$kn") | $(ratio "$o" "$kn") |"
     fi
 done
+echo
+echo "nat64d counters: offload: $(grep 'counters:' "$TMP/off.log" | tail -n 1 | sed 's/.*counters: //')"
+echo "                 plain:   $(grep 'counters:' "$TMP/plain.log" | tail -n 1 | sed 's/.*counters: //')"

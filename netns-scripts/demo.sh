@@ -12,7 +12,7 @@ cd "$REPO"
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 echo "== building nat64d (release)"
 cargo build --release --quiet
-NAT64D="$REPO/target/release/nat64d"
+NAT64D="${CARGO_TARGET_DIR:-$REPO/target}/release/nat64d"
 
 TMP="$(mktemp -d /tmp/nat64d-demo.XXXXXX)"
 SRV_PID=

@@ -24,7 +24,7 @@ SRV_LINK_MTU="${SRV_LINK_MTU:-1400}"   # the reduced-MTU IPv4 link
 TUN_NAME="${TUN_NAME:-nat64}"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NAT64D="${NAT64D:-$REPO/target/release/nat64d}"
+NAT64D="${NAT64D:-${CARGO_TARGET_DIR:-$REPO/target}/release/nat64d}"
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_gw() { ip netns exec "$NS_GW" "$@"; }
@@ -80,12 +80,15 @@ CFG
 # Starts nat64d in the gateway namespace with config $1, logging to $2; sets NAT64D_PID and
 # waits until the routes are in place (bounded).
 start_nat64d() {
+    # Truncate here, not in the child: the child's redirection may run after the first grep
+    # below, which would then find the previous run's "ready".
+    : >"$2"
     # A simple command (not a shell function) so that $! is nat64d's own PID.
-    ip netns exec "$NS_GW" "$NAT64D" run --config "$1" >"$2" 2>&1 &
+    ip netns exec "$NS_GW" "$NAT64D" run --config "$1" >>"$2" 2>&1 &
     NAT64D_PID=$!
     local i
-    for i in $(seq 1 100); do
-        if grep -q "ready" "$2" 2>/dev/null; then
+    for i in $(seq 1 200); do
+        if grep -qE ' ready$|"ready"' "$2" 2>/dev/null; then
             return 0
         fi
         if ! kill -0 "$NAT64D_PID" 2>/dev/null; then
@@ -95,7 +98,7 @@ start_nat64d() {
         fi
         sleep 0.05
     done
-    echo "nat64d did not become ready in 5 s" >&2
+    echo "nat64d did not become ready in 10 s" >&2
     return 1
 }
 

@@ -61,10 +61,19 @@ bg() {
     "$@" >>"$TMP/bg.log" 2>&1 &
     BG_PIDS+=($!)
 }
+# Asks nat64d for its counters (SIGUSR1) and prints the new log line (waits up to 5 s for it).
 counters() {
+    local before i
+    before="$(grep -c "counters:" "$TMP/nat64d.log" 2>/dev/null || true)"
     kill -USR1 "$NAT64D_PID" 2>/dev/null || return 1
-    sleep 0.3
-    grep "counters:" "$TMP/nat64d.log" | tail -n 1
+    for i in $(seq 1 50); do
+        if [ "$(grep -c "counters:" "$TMP/nat64d.log")" -gt "${before:-0}" ]; then
+            grep "counters:" "$TMP/nat64d.log" | tail -n 1
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
 }
 
 if [ ! -x "$NAT64D" ]; then
@@ -92,9 +101,14 @@ bg ip netns exec "$NS_SRV" timeout 300 "$PY" "$HERE/udp-echo.py" "$SRV4" 9000 --
 bg ip netns exec "$NS_CLI" timeout 300 "$PY" "$HERE/udp-echo.py" "$CLI6" 9000 --lifetime 300
 bg ip netns exec "$NS_SRV" timeout 300 socat UDP4-RECVFROM:9001,fork SYSTEM:cat
 bg ip netns exec "$NS_CLI" timeout 300 socat UDP6-RECVFROM:9001,fork SYSTEM:cat
-# Wait (bounded) until the TCP servers listen.
-for _ in $(seq 1 50); do
-    in_srv ss -ltn 2>/dev/null | grep -q ":8000" && in_cli ss -ltn 2>/dev/null | grep -q ":8001" && break
+# Wait (bounded, 10 s) until every server listens.
+listening() { # ns proto port
+    ip netns exec "$1" ss -ln"$2" 2>/dev/null | grep -q ":$3 "
+}
+for _ in $(seq 1 100); do
+    listening "$NS_SRV" t 8000 && listening "$NS_CLI" t 8001 &&
+        listening "$NS_SRV" u 9000 && listening "$NS_CLI" u 9000 &&
+        listening "$NS_SRV" u 9001 && listening "$NS_CLI" u 9001 && break
     sleep 0.1
 done
 
@@ -150,7 +164,7 @@ traffic_cases() {
 
     trace6() {
         local out
-        out="$(in_cli timeout 30 traceroute -6 -n -q 1 -w 2 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
+        out="$(in_cli timeout 30 traceroute -6 -n -q 2 -w 3 -m 6 "$SRV6" 2>&1)" || { echo "$out"; return 1; }
         echo "$out"
         # Hop of the IPv4 router (the gateway's IPv4 side): an ICMPv4 Time Exceeded, translated.
         echo "$out" | grep -q " $GW4_AS6_HEX " || { echo "no translated Time Exceeded from $GW4_AS6_HEX"; return 1; }
@@ -161,7 +175,7 @@ traffic_cases() {
 
     trace4() {
         local out
-        out="$(in_srv timeout 30 traceroute -4 -n -q 1 -w 2 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
+        out="$(in_srv timeout 30 traceroute -4 -n -q 2 -w 3 -m 6 "$CLI4" 2>&1)" || { echo "$out"; return 1; }
         echo "$out"
         echo "$out" | tail -n 1 | grep -q " $CLI4 " || { echo "destination not reached"; return 1; }
     }
@@ -178,11 +192,21 @@ traffic_cases() {
 
 }
 
+LAST_MODE="${MODES##* }"
 for mode in $MODES; do
     if [ "$mode" = true ]; then M="offload"; else M="no offload"; fi
     stop_nat64d >/dev/null 2>&1 || true
     OFFLOAD="$mode" write_config "$TMP/nat64d.toml"
-    if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
+    if [ "$mode" = "$LAST_MODE" ]; then
+        # The instance that stays: a stand-in for systemd's notify socket, with a 1 s watchdog.
+        bg socat -u UNIX-RECV:"$TMP/notify.sock" OPEN:"$TMP/notify.log",creat,append
+        for _ in $(seq 1 20); do [ -S "$TMP/notify.sock" ] && break; sleep 0.05; done
+        export NOTIFY_SOCKET="$TMP/notify.sock" WATCHDOG_USEC=1000000
+    fi
+    started=0
+    start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log" && started=1
+    unset NOTIFY_SOCKET WATCHDOG_USEC
+    if [ "$started" != 1 ]; then
         fail "[$M] nat64d starts"
         echo "$PASSED passed, $FAILED failed"
         exit 1
@@ -244,6 +268,85 @@ graceful_stop() {
 }
 check "SIGTERM: exit 0, counters logged, TUN device and routes removed" graceful_stop
 
+sd_notify() {
+    local f="$TMP/notify.log" s
+    [ -f "$f" ] || { echo "nothing received on NOTIFY_SOCKET"; return 1; }
+    for s in READY=1 RELOADING=1 MONOTONIC_USEC= WATCHDOG=1 STOPPING=1; do
+        grep -q "^$s" "$f" || { echo "no $s in: $(tr '\n' ' ' <"$f")"; return 1; }
+    done
+    # Order: READY before the first RELOADING, STOPPING last.
+    [ "$(grep -m1 -n '^READY=1' "$f" | cut -d: -f1)" -lt "$(grep -m1 -n '^RELOADING=1' "$f" | cut -d: -f1)" ] || { echo "RELOADING before READY"; return 1; }
+    [ "$(tail -n 1 "$f")" = "STOPPING=1" ] || { echo "last message: $(tail -n 1 "$f")"; return 1; }
+}
+check "sd_notify: READY, RELOADING (with MONOTONIC_USEC) then READY on each SIGHUP, WATCHDOG pings, STOPPING" sd_notify
+
+persistent_attach() {
+    local why=""
+    in_gw ip tuntap add dev "$TUN_NAME" mode tun multi_queue vnet_hdr || { echo "ip tuntap add failed"; return 1; }
+    write_config "$TMP/nat64d.toml"
+    if ! start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log"; then
+        in_gw ip tuntap del dev "$TUN_NAME" mode tun multi_queue vnet_hdr
+        return 1
+    fi
+    grep -q "tun $TUN_NAME attached" "$TMP/nat64d.log" || why="not reported as attached"
+    if [ -z "$why" ]; then
+        why="no traffic through the attached device"
+        for _ in 1 2 3; do
+            if in_cli ping -6 -c 1 -W 2 "$SRV6" >/dev/null; then
+                why=""
+                break
+            fi
+        done
+    fi
+    # Always stop (one failure must not cascade into the next cases).
+    stop_nat64d || why="${why:-exit status $?}"
+    if [ -z "$why" ]; then
+        in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 || why="the persistent device was deleted"
+    fi
+    if [ -z "$why" ] && in_gw ip -6 route | grep -q "64:ff9b::/96"; then
+        why="our pool6 route is still there"
+    fi
+    if [ -z "$why" ] && in_gw ip route | grep -q "^$CLI4 "; then
+        why="our EAMT route is still there"
+    fi
+    in_gw ip tuntap del dev "$TUN_NAME" mode tun multi_queue vnet_hdr 2>/dev/null || true
+    [ -z "$why" ] || { echo "$why"; return 1; }
+}
+check "persistent TUN (ip tuntap add ... multi_queue): attached, and on stop left in place without our routes" persistent_attach
+
+# The systemd unit's privilege model: an unprivileged user holding only CAP_NET_ADMIN (ambient)
+# creates the TUN, adds its routes with ip, translates, reloads and stops. /dev/net/tun may be
+# 0600 here, so a 0666 node is bind-mounted over it in a private mount namespace of this case.
+unprivileged() {
+    command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || { echo "util-linux missing"; return 1; }
+    chmod 755 "$TMP"
+    mknod -m 0666 "$TMP/tun-node" c 10 200
+    write_config "$TMP/nobody.toml"
+    chmod 644 "$TMP/nobody.toml"
+    : >"$TMP/nobody.log"
+    ip netns exec "$NS_GW" unshare -m sh -c "mount --bind '$TMP/tun-node' /dev/net/tun && exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_admin --ambient-caps=+net_admin --bounding-set=-all,+net_admin '$NAT64D' run --config '$TMP/nobody.toml'" >>"$TMP/nobody.log" 2>&1 &
+    NAT64D_PID=$!
+    local why="" i
+    for i in $(seq 1 200); do
+        grep -q " ready$" "$TMP/nobody.log" && break
+        kill -0 "$NAT64D_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    grep -q " ready$" "$TMP/nobody.log" || why="did not start: $(tail -n 1 "$TMP/nobody.log")"
+    if [ -z "$why" ]; then
+        [ "$(ps -o user= -p "$NAT64D_PID")" = nobody ] || why="not running as nobody"
+    fi
+    if [ -z "$why" ]; then
+        why="no traffic"
+        for _ in 1 2 3; do
+            in_cli ping -6 -c 1 -W 2 "$SRV6" >/dev/null && { why=""; break; }
+        done
+    fi
+    stop_nat64d || why="${why:-exit status $?}"
+    [ -z "$why" ] || { echo "$why"; return 1; }
+}
+check "unprivileged: user nobody with only CAP_NET_ADMIN creates the TUN and routes, translates, stops" unprivileged
+
 bad_start() {
     printf 'pool6 = ["64:ff9b::/96"]\n[tun]\nmtu = 9000000\n' >"$TMP/bad.toml"
     local out rc=0
@@ -262,14 +365,14 @@ tun_refused() {
     out="$(in_gw timeout 10 "$NAT64D" run --config "$TMP/clash.toml" 2>&1)" || rc=$?
     [ "$rc" -ne 0 ] || { echo "exit status 0"; return 1; }
     echo "$out" | grep -q "TUN device gs: an interface of that name exists and is not a TUN device" || { echo "$out"; return 1; }
-    # Without CAP_NET_ADMIN.
+    # Without CAP_NET_ADMIN (where /dev/net/tun is 0600, the open itself is refused first).
     if command -v setpriv >/dev/null 2>&1; then
         write_config "$TMP/nocap.toml"
         chmod 755 "$TMP" && chmod 644 "$TMP/nocap.toml"
         rc=0
         out="$(in_gw timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all "$NAT64D" run --config "$TMP/nocap.toml" 2>&1)" || rc=$?
         [ "$rc" -ne 0 ] || { echo "exit status 0 without CAP_NET_ADMIN"; return 1; }
-        echo "$out" | grep -q "cannot create TUN device $TUN_NAME: .*needs CAP_NET_ADMIN" || { echo "$out"; return 1; }
+        echo "$out" | grep -qE "cannot create TUN device $TUN_NAME: .*(needs CAP_NET_ADMIN|cannot open /dev/net/tun)" || { echo "$out"; return 1; }
     fi
     in_gw ip link show "$TUN_NAME" >/dev/null 2>&1 && { echo "a device was left behind"; return 1; }
     return 0

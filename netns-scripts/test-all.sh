@@ -19,7 +19,7 @@ if command -v valgrind >/dev/null 2>&1; then
 fi
 if [ "$(id -u)" -eq 0 ]; then
     cargo build --release --quiet
-    NAT64D="$PWD/target/release/nat64d" netns-scripts/run.sh
+    NAT64D="${CARGO_TARGET_DIR:-$PWD/target}/release/nat64d" netns-scripts/run.sh
 else
     echo "netns cases skipped: they need root (network namespaces)" >&2
     exit 1

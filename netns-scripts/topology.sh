@@ -67,6 +67,10 @@ up() {
     if [ "${BENCH_V6:-0}" = 1 ]; then
         ip -n "$NS_SRV" -6 route add default via 2001:db8:2::1 dev s0
     fi
+    # Resolve the neighbours once (IPv6 neighbour discovery on a link that just came up takes
+    # about a second), so the first translated packets are not held behind it.
+    in_cli ping -6 -c 1 -W 2 "$GW6" >/dev/null 2>&1 || true
+    in_srv ping -4 -c 1 -W 2 "$GW4" >/dev/null 2>&1 || true
 }
 
 case "${1:-}" in

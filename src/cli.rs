@@ -1,4 +1,5 @@
 //! Command line.
+#![deny(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

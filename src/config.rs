@@ -9,6 +9,7 @@
 //!
 //! `mode = "nat64"` (stateful, RFC 6146) takes its settings from the `[nat64]` table
 //! ([`nat64`], a child module); a `[dns64]` table is added by its module.
+#![deny(unsafe_code)]
 
 mod nat64;
 pub use nat64::{ControlConfig, MappingLog, Nat64Settings, DEFAULT_CONTROL_SOCKET};

@@ -10,6 +10,7 @@
 //! - SIGTERM / SIGINT: STOPPING; stop the workers, remove the routes and addresses this process
 //!   added (the TUN device itself disappears with its last descriptor unless it was a persistent
 //!   device we attached to), log the counters.
+#![deny(unsafe_code)]
 
 use crate::config::{self, Config};
 use crate::dataplane::{self, SharedTranslator};
@@ -208,7 +209,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         for a in &cfg.tun.addresses {
             net.add_address(*a)?;
         }
-        net.link_up()?;
+        net.link_up(!attached)?;
         for r in cfg.tun_routes() {
             net.add_route(r)?;
         }

@@ -1,7 +1,8 @@
 //! nat64d: the daemon around the sans-IO core (`nat64-core`). Modules are public so that the
 //! integration tests in `tests/` can drive them.
 //!
-//! One module per line (merges stay trivial).
+//! One module per line (merges stay trivial). The gateway modules (cli, config, daemon,
+//! dataplane, logging, netcfg, stats, tun) deny unsafe code: the TUN ioctls live in tun-rs.
 pub mod cli;
 pub mod config;
 pub mod daemon;

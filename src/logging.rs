@@ -1,5 +1,6 @@
 //! Logging with tracing: text or JSON on stderr (journald picks it up), the level reloadable on
 //! SIGHUP. Nothing on the packet path logs above `debug`.
+#![deny(unsafe_code)]
 
 use crate::config::{LogConfig, LogFormat};
 use std::io::IsTerminal;

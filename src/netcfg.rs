@@ -3,6 +3,7 @@
 //!
 //! `ip` is used rather than a netlink crate: the daemon changes a handful of routes at start and on
 //! reload, never per packet, and `ip`'s error text is what an operator would see anyway.
+#![deny(unsafe_code)]
 
 use crate::config::IpPrefix;
 use std::net::IpAddr;
@@ -66,11 +67,29 @@ impl NetCfg {
         &self.routes
     }
 
-    /// Brings the device up.
+    /// Brings the device up. With `no_link_local`, first turns off IPv6 address generation on it
+    /// (`addrgenmode none`): a translator's TUN needs no fe80:: address, and without one the
+    /// kernel sends no router solicitations into it. (Its MLD reports for ff02::2, sent from ::
+    /// because the gateway is a router, remain: two at start, counted as `icmp_untranslatable`.)
     ///
     /// # Errors
-    /// `ip link set up` failed.
-    pub fn link_up(&self) -> Result<(), NetError> {
+    /// `ip link set up` failed (a failing `addrgenmode` is not an error: old kernels lack it).
+    pub fn link_up(&self, no_link_local: bool) -> Result<(), NetError> {
+        if no_link_local {
+            let quiet = [
+                "link",
+                "set",
+                "dev",
+                &self.dev,
+                "addrgenmode",
+                "none",
+                "multicast",
+                "off",
+            ];
+            if let Err(e) = ip(&quiet) {
+                tracing::debug!("{e}");
+            }
+        }
         ip(&["link", "set", "dev", &self.dev, "up"])
     }
 

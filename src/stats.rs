@@ -3,6 +3,7 @@
 //! Each worker owns one [`WorkerStats`] and is its only writer: it counts a batch in plain local
 //! integers and publishes them with relaxed stores once per batch, so the packet path has no
 //! atomic read-modify-write and no lock. Readers (SIGUSR1 dump, the exit summary) sum all workers.
+#![deny(unsafe_code)]
 
 use nat64_core::{DropCounters, DropReason};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -20,6 +21,8 @@ pub struct WorkerStats {
     pub tx_errors: AtomicU64,
     /// Reads that failed with an error other than "no packet".
     pub rx_errors: AtomicU64,
+    /// Packets whose handling panicked (a bug; the packet is lost, the worker goes on).
+    pub internal_errors: AtomicU64,
     /// Packets not forwarded, by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
 }
@@ -32,6 +35,7 @@ impl Default for WorkerStats {
             icmp_errors: AtomicU64::new(0),
             tx_errors: AtomicU64::new(0),
             rx_errors: AtomicU64::new(0),
+            internal_errors: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -50,6 +54,8 @@ pub struct BatchCounts {
     pub tx_errors: u64,
     /// Failed reads.
     pub rx_errors: u64,
+    /// Packets whose handling panicked.
+    pub internal_errors: u64,
     /// Drops by reason.
     pub drops: DropCounters,
 }
@@ -57,7 +63,11 @@ pub struct BatchCounts {
 impl BatchCounts {
     /// True if nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.rx == 0 && self.tx == 0 && self.tx_errors == 0 && self.rx_errors == 0
+        self.rx == 0
+            && self.tx == 0
+            && self.tx_errors == 0
+            && self.rx_errors == 0
+            && self.internal_errors == 0
     }
 }
 
@@ -76,6 +86,7 @@ impl WorkerStats {
         bump(&self.icmp_errors, b.icmp_errors);
         bump(&self.tx_errors, b.tx_errors);
         bump(&self.rx_errors, b.rx_errors);
+        bump(&self.internal_errors, b.internal_errors);
         for (i, n) in b.drops.0.iter_mut().enumerate() {
             if *n != 0 {
                 bump(&self.drops[i], *n);
@@ -87,6 +98,7 @@ impl WorkerStats {
         b.icmp_errors = 0;
         b.tx_errors = 0;
         b.rx_errors = 0;
+        b.internal_errors = 0;
     }
 }
 
@@ -103,6 +115,8 @@ pub struct Totals {
     pub tx_errors: u64,
     /// Failed reads.
     pub rx_errors: u64,
+    /// Packets whose handling panicked.
+    pub internal_errors: u64,
     /// Drops by reason, indexed by [`DropReason::index`].
     pub drops: Vec<u64>,
 }
@@ -120,6 +134,7 @@ impl Totals {
             t.icmp_errors += w.icmp_errors.load(Relaxed);
             t.tx_errors += w.tx_errors.load(Relaxed);
             t.rx_errors += w.rx_errors.load(Relaxed);
+            t.internal_errors += w.internal_errors.load(Relaxed);
             for (i, d) in w.drops.iter().enumerate() {
                 t.drops[i] += d.load(Relaxed);
             }
@@ -136,8 +151,13 @@ impl Totals {
     /// listing only the reasons with a non-zero count.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "rx={} tx={} icmp_errors={} tx_errors={} rx_errors={} drops:",
-            self.rx, self.tx, self.icmp_errors, self.tx_errors, self.rx_errors
+            "rx={} tx={} icmp_errors={} tx_errors={} rx_errors={} internal_errors={} drops:",
+            self.rx,
+            self.tx,
+            self.icmp_errors,
+            self.tx_errors,
+            self.rx_errors,
+            self.internal_errors
         );
         let mut any = false;
         for r in DropReason::ALL {

@@ -3,6 +3,7 @@
 //!
 //! tun-rs does the ioctls; this module only decides the flags and explains failures in words an
 //! operator can act on.
+#![deny(unsafe_code)]
 
 use crate::config::TunConfig;
 use std::path::Path;
@@ -60,7 +61,8 @@ pub struct Tun {
 
 fn hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(1) | Some(13) => " (needs CAP_NET_ADMIN: run as root or with AmbientCapabilities=CAP_NET_ADMIN)",
+        Some(1) => " (needs CAP_NET_ADMIN: run as root or with AmbientCapabilities=CAP_NET_ADMIN)",
+        Some(13) => " (cannot open /dev/net/tun: it must be readable and writable by this user, mode 0666 as Debian sets it, or run as root)",
         Some(16) => " (the device exists with other flags, for example without IFF_MULTI_QUEUE, or is in use)",
         Some(2) | Some(19) => " (/dev/net/tun is missing: load the tun module)",
         Some(22) => " (invalid name or flags)",
@@ -103,6 +105,9 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
     };
     let build = |offload: bool| {
         DeviceBuilder::new()
+            // Leave the link state alone (a new device stays down): the daemon brings it up
+            // itself, after turning off IPv6 address generation on it.
+            .inherit_enable_state()
             .name(&cfg.name)
             .packet_information(false)
             .multi_queue(true)

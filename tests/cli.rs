@@ -8,12 +8,23 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nat64d"))
 }
 
-fn tmp(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nat64d-cli-{}", std::process::id()));
+/// A config file in its own temporary directory, removed when dropped.
+struct TmpFile(PathBuf);
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn tmp(name: &str, text: &str) -> TmpFile {
+    let dir = std::env::temp_dir().join(format!("nat64d-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
-    p
+    TmpFile(p)
 }
 
 #[test]
@@ -35,7 +46,7 @@ fn check_config_refuses_with_file_line_key() {
         "bad1.toml",
         "mode = \"siit\"\npool6 = [\"2001:db8::/33\"]\n",
     );
-    let out = bin().arg("check-config").arg(&p).output().unwrap();
+    let out = bin().arg("check-config").arg(&p.0).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -50,7 +61,7 @@ fn check_config_refuses_with_file_line_key() {
 #[test]
 fn run_with_an_invalid_config_fails_before_touching_anything() {
     let p = tmp("bad2.toml", "[tun]\nname = \"n64cli\"\nqueues = 1000\n");
-    let out = bin().args(["run", "--config"]).arg(&p).output().unwrap();
+    let out = bin().args(["run", "--config"]).arg(&p.0).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
