@@ -151,6 +151,49 @@ pub(crate) fn fix_tcp_udp(seg: &mut [u8], proto: u8, ph_old: u32, ph_new: u32, o
     put16(seg, ck_at, c);
 }
 
+/// §4.3/§5.3: the transport identifiers of the packet quoted in an ICMP error (ports, or the
+/// echo identifier with the echo's translated type), from what the quote holds. A quoted ICMP
+/// error is refused: the translation stops at the first embedded header.
+pub(crate) fn quoted_ids(
+    proto: u8,
+    icmp_proto: u8,
+    first: bool,
+    seg: &[u8],
+    is_error: fn(u8) -> bool,
+    map: fn(u8, u8) -> icmp::IcmpMap,
+) -> Result<(L4, Option<u8>), crate::verdict::DropReason> {
+    use crate::verdict::DropReason;
+    if !first {
+        return Ok((L4::None, None));
+    }
+    match proto {
+        p if p == icmp_proto && !seg.is_empty() => {
+            if is_error(seg[0]) {
+                return Err(DropReason::IcmpNestedError);
+            }
+            match map(seg[0], seg.get(1).copied().unwrap_or(0)) {
+                icmp::IcmpMap::Query { ty } => {
+                    let l4 = if seg.len() >= 6 {
+                        L4::IcmpId(be16(seg, 4))
+                    } else {
+                        L4::None
+                    };
+                    Ok((l4, Some(ty)))
+                }
+                _ => Err(DropReason::IcmpUntranslatable),
+            }
+        }
+        proto::TCP | proto::UDP if seg.len() >= 4 => Ok((
+            L4::Ports {
+                src: be16(seg, 0),
+                dst: be16(seg, 2),
+            },
+            None,
+        )),
+        _ => Ok((L4::None, None)),
+    }
+}
+
 /// Updates an ICMP/ICMPv6 echo header: new type, new identifier, and the pseudo-header that ICMPv6
 /// has and ICMPv4 lacks (`ph_old`/`ph_new` include the length and next-header words).
 pub(crate) fn fix_echo(msg: &mut [u8], new_type: u8, ph_old: u32, ph_new: u32, new: L4) {

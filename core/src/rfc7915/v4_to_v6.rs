@@ -8,8 +8,8 @@
 
 use super::icmp::{self, IcmpMap};
 use super::{
-    be16, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed, proto, put16, write_v4_header,
-    write_v6_header, XlatConfig,
+    be16, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed, proto, put16, quoted_ids,
+    write_v4_header, write_v6_header, XlatConfig,
 };
 use crate::checksum;
 use crate::tuple::{Ctx, Frag, Mapper, Role, Tuple4, Tuple6, L4};
@@ -497,30 +497,14 @@ fn icmp_error<M: Mapper>(
     let inner_claim = ih.total - ih.ihl;
     let inner_seg = &inner_seg_all[..inner_seg_all.len().min(inner_claim)];
     let inner_first = ih.offset == 0;
-    let mut inner_echo = None;
-    let inner_l4 = match ih.proto {
-        proto::ICMP if inner_first && !inner_seg.is_empty() => {
-            if icmp::is_icmp4_error(inner_seg[0]) {
-                return Err(DropReason::IcmpNestedError); // §4.3: one level only
-            }
-            match icmp::map_4to6(inner_seg[0], inner_seg.get(1).copied().unwrap_or(0)) {
-                IcmpMap::Query { ty } => {
-                    inner_echo = Some(ty);
-                    if inner_seg.len() >= 6 {
-                        L4::IcmpId(be16(inner_seg, 4))
-                    } else {
-                        L4::None
-                    }
-                }
-                _ => return Err(DropReason::IcmpUntranslatable),
-            }
-        }
-        proto::TCP | proto::UDP if inner_first && inner_seg.len() >= 4 => L4::Ports {
-            src: be16(inner_seg, 0),
-            dst: be16(inner_seg, 2),
-        },
-        _ => L4::None,
-    };
+    let (inner_l4, inner_echo) = quoted_ids(
+        ih.proto,
+        proto::ICMP,
+        inner_first,
+        inner_seg,
+        icmp::is_icmp4_error,
+        icmp::map_4to6,
+    )?;
     let in4 = Tuple4 {
         src: Ipv4Addr::from(ih.src),
         dst: Ipv4Addr::from(ih.dst),

@@ -9,7 +9,7 @@
 use super::icmp::{self, IcmpMap};
 use super::{
     be16, be32, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed, proto, put16,
-    write_v4_header, write_v6_header, XlatConfig,
+    quoted_ids, write_v4_header, write_v6_header, XlatConfig,
 };
 use crate::checksum;
 use crate::tuple::{Ctx, Frag, Mapper, Role, Tuple4, Tuple6, L4};
@@ -396,30 +396,14 @@ fn icmp_error<M: Mapper>(
     let avail = &dgram[ih.l4_off.min(dgram.len())..];
     let inner_seg = &avail[..avail.len().min(inner_claim)];
     let inner_first = ih.first();
-    let mut inner_echo = None;
-    let inner_l4 = match ih.proto {
-        proto::ICMPV6 if inner_first && !inner_seg.is_empty() => {
-            if icmp::is_icmp6_error(inner_seg[0]) {
-                return Err(DropReason::IcmpNestedError); // §5.3: one level only
-            }
-            match icmp::map_6to4(inner_seg[0], inner_seg.get(1).copied().unwrap_or(0)) {
-                IcmpMap::Query { ty } => {
-                    inner_echo = Some(ty);
-                    if inner_seg.len() >= 6 {
-                        L4::IcmpId(be16(inner_seg, 4))
-                    } else {
-                        L4::None
-                    }
-                }
-                _ => return Err(DropReason::IcmpUntranslatable),
-            }
-        }
-        proto::TCP | proto::UDP if inner_first && inner_seg.len() >= 4 => L4::Ports {
-            src: be16(inner_seg, 0),
-            dst: be16(inner_seg, 2),
-        },
-        _ => L4::None,
-    };
+    let (inner_l4, inner_echo) = quoted_ids(
+        ih.proto,
+        proto::ICMPV6,
+        inner_first,
+        inner_seg,
+        icmp::is_icmp6_error,
+        icmp::map_6to4,
+    )?;
     let in6 = Tuple6 {
         src: Ipv6Addr::from(ih.src),
         dst: Ipv6Addr::from(ih.dst),
