@@ -5,8 +5,10 @@
 #   nat64d          client -> 2001:db8:65::198.51.100.2, nat64d with tun.offload = false
 #   nat64d offload  client -> 64:ff9b::198.51.100.2, nat64d with tun.offload = true (default)
 #   TAYGA           client -> 2001:db8:64::198.51.100.2, Debian's tayga (when installed)
-# Each translator maps the client 2001:db8:1::2 to its own IPv4 address (192.0.2.4, .2, .3), so
-# return traffic finds its way back through the same translator.
+#   nat64d stateful client -> 2001:db8:66::198.51.100.2, nat64d mode nat64 (pool4 192.0.2.5),
+#                   offload on: printed in its own table beside the stateless offload figures
+# Each translator maps the client 2001:db8:1::2 to its own IPv4 address (192.0.2.4, .2, .3, .5),
+# so return traffic finds its way back through the same translator.
 # Tests: UDP 64-byte and 1400-byte datagrams (packets per second), TCP 1 and 4 streams (Gbit/s).
 # Rates are counted past the gateway, not by the iperf3 receiver, which on 2 cores is CPU-bound
 # itself: UDP as the datagrams that reach the server's UDP layer (Udp InDatagrams + InErrors of
@@ -31,10 +33,11 @@ IPERF_PID=
 TAYGA_PID=
 PID_PLAIN=
 PID_OFF=
+PID_STATEFUL=
 
 cleanup() {
     local p
-    for p in "$PID_PLAIN" "$PID_OFF"; do
+    for p in "$PID_PLAIN" "$PID_OFF" "$PID_STATEFUL"; do
         NAT64D_PID="$p"
         stop_nat64d >/dev/null 2>&1 || true
     done
@@ -71,10 +74,29 @@ sed -i -e 's/^name = .*/name = "nat64p"/' -e 's#64:ff9b::/96#2001:db8:65::/96#' 
     -e "s/\"$CLI4\"/\"192.0.2.4\"/" "$TMP/plain.toml"
 start_nat64d "$TMP/plain.toml" "$TMP/plain.log"
 PID_PLAIN="$NAT64D_PID"
+# Stateful nat64d (mode nat64, offload): tun nat64s, 2001:db8:66::/96, pool4 192.0.2.5.
+cat >"$TMP/stateful.toml" <<CFG
+mode = "nat64"
+pool6 = ["2001:db8:66::/96"]
+wkp_strict = false
+[tun]
+name = "nat64s"
+queues = $QUEUES
+offload = true
+[nat64.pool4]
+addresses = ["192.0.2.5"]
+[nat64.control]
+socket = "$TMP/stateful.sock"
+[log]
+level = "info"
+CFG
+start_nat64d "$TMP/stateful.toml" "$TMP/stateful.log"
+PID_STATEFUL="$NAT64D_PID"
 NAT64D_PID=
 
-PATHS=(kernel nat64d nat64d_off)
-declare -A DEST=([kernel]=2001:db8:2::2 [nat64d]="2001:db8:65::$SRV4" [nat64d_off]="$SRV6" [tayga]="2001:db8:64::$SRV4")
+PATHS=(kernel nat64d nat64d_off nat64d_stateful)
+declare -A DEST=([kernel]=2001:db8:2::2 [nat64d]="2001:db8:65::$SRV4" [nat64d_off]="$SRV6"
+    [nat64d_stateful]="2001:db8:66::$SRV4" [tayga]="2001:db8:64::$SRV4")
 
 HAVE_TAYGA=0
 TAYGA="$(command -v tayga || true)"
@@ -167,8 +189,8 @@ for k in "${KINDS[@]}"; do
     done
 done
 # Each nat64d must have stayed up and translated.
-for f in off plain; do
-    kill -USR1 "$([ $f = off ] && echo "$PID_OFF" || echo "$PID_PLAIN")"
+for p in "$PID_OFF" "$PID_PLAIN" "$PID_STATEFUL"; do
+    kill -USR1 "$p"
 done
 sleep 0.3
 
@@ -199,5 +221,18 @@ for k in "${KINDS[@]}"; do
     fi
 done
 echo
+echo "Stateful (mode nat64) vs stateless (mode siit), both with offload, same run:"
+echo
+echo "| test | unit | stateless | stateful | stateful/stateless |"
+echo "|---|---|---|---|---|"
+for k in "${KINDS[@]}"; do
+    case "$k" in
+    udp64) name="UDP 64 B" ;; udp1400) name="UDP 1400 B" ;; tcp1) name="TCP 1 stream" ;; *) name="TCP 4 streams" ;;
+    esac
+    o="${R["nat64d_off,$k"]}" s="${R["nat64d_stateful,$k"]}"
+    echo "| $name | $(unit "$k") | $o | $s | $(ratio "$s" "$o") |"
+done
+echo
 echo "nat64d counters: offload: $(grep 'counters:' "$TMP/off.log" | tail -n 1 | sed 's/.*counters: //')"
 echo "                 plain:   $(grep 'counters:' "$TMP/plain.log" | tail -n 1 | sed 's/.*counters: //')"
+echo "                 stateful: $(grep 'counters:' "$TMP/stateful.log" | tail -n 1 | sed 's/.*counters: //')"
