@@ -5,7 +5,10 @@ fn configmap_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes/nat64d.yaml");
     let yaml = std::fs::read_to_string(path).expect("manifest");
     // The block scalar under `nat64d.toml: |`, indented by four spaces.
-    let mut lines = yaml.lines().skip_while(|l| l.trim() != "nat64d.toml: |").skip(1);
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| l.trim() != "nat64d.toml: |")
+        .skip(1);
     let mut toml = String::new();
     for l in lines.by_ref() {
         match l.strip_prefix("    ") {
