@@ -454,8 +454,7 @@ fn icmp4_port_unreachable_to_icmp6_with_inner_translated() {
     let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, b"query")).one();
     let mut msg = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted);
-    let c = !fold(sum16(&msg));
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    set_icmp4_checksum(&mut msg);
     let pkt = raw4(
         v4(V4_SERVER),
         quoted[12..16].try_into().unwrap(),
@@ -493,8 +492,7 @@ fn icmp4_frag_needed_becomes_packet_too_big() {
         let mut msg = vec![3u8, 4, 0, 0, 0, 0, 0, 0];
         msg[6..8].copy_from_slice(&mtu4.to_be_bytes());
         msg.extend_from_slice(&quoted[..28]);
-        let c = !fold(sum16(&msg));
-        msg[2..4].copy_from_slice(&c.to_be_bytes());
+        set_icmp4_checksum(&mut msg);
         let pkt = raw4(
             v4("198.51.100.1"),
             quoted[12..16].try_into().unwrap(),
@@ -580,8 +578,7 @@ fn parameter_problem_pointers_are_mapped() {
     for (p4, p6) in [(8u8, Some(7u32)), (12, Some(8)), (4, None)] {
         let mut msg = vec![12u8, 0, 0, 0, p4, 0, 0, 0];
         msg.extend_from_slice(&quoted);
-        let c = !fold(sum16(&msg));
-        msg[2..4].copy_from_slice(&c.to_be_bytes());
+        set_icmp4_checksum(&mut msg);
         let pkt = raw4(
             v4(V4_SERVER),
             quoted[12..16].try_into().unwrap(),
@@ -615,8 +612,7 @@ fn nested_icmp_errors_are_dropped() {
     let (quoted_err, _) = run(&inner_err).error(); // an ICMPv4 Time Exceeded
     let mut msg = vec![3u8, 1, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted_err);
-    let c = !fold(sum16(&msg));
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    set_icmp4_checksum(&mut msg);
     let pkt = raw4(
         v4(V4_SERVER),
         v4("192.0.2.1"),
@@ -638,8 +634,7 @@ fn no_icmp_error_about_an_icmp_error() {
     let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, b"q")).one();
     let mut msg = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted);
-    let c = !fold(sum16(&msg));
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    set_icmp4_checksum(&mut msg);
     let pkt = raw4(
         v4(V4_SERVER),
         quoted[12..16].try_into().unwrap(),
@@ -665,8 +660,7 @@ fn rfc4884_extension_is_carried() {
     let mut msg = vec![11u8, 0, 0, 0, 0, 32, 0, 0];
     msg.extend_from_slice(&dgram);
     msg.extend_from_slice(&ext);
-    let c = !fold(sum16(&msg));
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    set_icmp4_checksum(&mut msg);
     let pkt = raw4(
         v4("198.51.100.1"),
         quoted[12..16].try_into().unwrap(),
@@ -742,8 +736,7 @@ fn eam_traffic_is_hairpinned() {
 fn untranslatable_icmp_types_are_dropped() {
     for ty in [13u8, 15, 17, 9, 10, 5, 4, 42] {
         let mut msg = vec![ty, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
-        let c = !fold(sum16(&msg));
-        msg[2..4].copy_from_slice(&c.to_be_bytes());
+        set_icmp4_checksum(&mut msg);
         let pkt = raw4(
             v4(V4_SERVER),
             v4("192.0.2.1"),
@@ -948,8 +941,7 @@ fn malformed_packets_are_counted_drops() {
 #[test]
 fn icmp_error_quoting_garbage_is_dropped() {
     let mut msg = vec![3u8, 1, 0, 0, 0, 0, 0, 0, 0x45, 0, 0];
-    let c = !fold(sum16(&msg));
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    set_icmp4_checksum(&mut msg);
     let pkt = raw4(
         v4(V4_SERVER),
         v4("192.0.2.1"),

@@ -295,3 +295,14 @@ pub fn v4_header_ok(p: &[u8]) -> bool {
     let ihl = usize::from(p[0] & 15) * 4;
     folds_to_ffff(sum16(&p[..ihl]))
 }
+
+/// Fills in the checksum of an ICMPv4 message (type, code, checksum, ... at offset 0).
+pub fn set_icmp4_checksum(msg: &mut [u8]) {
+    msg[2] = 0;
+    msg[3] = 0;
+    let mut s = sum16(msg);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    msg[2..4].copy_from_slice(&(!(s as u16)).to_be_bytes());
+}
