@@ -2,7 +2,8 @@
 //! expiry and the mapping log) and the local control socket behind `nat64d sessions` and
 //! `nat64d bib`.
 //!
-//! Control protocol (one request per connection, text): the client sends one line
+//! Control protocol (one request per connection, served concurrently up to `MAX_CONNECTIONS`, each
+//! with a deadline; text): the client sends one line
 //! `sessions|bib|counts [proto=tcp|udp|icmp] [v6=ADDR] [v4=ADDR] [limit=N]` and reads lines until
 //! the daemon closes the connection; a refused request is answered with one line `error: ...`.
 //! The socket is created with mode 0660, owned by the daemon's user (root) and the configured
@@ -14,7 +15,7 @@ use nat64_core::nat64::log::MappingEvent;
 use nat64_core::nat64::session::Filter;
 use nat64_core::nat64::{Nat64, Proto};
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -299,29 +300,95 @@ fn open_log(p: &Path) -> io::Result<std::fs::File> {
         .open(p)
 }
 
-/// Binds the control socket: a stale socket file (no daemon behind it) is replaced; a live one is
-/// an error. Mode 0660, group as configured.
-fn bind_control(c: &ControlConfig) -> io::Result<UnixListener> {
+/// Binds the control socket. Whatever is at the path is looked at without following a symlink
+/// (lstat): nothing is fine; a socket nobody answers on (left by a daemon that died) is removed;
+/// a socket a daemon answers on, or anything that is not a socket (a regular file, a symlink, a
+/// directory), is refused and left alone. Mode 0660 and the group are then set on the socket
+/// inode itself, through an `O_PATH | O_NOFOLLOW` descriptor, never through a symlink.
+pub fn bind_control(c: &ControlConfig) -> io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
     if let Some(dir) = c.socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if c.socket.exists() {
-        if UnixStream::connect(&c.socket).is_ok() {
+    match std::fs::symlink_metadata(&c.socket) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(&c.socket).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another nat64d answers on this socket",
+                ));
+            }
+            // unlink() removes the socket entry itself (it never follows a symlink).
+            std::fs::remove_file(&c.socket)?;
+        }
+        Ok(m) => {
+            let what = file_kind(&m.file_type());
             return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                "another nat64d answers on this socket",
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "exists and is {what}, not a socket; nat64d removes only a stale socket: \
+                     move it away or set another nat64.control.socket"
+                ),
             ));
         }
-        std::fs::remove_file(&c.socket)?;
     }
     let l = UnixListener::bind(&c.socket)?;
-    std::fs::set_permissions(&c.socket, std::fs::Permissions::from_mode(0o660))?;
-    if let Some(g) = &c.group {
-        let gid = group_id(g)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {g}")))?;
-        std::os::unix::fs::chown(&c.socket, None, Some(gid))?;
+    let gid = match &c.group {
+        Some(g) => Some(
+            group_id(g)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {g}")))?,
+        ),
+        None => None,
+    };
+    if let Err(e) = set_socket_owner_mode(&c.socket, gid) {
+        let _ = std::fs::remove_file(&c.socket);
+        return Err(e);
     }
     Ok(l)
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device node"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// chmod 0660 (and chgrp) the socket just bound at `p`, on its own inode: opened with
+/// `O_PATH | O_NOFOLLOW` (a symlink swapped in is refused), checked to be a socket, then changed
+/// through `/proc/self/fd/N`, which names that inode and no other.
+fn set_socket_owner_mode(p: &Path, gid: Option<u32>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)?;
+    // fstat works on an O_PATH descriptor.
+    if !f.metadata()?.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "was replaced by something that is not a socket",
+        ));
+    }
+    let via = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+    std::fs::set_permissions(&via, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(&via, None, Some(gid))?;
+    }
+    Ok(())
 }
 
 impl Nat64Runtime {
@@ -351,7 +418,7 @@ impl Nat64Runtime {
             let (nat, stop) = (nat.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("nat64-control".into())
-                .spawn(move || control_loop(&listener, &nat, &stop, epoch))
+                .spawn(move || control_loop(listener, nat, stop, epoch))
                 .map_err(|e| format!("cannot start the control socket thread: {e}"))?
         };
         Ok(Nat64Runtime {
@@ -424,7 +491,12 @@ impl Nat64Runtime {
         {
             let _ = h.join();
         }
-        let _ = std::fs::remove_file(&self.socket);
+        // Only our socket: something else put at the path meanwhile is left alone.
+        if std::fs::symlink_metadata(&self.socket)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            let _ = std::fs::remove_file(&self.socket);
+        }
     }
 }
 
@@ -516,26 +588,98 @@ fn timer_loop(nat: &Nat64, stop: &AtomicBool, epoch: Instant, to_log: bool, lf: 
     }
 }
 
-fn control_loop(l: &UnixListener, nat: &Nat64, stop: &AtomicBool, epoch: Instant) {
-    for conn in l.incoming() {
-        if stop.load(Ordering::Relaxed) {
-            break;
+/// Connections served at once; one more is answered `error: busy` and closed.
+pub const MAX_CONNECTIONS: usize = 128;
+/// Time a client has to send its request line.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Time a client has to read the whole answer.
+pub const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Serves the control socket: every connection is a task of a one-thread runtime, so an idle or
+/// slow client holds a task, not the socket; at most [`MAX_CONNECTIONS`] at once, each with a
+/// deadline for its request ([`REQUEST_DEADLINE`]) and for its answer ([`ANSWER_DEADLINE`]).
+fn control_loop(l: UnixListener, nat: Arc<Nat64>, stop: Arc<AtomicBool>, epoch: Instant) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("control socket: cannot start its runtime: {e}");
+            return;
         }
-        let Ok(mut s) = conn else { continue };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
-        let mut line = String::new();
-        let read = BufReader::new(&mut s).take(4096).read_line(&mut line);
-        let reply = match read {
-            Ok(_) => match Request::parse(line.trim()) {
-                Ok(req) => answer(nat, &req, now_ms(epoch)),
-                Err(e) => format!("error: {e}\n"),
-            },
-            Err(e) => format!("error: {e}\n"),
+    };
+    rt.block_on(async move {
+        let l = match l
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixListener::from_std(l))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("control socket: {e}");
+                return;
+            }
         };
-        if let Err(e) = s.write_all(reply.as_bytes()) {
-            tracing::debug!("control socket: {e}");
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let conn = l.accept().await;
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut s = match conn {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::debug!("control socket: accept: {e}");
+                    // EMFILE and the like: do not spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let msg = format!(
+                        "error: busy ({MAX_CONNECTIONS} control connections open), try again\n"
+                    );
+                    let _ =
+                        tokio::time::timeout(REQUEST_DEADLINE, s.write_all(msg.as_bytes())).await;
+                });
+                continue;
+            };
+            let nat = nat.clone();
+            tokio::spawn(async move {
+                serve(&mut s, &nat, epoch).await;
+                drop(permit);
+            });
         }
+    });
+}
+
+/// One connection: one request line (at most 4096 bytes) within [`REQUEST_DEADLINE`], then the
+/// answer within [`ANSWER_DEADLINE`].
+async fn serve(s: &mut tokio::net::UnixStream, nat: &Nat64, epoch: Instant) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let mut line = String::new();
+    let read = {
+        let mut r = tokio::io::BufReader::new(&mut *s).take(4096);
+        tokio::time::timeout(REQUEST_DEADLINE, r.read_line(&mut line)).await
+    };
+    let reply = match read {
+        Ok(Ok(_)) => match Request::parse(line.trim()) {
+            Ok(req) => answer(nat, &req, now_ms(epoch)),
+            Err(e) => format!("error: {e}\n"),
+        },
+        Ok(Err(e)) => format!("error: {e}\n"),
+        Err(_) => format!(
+            "error: no request within {} s\n",
+            REQUEST_DEADLINE.as_secs()
+        ),
+    };
+    match tokio::time::timeout(ANSWER_DEADLINE, s.write_all(reply.as_bytes())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!("control socket: {e}"),
+        Err(_) => tracing::debug!("control socket: answer not read within the deadline"),
     }
 }
 
