@@ -105,8 +105,92 @@ pub fn now_ms(epoch: Instant) -> Timestamp {
     Timestamp(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
+/// What a worker needs of its TUN queue: the tun-rs calls it makes, so that a test can run the
+/// real worker loops on an in-memory queue (monomorphized: no dynamic dispatch on the packet path).
+pub trait Queue {
+    /// Sets O_NONBLOCK.
+    ///
+    /// # Errors
+    /// The fcntl failed.
+    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
+    /// Sleeps until readable or `stop` (then `Interrupted`).
+    ///
+    /// # Errors
+    /// `Interrupted` on stop; poll errors.
+    fn wait_readable_intr(&self, stop: &InterruptEvent) -> io::Result<()>;
+    /// Reads one packet.
+    ///
+    /// # Errors
+    /// `WouldBlock` when empty; read errors.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes one packet.
+    ///
+    /// # Errors
+    /// Write errors.
+    fn send(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Reads one (offload) super-packet, split into `bufs` at `offset`; returns the count.
+    ///
+    /// # Errors
+    /// `WouldBlock` when empty; read errors.
+    fn recv_multiple<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        raw: &mut [u8],
+        bufs: &mut [B],
+        sizes: &mut [usize],
+        offset: usize,
+    ) -> io::Result<usize>;
+    /// Writes `bufs` (each at `offset`), coalesced by `gro`.
+    ///
+    /// # Errors
+    /// Write errors.
+    fn send_multiple<B: tun_rs::ExpandBuffer>(
+        &self,
+        gro: &mut GROTable,
+        bufs: &mut [B],
+        offset: usize,
+    ) -> io::Result<usize>;
+}
+
+impl Queue for SyncDevice {
+    #[inline]
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        SyncDevice::set_nonblocking(self, on)
+    }
+    #[inline]
+    fn wait_readable_intr(&self, stop: &InterruptEvent) -> io::Result<()> {
+        SyncDevice::wait_readable_intr(self, stop)
+    }
+    #[inline]
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        SyncDevice::recv(self, buf)
+    }
+    #[inline]
+    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        SyncDevice::send(self, buf)
+    }
+    #[inline]
+    fn recv_multiple<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        raw: &mut [u8],
+        bufs: &mut [B],
+        sizes: &mut [usize],
+        offset: usize,
+    ) -> io::Result<usize> {
+        (**self).recv_multiple(raw, bufs, sizes, offset)
+    }
+    #[inline]
+    fn send_multiple<B: tun_rs::ExpandBuffer>(
+        &self,
+        gro: &mut GROTable,
+        bufs: &mut [B],
+        offset: usize,
+    ) -> io::Result<usize> {
+        (**self).send_multiple(gro, bufs, offset)
+    }
+}
+
 /// Waits until the queue is readable. `Ok(false)`: stop was triggered.
-fn wait(id: usize, dev: &SyncDevice, stop: &InterruptEvent, c: &mut BatchCounts) -> bool {
+fn wait<D: Queue>(id: usize, dev: &D, stop: &InterruptEvent, c: &mut BatchCounts) -> bool {
     loop {
         match dev.wait_readable_intr(stop) {
             Ok(()) => return true,
@@ -129,10 +213,10 @@ fn wait(id: usize, dev: &SyncDevice, stop: &InterruptEvent, c: &mut BatchCounts)
 ///
 /// # Errors
 /// Setting the queue non-blocking failed.
-pub fn run_worker(
+pub fn run_worker<D: Queue, X: Xlate>(
     id: usize,
-    dev: SyncDevice,
-    translator: SharedTranslator,
+    dev: D,
+    translator: Arc<ArcSwap<X>>,
     stats: Arc<WorkerStats>,
     stop: Arc<InterruptEvent>,
     epoch: Instant,
@@ -209,8 +293,8 @@ impl OffloadBuffers {
 }
 
 /// Writes `out[..*k]` in one GRO pass and empties the list.
-fn flush(
-    dev: &SyncDevice,
+fn flush<D: Queue>(
+    dev: &D,
     gro: &mut GROTable,
     out: &mut [Vec<u8>],
     k: &mut usize,
@@ -232,11 +316,11 @@ fn flush(
 ///
 /// # Errors
 /// Setting the queue non-blocking failed.
-pub fn run_worker_offload(
+pub fn run_worker_offload<D: Queue, X: Xlate>(
     id: usize,
-    dev: SyncDevice,
+    dev: D,
     mtu: usize,
-    translator: SharedTranslator,
+    translator: Arc<ArcSwap<X>>,
     stats: Arc<WorkerStats>,
     stop: Arc<InterruptEvent>,
     epoch: Instant,
@@ -267,26 +351,23 @@ pub fn run_worker_offload(
             };
             for i in 0..n {
                 let len = b.sizes[i];
-                let out = &mut b.out;
-                handle_packet(
-                    &**siit,
-                    &mut ctx,
-                    &mut b.seg[i],
-                    len,
-                    &mut b.aux,
-                    &mut c,
-                    |p| {
-                        if k == out.len() {
-                            flush(&dev, &mut gro, out, &mut k, &mut mid);
+                let (out, seg, aux) = (&mut b.out, &mut b.seg[i], &mut b.aux);
+                let (k, gro, mid, ctx) = (&mut k, &mut gro, &mut mid, &mut ctx);
+                // Contained like the plain worker's packets: a panic loses this segment only
+                // (an output already queued stays queued; `k` counts only complete copies).
+                guarded(&mut c, |c| {
+                    handle_packet(&**siit, ctx, seg, len, aux, c, |p| {
+                        if *k == out.len() {
+                            flush(&dev, gro, out, k, mid);
                         }
-                        let o = &mut out[k];
+                        let o = &mut out[*k];
                         o.clear();
                         o.resize(OFF_OUT, 0);
                         o.extend_from_slice(p);
-                        k += 1;
+                        *k += 1;
                         Ok(p.len())
-                    },
-                );
+                    })
+                });
             }
         }
         flush(&dev, &mut gro, &mut b.out, &mut k, &mut c);
