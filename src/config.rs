@@ -30,12 +30,12 @@ use toml::Spanned;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read: {error}")]
     Io {
         /// The path as given.
         file: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a `source()`: printed once by an error chain).
+        error: std::io::Error,
     },
     /// A syntax, type, unknown-key or value error at a known place.
     #[error("{file}:{line}: {key}: {reason}")]
@@ -83,6 +83,9 @@ struct RawConfig {
     pool6: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default = "yes")]
     wkp_strict: bool,
+    /// Lets a reload apply a file that writes no mapping at all (see [`Config::mappings_written`]).
+    #[serde(default)]
+    allow_empty_mappings: bool,
     #[serde(default)]
     tun: RawTun,
     #[serde(default)]
@@ -221,9 +224,44 @@ pub struct Config {
     pub dns64: Option<crate::dns64::Dns64Config>,
     /// The `[nat64]` table (present when `mode = "nat64"`).
     pub nat64: Option<Nat64Settings>,
+    /// The file has a `pool6` key (false: the default, the WKP).
+    pub pool6_written: bool,
+    /// `allow_empty_mappings = true`: a reload may apply this file even if it writes no mapping.
+    pub allow_empty_mappings: bool,
 }
 
 impl Config {
+    /// The mappings the file writes itself: `pool6` prefixes (when the key is present), EAMT
+    /// entries and, in mode nat64, pool4 prefixes. A reload whose file writes none while the
+    /// running one wrote some (an emptied or truncated file) is refused unless the new file says
+    /// `allow_empty_mappings = true`.
+    pub fn mappings_written(&self) -> usize {
+        let pool6 = if self.pool6_written {
+            self.siit.pool6.prefixes().len()
+        } else {
+            0
+        };
+        let pool4 = match (self.mode, &self.nat64) {
+            (Mode::Nat64, Some(n)) => n.pool4_prefixes.len(),
+            _ => 0,
+        };
+        pool6 + self.siit.eamt.entries().len() + pool4
+    }
+
+    /// Why a reload from `self` (running) to `new` must be refused, if it must: `new` writes no
+    /// mapping where `self` wrote some, and does not say `allow_empty_mappings = true`.
+    pub fn reload_refusal(&self, new: &Config) -> Option<String> {
+        let (old_n, new_n) = (self.mappings_written(), new.mappings_written());
+        (old_n > 0 && new_n == 0 && !new.allow_empty_mappings).then(|| {
+            format!(
+                "{}: the file writes no mapping (no pool6 key, no siit.eamt entry, no \
+                 nat64.pool4 address) where the running configuration has {old_n}: an emptied \
+                 or truncated file? Write allow_empty_mappings = true to apply it anyway",
+                new.path.display()
+            )
+        })
+    }
+
     /// The routes the daemon points into the TUN: pool6 prefixes, the EAMT's IPv4 prefixes (when
     /// `tun.routes`), then `tun.extra_routes`. Sorted, without duplicates.
     pub fn tun_routes(&self) -> Vec<IpPrefix> {
@@ -258,11 +296,62 @@ impl Config {
 /// # Errors
 /// [`ConfigError`] naming the file, line, key and reason.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        file: path.display().to_string(),
-        source,
-    })?;
+    let text = read_file(path)?;
     parse(path, &text)
+}
+
+/// The largest configuration file read (a real one is a few KiB; a bigger one is a mistake, such as
+/// `/dev/zero` or a log file given by error).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file: a regular file (a symlink to one is fine), not empty, at most
+/// [`MAX_FILE_BYTES`], UTF-8.
+///
+/// # Errors
+/// [`ConfigError::Io`] for what cannot be read, [`ConfigError::Invalid`] (`(file)`) otherwise.
+pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let file = path.display().to_string();
+    let io = |error| ConfigError::Io {
+        file: file.clone(),
+        error,
+    };
+    let whole = |line: usize, reason: String| ConfigError::Invalid {
+        file: file.clone(),
+        line,
+        key: "(file)".to_string(),
+        reason,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let m = f.metadata().map_err(io)?;
+    if !m.is_file() {
+        return Err(whole(
+            1,
+            "not a regular file (a device, FIFO or directory); give the configuration file".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(whole(
+            1,
+            format!("larger than {MAX_FILE_BYTES} bytes; this is not a nat64d configuration"),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(whole(
+            1,
+            "the file is empty (0 bytes): refused, an empty file would run with no mapping at all"
+                .into(),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        whole(line, format!("not UTF-8 (byte {at} is invalid)"))
+    })
 }
 
 /// Validates `text` as the content of `path` (the path is used in messages only).
@@ -363,6 +452,7 @@ impl Validator<'_> {
             Some(p) => (p.span(), p.into_inner()),
             None => (0..0, Vec::new()),
         };
+        let pool6_written = pool6_span != (0..0);
         let mut prefixes = Vec::new();
         for s in &pool6_raw {
             let (a, l) = self.prefix(s, "pool6", false)?;
@@ -602,6 +692,8 @@ impl Validator<'_> {
             },
             dns64,
             nat64,
+            pool6_written,
+            allow_empty_mappings: raw.allow_empty_mappings,
         })
     }
 

@@ -119,6 +119,10 @@ impl Running {
             Err(e) => {
                 tracing::error!("reload refused, keeping the running configuration: {e}");
             }
+            Ok(new) if self.cfg.reload_refusal(&new).is_some() => {
+                let why = self.cfg.reload_refusal(&new).unwrap_or_default();
+                tracing::error!("reload refused, keeping the running configuration: {why}");
+            }
             Ok(new) => {
                 let plan = plan_reload(&self.cfg, &new);
                 for k in &plan.needs_restart {

@@ -90,3 +90,29 @@ fn help_lists_the_subcommands() {
         assert!(s.contains(sub), "{sub} missing from:\n{s}");
     }
 }
+
+#[test]
+fn translate_with_a_missing_config_says_it_once() {
+    let out = bin()
+        .args(["translate", "-c", "/nonexistent/nat64d.toml"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        e.trim_end(),
+        "nat64d translate: /nonexistent/nat64d.toml: cannot read: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn check_config_dev_zero_is_refused_without_reading_it() {
+    let out = bin().args(["check-config", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.starts_with("/dev/zero:1: (file): not a regular file"),
+        "{e}"
+    );
+}

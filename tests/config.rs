@@ -265,7 +265,7 @@ fn missing_file_names_the_file() {
     let e = config::load(Path::new("/nonexistent/nat64d.toml")).unwrap_err();
     let m = e.to_string();
     assert!(
-        m.starts_with("/nonexistent/nat64d.toml: cannot read"),
+        m == "/nonexistent/nat64d.toml: cannot read: No such file or directory (os error 2)",
         "{m}"
     );
 }
@@ -292,4 +292,89 @@ fn reload_plan_lists_restart_only_settings() {
     let p = plan_reload(&a, &b);
     assert_eq!(p.needs_restart, vec!["tun.name", "tun.mtu"]);
     assert!(plan_reload(&a, &a).needs_restart.is_empty());
+}
+
+/// A file in its own temporary directory (removed when dropped).
+struct Tmp(std::path::PathBuf);
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+fn tmp(name: &str, bytes: &[u8]) -> Tmp {
+    let d = std::env::temp_dir().join(format!("nat64d-cfg-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let p = d.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    Tmp(p)
+}
+
+#[test]
+fn an_empty_file_is_always_refused() {
+    let f = tmp("empty.toml", b"");
+    let m = config::load(&f.0).unwrap_err().to_string();
+    assert!(m.ends_with("empty.toml:1: (file): the file is empty (0 bytes): refused, an empty file would run with no mapping at all"), "{m}");
+}
+
+#[test]
+fn a_device_or_directory_is_not_read() {
+    // /dev/zero would never end: refused before reading.
+    let m = config::load(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.starts_with("/dev/zero:1: (file): not a regular file"),
+        "{m}"
+    );
+    let m = config::load(Path::new("/tmp")).unwrap_err().to_string();
+    assert!(m.starts_with("/tmp:1: (file): not a regular file"), "{m}");
+}
+
+#[test]
+fn an_oversized_file_is_refused() {
+    let mut big = b"mode = \"siit\"\n".to_vec();
+    big.resize(config::MAX_FILE_BYTES as usize + 1, b'#');
+    let f = tmp("big.toml", &big);
+    let m = config::load(&f.0).unwrap_err().to_string();
+    assert!(
+        m.contains("big.toml:1: (file): larger than 1048576 bytes"),
+        "{m}"
+    );
+    // Exactly at the limit is read (and judged on its content).
+    big.truncate(config::MAX_FILE_BYTES as usize);
+    let f = tmp("limit.toml", &big);
+    assert!(config::load(&f.0).is_ok());
+}
+
+#[test]
+fn non_utf8_names_its_line() {
+    let f = tmp("latin1.toml", b"mode = \"siit\"\n# caf\xe9\n");
+    let m = config::load(&f.0).unwrap_err().to_string();
+    assert!(
+        m.ends_with("latin1.toml:2: (file): not UTF-8 (byte 19 is invalid)"),
+        "{m}"
+    );
+}
+
+const MAPPED: &str = "pool6 = [\"64:ff9b::/96\"]\nwkp_strict = false\n[siit]\neamt = [{ ipv4 = \"192.0.2.2\", ipv6 = \"2001:db8::2\" }]\n";
+
+#[test]
+fn a_reload_that_removes_every_mapping_is_refused_unless_the_file_says_so() {
+    let old = parse(MAPPED).unwrap();
+    // Truncated after the first line of comments / the mode: all defaults.
+    let truncated = parse("# nat64d\nmode = \"siit\"\n").unwrap();
+    let why = old.reload_refusal(&truncated).expect("refused");
+    assert!(
+        why.contains("writes no mapping") && why.contains("allow_empty_mappings = true"),
+        "{why}"
+    );
+    let meant = parse("mode = \"siit\"\nallow_empty_mappings = true\n").unwrap();
+    assert_eq!(old.reload_refusal(&meant), None);
+    // Removing some mappings is an ordinary reload.
+    let fewer = parse("pool6 = [\"64:ff9b::/96\"]\nwkp_strict = false\n").unwrap();
+    assert_eq!(old.reload_refusal(&fewer), None);
+    // A running config of defaults only has nothing to lose.
+    assert_eq!(truncated.reload_refusal(&truncated), None);
 }
