@@ -228,6 +228,8 @@ pub struct Config {
     pub pool6_written: bool,
     /// `allow_empty_mappings = true`: a reload may apply this file even if it writes no mapping.
     pub allow_empty_mappings: bool,
+    /// Mode nat64: each pool4 prefix with the line that writes it.
+    pub pool4_lines: Vec<(IpPrefix, usize)>,
 }
 
 impl Config {
@@ -246,6 +248,31 @@ impl Config {
             _ => 0,
         };
         pool6 + self.siit.eamt.entries().len() + pool4
+    }
+
+    /// pool4 prefixes that hold an address of this host (`host`: interface name and IPv4
+    /// address): packets to them end in the host's own stack, never in the TUN, so every
+    /// translated flow would be lost. One `file:line: key: reason` per clash.
+    pub fn pool4_on_host(&self, host: &[(String, std::net::Ipv4Addr)]) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        for (p, line) in &self.pool4_lines {
+            let IpAddr::V4(net) = p.addr else { continue };
+            for (dev, a) in host {
+                if u32::from(*a) & mask32(p.len) == u32::from(net) & mask32(p.len) {
+                    out.push(ConfigError::Invalid {
+                        file: self.path.display().to_string(),
+                        line: *line,
+                        key: "nat64.pool4.addresses".to_string(),
+                        reason: format!(
+                            "{p} holds {a}, an address of this host ({dev}): packets to it are \
+                             delivered to the host, never to the TUN; use addresses routed to \
+                             this gateway but not assigned to any of its interfaces"
+                        ),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Why a reload from `self` (running) to `new` must be refused, if it must: `new` writes no
@@ -380,6 +407,14 @@ impl Validator<'_> {
             .filter(|&&b| b == b'\n')
             .count()
             + 1
+    }
+
+    /// The line of the first string value starting with `v` (a pool4 address as written); 1 if
+    /// not found.
+    fn line_of_value(&self, v: &str) -> usize {
+        self.text
+            .find(&format!("\"{v}"))
+            .map_or(1, |o| self.line_of(o))
     }
 
     fn err(&self, span: Range<usize>, key: &str, reason: impl std::fmt::Display) -> ConfigError {
@@ -663,6 +698,17 @@ impl Validator<'_> {
         };
         // [nat64]: validated whenever written (check-config catches its errors in either mode),
         // needed by mode = "nat64", kept only there.
+        // [siit] eamt in mode nat64: RFC 6146's translator has no EAMT; the entries' IPv4
+        // prefixes would only be routed into the TUN and dropped there.
+        if let (Mode::Nat64, Some(first)) = (mode, raw.siit.eamt.first()) {
+            return Err(self.err(
+                first.span(),
+                "siit.eamt",
+                "not used in mode = \"nat64\" (the stateful translator has no EAMT; its IPv4 \
+                 prefixes would be routed into the TUN and dropped): remove [siit] eamt or use \
+                 mode = \"siit\"",
+            ));
+        }
         let nat64 = match (mode, raw.nat64) {
             (Mode::Nat64, n) => Some(self.nat64(n, &siit, mode_span)?),
             (Mode::Siit, Some(n)) => {
@@ -672,6 +718,11 @@ impl Validator<'_> {
             (Mode::Siit, None) => None,
         };
 
+        let pool4_lines = nat64
+            .iter()
+            .flat_map(|n| n.pool4_prefixes.iter())
+            .map(|p| (*p, self.line_of_value(&p.addr.to_string())))
+            .collect();
         Ok(Config {
             path: path.to_path_buf(),
             mode,
@@ -694,6 +745,7 @@ impl Validator<'_> {
             nat64,
             pool6_written,
             allow_empty_mappings: raw.allow_empty_mappings,
+            pool4_lines,
         })
     }
 

@@ -186,6 +186,12 @@ impl Running {
 /// died makes it return an error.
 pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     let cfg = config::load(path)?;
+    if cfg.mode == config::Mode::Nat64 {
+        let host = crate::netcfg::host_ipv4_addresses()?;
+        if let Some(e) = cfg.pool4_on_host(&host).into_iter().next() {
+            return Err(e.into());
+        }
+    }
     let log = match crate::logging::init(&cfg.log) {
         Ok(h) => Some(h),
         Err(e) => {

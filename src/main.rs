@@ -36,6 +36,24 @@ fn main() -> ExitCode {
         Command::Bib(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Bib, &a),
         Command::CheckConfig { file } => match nat64d::config::load(&file) {
             Ok(c) => {
+                // What `run` would refuse on this host (check-config on another machine cannot
+                // know that machine's addresses).
+                if c.mode == nat64d::config::Mode::Nat64 {
+                    match nat64d::netcfg::host_ipv4_addresses() {
+                        Ok(host) => {
+                            let errs = c.pool4_on_host(&host);
+                            for e in &errs {
+                                eprintln!("{e} (on this host)");
+                            }
+                            if !errs.is_empty() {
+                                return ExitCode::FAILURE;
+                            }
+                        }
+                        Err(e) => eprintln!(
+                            "nat64d: warning: cannot list this host's addresses ({e}); pool4 not checked against them"
+                        ),
+                    }
+                }
                 println!("{}: OK ({})", file.display(), nat64d::config::summary(&c));
                 ExitCode::SUCCESS
             }

@@ -37,6 +37,45 @@ fn ip(args: &[&str]) -> Result<(), NetError> {
     }
 }
 
+/// The IPv4 addresses of this host's interfaces (in this network namespace), with the interface
+/// name: `ip -o -4 addr show`.
+///
+/// # Errors
+/// `ip` cannot run or fails.
+pub fn host_ipv4_addresses() -> Result<Vec<(String, std::net::Ipv4Addr)>, NetError> {
+    let args = ["-o", "-4", "addr", "show"];
+    let fail = |reason: String| NetError {
+        args: args.join(" "),
+        reason,
+    };
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| fail(format!("cannot run ip (iproute2): {e}")))?;
+    if !out.status.success() {
+        return Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(parse_addr_show(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parses `ip -o -4 addr show` lines: `2: eth0    inet 192.0.2.1/24 brd ... scope global eth0`.
+pub fn parse_addr_show(text: &str) -> Vec<(String, std::net::Ipv4Addr)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let dev = w.nth(1)?;
+            let (kw, addr) = (w.next()?, w.next()?);
+            if kw != "inet" {
+                return None;
+            }
+            let a = addr.split('/').next()?.parse().ok()?;
+            Some((dev.trim_end_matches(':').to_string(), a))
+        })
+        .collect()
+}
+
 fn family(p: &IpPrefix) -> &'static str {
     match p.addr {
         IpAddr::V4(_) => "-4",

@@ -116,3 +116,45 @@ fn check_config_dev_zero_is_refused_without_reading_it() {
         "{e}"
     );
 }
+
+/// This host's first global IPv4 address (`ip -o -4 addr show`), if it has one.
+fn a_host_address() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    let a = t
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .to_string();
+    Some(a)
+}
+
+#[test]
+fn pool4_on_an_address_of_this_host_is_refused_by_check_config_and_run() {
+    let Some(a) = a_host_address() else {
+        eprintln!("skipped: this host has no global IPv4 address");
+        return;
+    };
+    let p = tmp(
+        "p4host.toml",
+        &format!("mode = \"nat64\"\npool6 = [\"64:ff9b::/96\"]\nwkp_strict = false\n[nat64.pool4]\naddresses = [\"{a}\"]\n[tun]\nname = \"op-n64cli\"\n"),
+    );
+    for args in [vec!["check-config"], vec!["run", "-c"]] {
+        let out = bin().args(&args).arg(&p.0).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            e.contains(&format!(
+                "p4host.toml:5: nat64.pool4.addresses: {a}/32 holds {a}, an address of this host"
+            )),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(!std::path::Path::new("/sys/class/net/op-n64cli").exists());
+}

@@ -378,3 +378,54 @@ fn a_reload_that_removes_every_mapping_is_refused_unless_the_file_says_so() {
     // A running config of defaults only has nothing to lose.
     assert_eq!(truncated.reload_refusal(&truncated), None);
 }
+
+const NAT64_P4: &str = "mode = \"nat64\"\npool6 = [\"64:ff9b::/96\"]\nwkp_strict = false\n[nat64.pool4]\naddresses = [\n  \"203.0.113.7\",\n  \"198.51.100.0/30\",\n]\n";
+
+#[test]
+fn pool4_on_an_address_of_the_host_is_named_with_its_line() {
+    let c = parse(NAT64_P4).unwrap();
+    let host = vec![
+        ("lo".to_string(), "127.0.0.1".parse().unwrap()),
+        ("eth0".to_string(), "198.51.100.2".parse().unwrap()),
+    ];
+    let e: Vec<String> = c
+        .pool4_on_host(&host)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("nat64d.toml:7: nat64.pool4.addresses: 198.51.100.0/30 holds 198.51.100.2, an address of this host (eth0)"),
+        "{e:?}"
+    );
+    let host = vec![("eth0".to_string(), "203.0.113.7".parse().unwrap())];
+    let e = c.pool4_on_host(&host);
+    assert!(e[0].to_string().starts_with("nat64d.toml:6: "), "{}", e[0]);
+    let host = vec![("eth0".to_string(), "198.51.100.4".parse().unwrap())];
+    assert!(c.pool4_on_host(&host).is_empty());
+}
+
+#[test]
+fn ip_addr_show_is_parsed() {
+    let t = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n4: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\ valid_lft forever\n";
+    let v = nat64d::netcfg::parse_addr_show(t);
+    assert_eq!(
+        v,
+        vec![
+            ("lo".to_string(), "127.0.0.1".parse().unwrap()),
+            ("eth0".to_string(), "192.0.2.2".parse().unwrap())
+        ]
+    );
+}
+
+#[test]
+fn eamt_in_nat64_mode_is_refused_at_its_line() {
+    let text =
+        format!("{NAT64_P4}[siit]\neamt = [{{ ipv4 = \"192.0.2.9\", ipv6 = \"2001:db8::9\" }}]\n");
+    let (line, key, reason, _) = invalid(&text);
+    assert_eq!((line, key.as_str()), (10, "siit.eamt"));
+    assert!(
+        reason.starts_with("not used in mode = \"nat64\""),
+        "{reason}"
+    );
+}
