@@ -27,8 +27,8 @@ pub enum TunError {
     InUse {
         /// Device name.
         name: String,
-        /// Why it is refused.
-        why: &'static str,
+        /// Why it is refused, and what to do.
+        why: String,
     },
     /// Opening an additional queue failed.
     #[error("cannot open queue {queue} of TUN device {name}: {source}")]
@@ -70,6 +70,40 @@ fn hint(e: &std::io::Error) -> &'static str {
     }
 }
 
+const IFF_TUN: u32 = 0x0001;
+const IFF_TAP: u32 = 0x0002;
+const IFF_MULTI_QUEUE: u32 = 0x0100;
+
+/// Why an existing interface `name` (its `tun_flags`, `None`: not a TUN/TAP) cannot be attached
+/// to, in words that say what it is and what to do; `None` if it can (a persistent multi-queue
+/// TUN). The kernel itself answers only EINVAL for a TAP or a single-queue TUN.
+pub fn refuse_existing(name: &str, flags: Option<u32>) -> Option<String> {
+    let other = format!("delete it (`ip link del {name}`) or set another tun.name");
+    let Some(f) = flags else {
+        return Some(format!(
+            "an interface of that name exists and is not a TUN device: {other}"
+        ));
+    };
+    if f & IFF_TAP != 0 || f & IFF_TUN == 0 {
+        return Some(format!(
+            "is a TAP device (Ethernet frames); nat64d needs a TUN device (IP packets): {other}"
+        ));
+    }
+    if f & IFF_PERSIST == 0 {
+        return Some(
+            "exists and is not persistent: another process (another nat64d?) is using it".into(),
+        );
+    }
+    if f & IFF_MULTI_QUEUE == 0 {
+        return Some(format!(
+            "is a single-queue TUN device; nat64d opens one queue per worker: recreate it with \
+             `ip link del {name} && ip tuntap add dev {name} mode tun multi_queue` (add \
+             `user USER` for an unprivileged daemon), or {other}"
+        ));
+    }
+    None
+}
+
 /// Opens `cfg.queues` queues of the device `cfg.name`, sets MTU and txqueuelen.
 ///
 /// # Errors
@@ -84,18 +118,11 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
         let flags = std::fs::read_to_string(sys.join("tun_flags"))
             .ok()
             .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok());
-        match flags {
-            None => {
-                return Err(TunError::InUse {
-                    name: cfg.name.clone(),
-                    why: "an interface of that name exists and is not a TUN device",
-                })
-            }
-            Some(f) if f & IFF_PERSIST == 0 => return Err(TunError::InUse {
+        if let Some(why) = refuse_existing(&cfg.name, flags) {
+            return Err(TunError::InUse {
                 name: cfg.name.clone(),
-                why: "exists and is not persistent: another process (another nat64d?) is using it",
-            }),
-            Some(_) => {}
+                why,
+            });
         }
     }
     let create = |source: std::io::Error| TunError::Create {
@@ -142,4 +169,28 @@ pub fn open(cfg: &TunConfig) -> Result<Tun, TunError> {
         offload,
         offload_error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_device_is_explained() {
+        // Flags as /sys/class/net/NAME/tun_flags shows them (IFF_NO_PI = 0x1000 included).
+        let tap = refuse_existing("n64", Some(0x1802)).unwrap();
+        assert!(tap.starts_with("is a TAP device"), "{tap}");
+        let single = refuse_existing("n64", Some(0x1801)).unwrap();
+        assert!(
+            single.starts_with("is a single-queue TUN device"),
+            "{single}"
+        );
+        assert!(single.contains("ip tuntap add dev n64 mode tun multi_queue"));
+        let live = refuse_existing("n64", Some(0x1101)).unwrap();
+        assert!(live.contains("not persistent"), "{live}");
+        assert!(refuse_existing("n64", None)
+            .unwrap()
+            .contains("not a TUN device"));
+        assert_eq!(refuse_existing("n64", Some(0x1901)), None);
+    }
 }
