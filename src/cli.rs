@@ -7,6 +7,27 @@ use std::path::PathBuf;
 /// The default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/nat64d/nat64d.toml";
 
+/// The configuration file, given either way: `nat64d run FILE` or `nat64d run --config FILE`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file [default: /etc/nat64d/nat64d.toml].
+    #[arg(value_name = "FILE", conflicts_with = "config")]
+    pub file: Option<PathBuf>,
+    /// The configuration file (the same as FILE).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The file given, or [`DEFAULT_CONFIG`].
+    pub fn path(&self) -> PathBuf {
+        self.file
+            .clone()
+            .or_else(|| self.config.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
+}
+
 /// nat64d: userspace NAT64/SIIT gateway.
 #[derive(Debug, Parser)]
 #[command(name = "nat64d", version, about)]
@@ -23,15 +44,15 @@ pub enum Command {
     /// SIGHUP reloads the configuration; SIGUSR1 logs the counters.
     Run {
         /// The configuration file.
-        #[arg(short, long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Run captured packets through the stateless translator with FILE's tables: one line per
     /// packet (verdict or drop reason), translated packets written to a pcap.
     Translate {
         /// The configuration file (pool6, EAMT, RFC 6791 pool, xlat options).
-        #[arg(short, long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Input pcap (raw IP, Ethernet or Linux cooked); `-` or absent: hex packets on stdin,
         /// one per line.
         #[arg(short, long)]
@@ -44,8 +65,8 @@ pub enum Command {
     /// SIGTERM/SIGINT.
     Dns64 {
         /// The configuration file.
-        #[arg(short, long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// List the NAT64 session table of the running daemon (mode = "nat64"), through its control
     /// socket: `proto [X']:x [Y']:y <-> T:t Z:z state expires-in`.
@@ -55,8 +76,8 @@ pub enum Command {
     /// Validate a configuration file without starting anything (exit status 0 if valid).
     CheckConfig {
         /// The configuration file.
-        #[arg(default_value = DEFAULT_CONFIG)]
-        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
@@ -79,6 +100,6 @@ pub struct TableArgs {
     #[arg(long)]
     pub socket: Option<PathBuf>,
     /// The configuration file naming the control socket.
-    #[arg(short, long, default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }

@@ -430,14 +430,82 @@ impl Validator<'_> {
     /// span (the `[table]` header above it plus the key on its line).
     fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
-        let line = self.line_of(span.start);
+        let mut line = self.line_of(span.start);
+        let mut reason = e.message().trim().replace('\n', " ");
+        // An array or inline table left open: the parser reads on into the next lines (a table
+        // header below is taken as an element) and fails there. Point at the opening line.
+        if let Some(open) = self.unclosed_before(span.start) {
+            let l = self.line_of(open);
+            let headers_between = self
+                .text
+                .lines()
+                .skip(l)
+                .take(line.saturating_sub(l))
+                .any(looks_like_header);
+            if l < line && headers_between {
+                reason = format!(
+                    "`{}` opened here is not closed before line {line}",
+                    &self.text[open..=open]
+                );
+                line = l;
+            }
+        }
         let key = self.key_at(line);
         ConfigError::Invalid {
             file: self.file.clone(),
             line,
             key,
-            reason: e.message().trim().replace('\n', " "),
+            reason,
         }
+    }
+
+    /// The offset of the outermost value bracket (`[` or `{`) still open at `end`, skipping
+    /// strings, comments and table headers.
+    fn unclosed_before(&self, end: usize) -> Option<usize> {
+        let b = self.text.as_bytes();
+        let end = end.min(b.len());
+        let mut stack: Vec<usize> = Vec::new();
+        let (mut i, mut line_start) = (0, true);
+        let mut quote: Option<u8> = None;
+        while i < end {
+            let c = b[i];
+            if let Some(q) = quote {
+                if c == b'\\' && q == b'"' {
+                    i += 1;
+                } else if c == q || c == b'\n' {
+                    quote = None;
+                }
+            } else {
+                match c {
+                    b'"' | b'\'' => quote = Some(c),
+                    b'#' => {
+                        while i < end && b[i] != b'\n' {
+                            i += 1;
+                        }
+                        line_start = true;
+                        continue;
+                    }
+                    b'[' if line_start && stack.is_empty() => {
+                        while i < end && b[i] != b'\n' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    b'[' | b'{' => stack.push(i),
+                    b']' | b'}' => {
+                        stack.pop();
+                    }
+                    _ => {}
+                }
+            }
+            if c == b'\n' {
+                line_start = true;
+            } else if !c.is_ascii_whitespace() {
+                line_start = false;
+            }
+            i += 1;
+        }
+        stack.first().copied()
     }
 
     fn key_at(&self, line: usize) -> String {
@@ -671,6 +739,16 @@ impl Validator<'_> {
         let level = match raw.log.level {
             Some(l) => {
                 let s = l.get_ref();
+                if let Some(bad) = not_a_level(s) {
+                    return Err(self.err(
+                        l.span(),
+                        "log.level",
+                        format!(
+                            "\"{bad}\" is not a level: use trace, debug, info, warn, error or \
+                             off, or target=level directives such as \"nat64d=debug,warn\""
+                        ),
+                    ));
+                }
                 if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(s) {
                     return Err(self.err(l.span(), "log.level", format!("\"{s}\": {e}")));
                 }
@@ -761,6 +839,17 @@ impl Validator<'_> {
     }
 }
 
+/// The first directive of a log filter that is a bare word other than a level (`verbose`):
+/// `EnvFilter` would take it as a target name and log nothing a user expects.
+fn not_a_level(filter: &str) -> Option<&str> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    filter.split(',').map(str::trim).find(|d| {
+        !d.is_empty()
+            && !d.contains(['=', '[', ':'])
+            && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(d))
+    })
+}
+
 /// Parses `addr/len` (or a bare address, as a host prefix, when `host_ok`). Host bits beyond the
 /// length are refused.
 ///
@@ -774,7 +863,7 @@ pub fn parse_prefix(s: &str, host_ok: bool) -> Result<(IpAddr, u8), String> {
     let addr: IpAddr = a
         .trim()
         .parse()
-        .map_err(|_| format!("\"{a}\" is not an IP address"))?;
+        .map_err(|_| "not an IP address".to_string())?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let len = match l {
         Some(l) => l
@@ -794,6 +883,20 @@ pub fn parse_prefix(s: &str, host_ok: bool) -> Result<(IpAddr, u8), String> {
         return Err(format!("address has bits set beyond /{len}"));
     }
     Ok((addr, len))
+}
+
+/// `[name]` or `[[name]]` alone on a line.
+fn looks_like_header(l: &str) -> bool {
+    let t = l.split('#').next().unwrap_or("").trim();
+    let inner = t
+        .strip_prefix("[[")
+        .and_then(|x| x.strip_suffix("]]"))
+        .or_else(|| t.strip_prefix('[').and_then(|x| x.strip_suffix(']')));
+    inner.is_some_and(|x| {
+        !x.is_empty()
+            && x.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
+    })
 }
 
 fn mask32(len: u8) -> u32 {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => match nat64d::daemon::run(&config) {
+        Command::Run { config } => match nat64d::daemon::run(&config.path()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e}");
@@ -18,14 +18,14 @@ fn main() -> ExitCode {
             config,
             input,
             output,
-        } => match nat64d::translate::run(&config, input.as_deref(), output.as_deref()) {
+        } => match nat64d::translate::run(&config.path(), input.as_deref(), output.as_deref()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("nat64d translate: {e:#}");
                 ExitCode::FAILURE
             }
         },
-        Command::Dns64 { config } => match nat64d::dns64_service::run_standalone(&config) {
+        Command::Dns64 { config } => match nat64d::dns64_service::run_standalone(&config.path()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("nat64d dns64: {e:#}");
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         },
         Command::Sessions(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Sessions, &a),
         Command::Bib(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Bib, &a),
-        Command::CheckConfig { file } => match nat64d::config::load(&file) {
+        Command::CheckConfig { config } => match nat64d::config::load(&config.path()) {
             Ok(c) => {
                 // What `run` would refuse on this host (check-config on another machine cannot
                 // know that machine's addresses).
@@ -54,7 +54,11 @@ fn main() -> ExitCode {
                         ),
                     }
                 }
-                println!("{}: OK ({})", file.display(), nat64d::config::summary(&c));
+                println!(
+                    "{}: OK ({})",
+                    config.path().display(),
+                    nat64d::config::summary(&c)
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

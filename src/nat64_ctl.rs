@@ -236,13 +236,13 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
     };
     let socket = match &a.socket {
         Some(s) => s.clone(),
-        None => match crate::config::load(&a.config) {
+        None => match crate::config::load(&a.config.path()) {
             Ok(c) => match c.nat64 {
                 Some(n) => n.control.socket,
                 None => {
                     eprintln!(
                         "nat64d: {}: mode is not \"nat64\"; there are no sessions to list",
-                        a.config.display()
+                        a.config.path().display()
                     );
                     return ExitCode::FAILURE;
                 }

@@ -158,3 +158,66 @@ fn pool4_on_an_address_of_this_host_is_refused_by_check_config_and_run() {
     }
     assert!(!std::path::Path::new("/sys/class/net/op-n64cli").exists());
 }
+
+#[test]
+fn every_subcommand_takes_the_file_both_ways() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("systemd/nat64d.toml");
+    for form in [vec![], vec!["-c"], vec!["--config"]] {
+        let out = bin()
+            .arg("check-config")
+            .args(&form)
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{form:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // `run FILE` reads FILE (refused here before any device is touched).
+    let bad = tmp("pos.toml", "[tun]\nqueues = 1000\n");
+    let out = bin().arg("run").arg(&bad.0).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("pos.toml:2: tun.queues: at most 256 queues"),
+        "{e}"
+    );
+    // Both at once is a usage error.
+    let out = bin()
+        .arg("check-config")
+        .arg(&p)
+        .arg("-c")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn messages_name_the_right_line_key_and_fix() {
+    let cases: [(&str, &str); 3] = [
+        // An array left open on line 2: not "line 4: tun.name".
+        (
+            "mode = \"siit\"\npool6 = [\"64:ff9b::/96\",\n[tun]\nname = \"x\"\n",
+            ":2: pool6: `[` opened here is not closed before line 4",
+        ),
+        // The bad address quoted once.
+        (
+            "pool6 = [\"300.1.1.1/96\"]\n",
+            ":1: pool6: \"300.1.1.1/96\": not an IP address",
+        ),
+        (
+            "[log]\nlevel = \"verbose\"\n",
+            ":2: log.level: \"verbose\" is not a level: use trace, debug, info, warn, error or off",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let f = tmp(&format!("msg{i}.toml"), text);
+        let out = bin().arg("check-config").arg(&f.0).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(want), "want {want}\ngot {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
