@@ -520,7 +520,7 @@ impl Validator<'_> {
                 .strip_prefix("[[")
                 .and_then(|x| x.split("]]").next())
                 .or_else(|| l.strip_prefix('[').and_then(|x| x.split(']').next()))?;
-            Some(inner.trim().to_string())
+            Some(inner.trim().to_string()).filter(|t| !t.is_empty())
         };
         if here.starts_with('[') {
             return header(here).unwrap_or_else(|| "(table)".to_string());
