@@ -18,7 +18,7 @@ use nat64_core::eamt::{Eam, Eamt};
 use nat64_core::pool6::Pool6;
 use nat64_core::rfc6052::Prefix6052;
 use nat64_core::rfc6791::Rfc6791Pool;
-use nat64_core::rfc7915::XlatConfig;
+use nat64_core::rfc7915::{DiscardErrors, XlatConfig};
 use nat64_core::siit::SiitConfig;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -145,6 +145,7 @@ struct RawXlat {
     generate_ipv4_id: Option<bool>,
     send_icmp_errors: Option<bool>,
     icmp_errors_per_sec: Option<u32>,
+    discard_errors: Option<Spanned<String>>,
     icmp_src4: Option<Spanned<String>>,
     icmp_src6: Option<Spanned<String>>,
 }
@@ -514,6 +515,21 @@ impl Validator<'_> {
             decrement_ttl: true,
             send_icmp_errors: x.send_icmp_errors.unwrap_or(d.send_icmp_errors),
             icmp_errors_per_sec: x.icmp_errors_per_sec.unwrap_or(d.icmp_errors_per_sec),
+            discard_errors: match &x.discard_errors {
+                Some(s) => match s.get_ref().as_str() {
+                    "off" => DiscardErrors::Off,
+                    "rate-limited" => DiscardErrors::RateLimited,
+                    "sent" => DiscardErrors::Sent,
+                    o => {
+                        return Err(self.err(
+                            s.span(),
+                            "xlat.discard_errors",
+                            format!("\"{o}\": expected \"off\", \"rate-limited\" or \"sent\""),
+                        ))
+                    }
+                },
+                None => d.discard_errors,
+            },
             icmp_src4: match &x.icmp_src4 {
                 Some(s) => match s.get_ref().parse::<std::net::Ipv4Addr>() {
                     Ok(a) => Some(a),

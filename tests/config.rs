@@ -293,3 +293,22 @@ fn reload_plan_lists_restart_only_settings() {
     assert_eq!(p.needs_restart, vec!["tun.name", "tun.mtu"]);
     assert!(plan_reload(&a, &a).needs_restart.is_empty());
 }
+
+#[test]
+fn discard_errors_switch() {
+    use nat64_core::rfc7915::DiscardErrors;
+    // RFC 7915 §4.4/§5.4: sent, rate-limited (the default) or not sent.
+    let c = parse("").unwrap();
+    assert_eq!(c.siit.xlat.discard_errors, DiscardErrors::RateLimited);
+    for (s, want) in [
+        ("off", DiscardErrors::Off),
+        ("rate-limited", DiscardErrors::RateLimited),
+        ("sent", DiscardErrors::Sent),
+    ] {
+        let c = parse(&format!("[xlat]\ndiscard_errors = \"{s}\"\n")).unwrap();
+        assert_eq!(c.siit.xlat.discard_errors, want);
+    }
+    let (line, key, reason, _) = invalid("[xlat]\n\ndiscard_errors = \"always\"\n");
+    assert_eq!((line, key.as_str()), (3, "xlat.discard_errors"));
+    assert!(reason.contains("rate-limited"), "{reason}");
+}

@@ -117,6 +117,17 @@ impl Pool6 {
     }
 }
 
+impl Pool6 {
+    /// The IPv4 address embedded in `v6` under any prefix, without the RFC 6052 §3.1 check
+    /// (for naming why a refused address was refused).
+    pub fn extract_lax_u128(&self, v6: u128) -> Option<Ipv4Addr> {
+        self.prefixes
+            .iter()
+            .find_map(|p| p.extract_u128(v6))
+            .map(Ipv4Addr::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

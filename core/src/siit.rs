@@ -9,7 +9,7 @@
 use crate::eamt::Eamt;
 use crate::pool6::Pool6;
 use crate::rfc6791::Rfc6791Pool;
-use crate::rfc7915::{self, XlatConfig};
+use crate::rfc7915::{self, is_special_v4, XlatConfig};
 use crate::tuple::{Ctx, Mapper, Role, Tuple4, Tuple6};
 use crate::verdict::{DropReason, Verdict};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -100,6 +100,19 @@ impl Siit {
             .map(|x| (Ipv6Addr::from(x), Via::Pool6))
     }
 
+    /// A refused extraction (RFC 6052 §3.1 behind the WKP) of a special IPv4 address reports
+    /// `special_address`, so that one rule names these addresses whatever the prefix.
+    #[cold]
+    fn special_or<T>(&self, a: &Ipv6Addr, role: Role<'_, T>, e: DropReason) -> DropReason {
+        let v4 = self.cfg.pool6.extract_lax_u128(u128::from(*a));
+        match (role, v4) {
+            (Role::Packet | Role::ErrorOuter(_), Some(v)) if is_special_v4(v) => {
+                DropReason::SpecialAddress
+            }
+            _ => e,
+        }
+    }
+
     #[inline(always)]
     fn v6_to_v4(&self, a: &Ipv6Addr) -> Option<Result<(Ipv4Addr, Via), DropReason>> {
         let x = u128::from(*a);
@@ -135,11 +148,11 @@ impl<'a> SiitMapper<'a> {
     }
 }
 
-fn is_special4(a: Ipv4Addr) -> bool {
-    a.is_unspecified() || a.is_multicast() || a.is_broadcast()
-}
-
 impl Mapper for SiitMapper<'_> {
+    fn hairpins(&self) -> bool {
+        self.hairpin
+    }
+
     #[inline(always)]
     fn map_4to6(
         &mut self,
@@ -147,7 +160,14 @@ impl Mapper for SiitMapper<'_> {
         t: &Tuple4,
         role: Role<'_, Tuple6>,
     ) -> Result<Tuple6, DropReason> {
-        if is_special4(t.src) || is_special4(t.dst) {
+        // §4.1: never for an ordinary packet; inside ICMP errors the quoted packet and the error's
+        // source are translated all the same (troubleshooting).
+        let special = match role {
+            Role::Packet => is_special_v4(t.src) || is_special_v4(t.dst),
+            Role::Inner => false,
+            Role::ErrorOuter(_) => is_special_v4(t.dst),
+        };
+        if special {
             return Err(DropReason::SpecialAddress);
         }
         // RFC 7757 §4.2.1 ("simple hairpinning"), applied on the hairpin's second pass only.
@@ -194,11 +214,14 @@ impl Mapper for SiitMapper<'_> {
             return Err(DropReason::SpecialAddress);
         }
         let (dst, dst_via) = match self.siit.v6_to_v4(&t.dst) {
-            Some(r) => r?,
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(self.siit.special_or(&t.dst, role, e)),
             None => return Err(DropReason::UntranslatableDestination),
         };
         let (src, src_via) = match (self.siit.v6_to_v4(&t.src), role) {
-            (Some(r), _) => r?,
+            (Some(Ok(r)), _) => r,
+            (Some(Err(e)), Role::Packet) => return Err(self.siit.special_or(&t.src, role, e)),
+            (Some(Err(e)), _) => return Err(e),
             // RFC 6791 §4: errors from IPv6 routers that map to nothing.
             (None, Role::ErrorOuter(_)) => match self.siit.cfg.rfc6791.pick(&t.src) {
                 Some(a) => (a, Via::Eam),
@@ -206,6 +229,15 @@ impl Mapper for SiitMapper<'_> {
             },
             (None, _) => return Err(DropReason::UntranslatableSource),
         };
+        // §5.1 / RFC 1812 §5.3.7: the same IPv4 rule as the other direction.
+        let special = match role {
+            Role::Packet => is_special_v4(src) || is_special_v4(dst),
+            Role::Inner => false,
+            Role::ErrorOuter(_) => is_special_v4(dst),
+        };
+        if special {
+            return Err(DropReason::SpecialAddress);
+        }
         let eamt = &self.siit.cfg.eamt;
         match role {
             // RFC 7757 §4.2.2 set A: destination from RFC 6052 and found in the EAMT.

@@ -657,7 +657,10 @@ impl Nat64 {
         if held {
             let now = ctx.now;
             let done = |b: &mut [u8], s: usize, l: usize| {
-                match self.translate_packet(ctx, b, s, l, aux) {
+                ctx.reassembled = true;
+                let v = self.translate_packet(ctx, b, s, l, aux);
+                ctx.reassembled = false;
+                match v {
                     // The whole message lies in the store's slot: hand it out in `aux`.
                     Verdict::Forward { start, len } => match aux.get_mut(..len) {
                         Some(out) => {
