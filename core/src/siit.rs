@@ -80,6 +80,21 @@ impl Siit {
                         };
                         rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, len, aux)
                     }
+                    // The same for a translated ICMP error, which lies in `aux` (RFC 7757 §4.2.2
+                    // applies to every output): it is moved back into `buf`, where the packet it
+                    // came from was, and translated from there.
+                    Verdict::ForwardAux { len: alen } if m.hairpin => {
+                        let Some(dst) = buf.get_mut(start..start + alen) else {
+                            return Verdict::Drop(DropReason::BufferTooSmall);
+                        };
+                        dst.copy_from_slice(&aux[..alen]);
+                        let mut back = SiitMapper::new(self, true);
+                        let x = XlatConfig {
+                            decrement_ttl: false,
+                            ..self.cfg.xlat
+                        };
+                        rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, alen, aux)
+                    }
                     v => v,
                 }
             }
@@ -223,9 +238,14 @@ impl Mapper for SiitMapper<'_> {
             (Some(Err(e)), Role::Packet) => return Err(self.siit.special_or(&t.src, role, e)),
             (Some(Err(e)), _) => return Err(e),
             // RFC 6791 §4: errors from IPv6 routers that map to nothing.
+            // Without a pool, the translator's own `icmp_src4` (as Jool's pool6791 falls back to
+            // the host's address).
             (None, Role::ErrorOuter(_)) => match self.siit.cfg.rfc6791.pick(&t.src) {
                 Some(a) => (a, Via::Eam),
-                None => return Err(DropReason::UntranslatableSource),
+                None => match self.siit.cfg.xlat.icmp_src4 {
+                    Some(a) => (a, Via::Eam),
+                    None => return Err(DropReason::UntranslatableSource),
+                },
             },
             (None, _) => return Err(DropReason::UntranslatableSource),
         };

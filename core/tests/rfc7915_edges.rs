@@ -519,3 +519,146 @@ fn protocols_of_the_other_ip_version_are_refused_alike() {
     assert_eq!(run(&e).dropped(), DropReason::ProtocolMismatch);
     let _ = err6;
 }
+
+// ------------------------------------------------------------------------- ICMP errors
+
+#[test]
+fn translated_icmp_errors_are_hairpinned_too() {
+    // RFC 7757 §4.2.2: the IPv6-only server 2001:db8:e::5 (EAM 192.0.2.133) answers a
+    // hairpinned packet from 64:ff9b::192.0.2.1 (the client 2001:db8:1::1 under its EAM) with
+    // Port Unreachable. The translated error's quoted source (192.0.2.1) is itself an EAM.
+    let quoted = udp6(wkp("192.0.2.1"), v6(V6_EAM_SERVER), 63, b"q");
+    let mut e = Vec::new();
+    PacketBuilder::ipv6(v6(V6_EAM_SERVER), wkp("192.0.2.1"), 64)
+        .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port,
+        ))
+        .write(&mut e, &quoted)
+        .unwrap();
+    let out = run(&e).one();
+    assert_eq!(out[0] >> 4, 6, "back to IPv6, not out of the IPv4 side");
+    assert_eq!((out[40], out[41]), (1, 4), "port unreachable");
+    // §4.2.1 rule 3: the outer source is the quoted destination, so not through the EAM.
+    assert_eq!(&out[8..24], &wkp(V4_EAM_SERVER));
+    assert_eq!(&out[24..40], &v6(V6_CLIENT));
+    assert_eq!(out[7], 63, "hop limit decremented once");
+    // Rule 2: the quoted packet as the client sent it.
+    assert_eq!(&out[48 + 8..48 + 24], &v6(V6_CLIENT));
+    assert_eq!(&out[48 + 24..48 + 40], &wkp(V4_EAM_SERVER));
+    assert!(l4_ok_v6(&out));
+}
+
+/// ICMPv4 Time Exceeded about a `n`-byte datagram with an RFC 4884 extension of `x` bytes.
+fn te4_with_extension(n: usize, x: usize) -> (Vec<u8>, Vec<u8>) {
+    let dgram = udp4(v4("192.0.2.1"), v4(V4_SERVER), 1, &vec![7u8; n - 28]);
+    let ext: Vec<u8> = (0..x)
+        .map(|i| if i == 0 { 0x20 } else { i as u8 })
+        .collect();
+    let mut msg = vec![11u8, 0, 0, 0, 0, (n / 4) as u8, 0, 0];
+    msg.extend_from_slice(&dgram);
+    msg.extend_from_slice(&ext);
+    set_icmp4_checksum(&mut msg);
+    let p = raw4(
+        v4("198.51.100.1"),
+        v4("192.0.2.1"),
+        1,
+        64,
+        false,
+        false,
+        0,
+        4,
+        &[],
+        &msg,
+    );
+    (p, ext)
+}
+
+#[test]
+fn rfc4884_quote_is_shortened_to_keep_the_extension() {
+    // 1000-byte datagram (1020 once translated) + 300-byte extension > 1232 bytes of room.
+    let (p, ext) = te4_with_extension(1000, 300);
+    let out = run(&p).one();
+    assert!(out.len() <= 1280);
+    let words = usize::from(out[44]);
+    assert!(
+        words * 8 >= 128,
+        "RFC 4884: at least 128 bytes of the datagram"
+    );
+    assert_eq!(
+        words * 8,
+        (1232 - 300) & !7,
+        "the quote shortened to what fits"
+    );
+    assert_eq!(&out[48 + words * 8..], &ext[..], "extension kept whole");
+    assert_eq!(
+        &out[48 + 8..48 + 24],
+        &v6(V6_CLIENT),
+        "quoted header translated"
+    );
+    assert!(l4_ok_v6(&out));
+    // IPv6 -> IPv4: the 576-byte cap of RFC 1812 §4.3.2.3.
+    let quoted = udp6(wkp(V4_SERVER), v6(V6_CLIENT), 1, &[3u8; 552]); // 600 bytes
+    let ext6: Vec<u8> = (0..200)
+        .map(|i| if i == 0 { 0x20 } else { i as u8 })
+        .collect();
+    let mut body = quoted.clone();
+    body.extend_from_slice(&ext6);
+    let mut e = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:1::ff"), wkp(V4_SERVER), 64)
+        .icmpv6(etherparse::Icmpv6Type::TimeExceeded(
+            etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+        ))
+        .write(&mut e, &body)
+        .unwrap();
+    // RFC 4884 length (64-bit words) in octet 4 of the ICMPv6 header; fix the checksum.
+    e[44] = (600 / 8) as u8;
+    e[42] = 0;
+    e[43] = 0;
+    let plen = e.len() - 40;
+    let c = !fold16(sum16(&e[8..40]) + 58 + plen as u32 + sum16(&e[40..]));
+    e[42..44].copy_from_slice(&c.to_be_bytes());
+    // The router's source comes from the RFC 6791 pool.
+    let out = match run(&e) {
+        Out::Packets(mut v) => v.remove(0),
+        o => panic!("{o:?}"),
+    };
+    assert!(out.len() <= 576);
+    let words = usize::from(out[25]);
+    assert!(words * 4 >= 128);
+    assert_eq!(&out[28 + words * 4..], &ext6[..]);
+    assert!(l4_ok_v4(&out));
+}
+
+fn fold16(mut s: u32) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+#[test]
+fn icmp6_error_from_unmappable_router_falls_back_to_icmp_src4() {
+    let quoted = udp6(wkp(V4_SERVER), v6(V6_CLIENT), 1, b"trace");
+    let mut e = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:ffff::1"), wkp(V4_SERVER), 64)
+        .icmpv6(etherparse::Icmpv6Type::TimeExceeded(
+            etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+        ))
+        .write(&mut e, &quoted)
+        .unwrap();
+    let no_pool = |src4: Option<&str>| {
+        siit_with(|c| {
+            c.rfc6791 = Default::default();
+            c.xlat.icmp_src4 = src4.map(|a| a.parse().unwrap());
+        })
+    };
+    assert_eq!(
+        run_with(&no_pool(None), &e).refused(),
+        DropReason::UntranslatableSource
+    );
+    let out = run_with(&no_pool(Some("203.0.113.77")), &e).one();
+    assert_eq!((out[20], out[21]), (11, 0));
+    assert_eq!(&out[12..16], &v4("203.0.113.77"));
+    assert_eq!(&out[16..20], &v4(V4_SERVER));
+    assert!(l4_ok_v4(&out));
+}

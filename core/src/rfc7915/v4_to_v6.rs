@@ -605,14 +605,17 @@ fn icmp_error<M: Mapper>(
         return Err(DropReason::BufferTooSmall);
     }
     let room = ICMP6_ERROR_MAX - 48 - inner_hdr;
-    let seg_len = inner_seg.len().min(room);
+    let mut seg_len = inner_seg.len().min(room);
     let mut ext_out = 0;
     let mut pad_to = 0;
     if keeps_ext {
-        // RFC 4884 §4.1: the original datagram is zero-padded to a multiple of 8, at least 128.
-        let padded = (inner_hdr + seg_len).div_ceil(8).max(16) * 8;
-        if padded + ext.len() <= ICMP6_ERROR_MAX - 48 {
-            pad_to = padded;
+        // RFC 4884 §4.1: the original datagram is zero-padded to a multiple of 8, at least 128
+        // bytes. When it and the extension do not both fit, the quote is shortened (down to
+        // those 128 bytes) so that the extension is kept; only a longer extension is dropped.
+        let dgram_room = (ICMP6_ERROR_MAX - 48).saturating_sub(ext.len()) & !7;
+        if dgram_room >= 128 {
+            seg_len = seg_len.min(dgram_room - inner_hdr);
+            pad_to = (inner_hdr + seg_len).div_ceil(8).max(16) * 8;
             ext_out = ext.len();
         }
     }

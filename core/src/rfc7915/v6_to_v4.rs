@@ -603,14 +603,16 @@ fn icmp_error<M: Mapper>(
     if aux.len() < ICMP4_ERROR_MAX {
         return Err(DropReason::BufferTooSmall);
     }
-    let seg_len = inner_seg.len().min(ICMP4_ERROR_MAX - 48);
+    let mut seg_len = inner_seg.len().min(ICMP4_ERROR_MAX - 48);
     let mut pad_to = 0;
     let mut ext_out = 0;
     if matches!(ty4, 3 | 11 | 12) && !ext.is_empty() {
-        // RFC 4884 §4.1: zero-pad the original datagram to a multiple of 4, at least 128.
-        let padded = (20 + seg_len).div_ceil(4).max(32) * 4;
-        if 28 + padded + ext.len() <= ICMP4_ERROR_MAX {
-            pad_to = padded;
+        // RFC 4884 §4.1: zero-pad the original datagram to a multiple of 4, at least 128 bytes;
+        // shorten the quote (not below 128) so the extension fits.
+        let dgram_room = (ICMP4_ERROR_MAX - 28).saturating_sub(ext.len()) & !3;
+        if dgram_room >= 128 {
+            seg_len = seg_len.min(dgram_room - 20);
+            pad_to = (20 + seg_len).div_ceil(4).max(32) * 4;
             ext_out = ext.len();
         }
     }
