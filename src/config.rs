@@ -124,6 +124,8 @@ struct RawSiit {
     eamt: Vec<Spanned<RawEam>>,
     #[serde(default)]
     rfc6791_pool: Vec<Spanned<String>>,
+    #[serde(default)]
+    rfc6791_pool6: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -382,8 +384,6 @@ impl Validator<'_> {
         if prefixes.is_empty() && pool6_span == (0..0) {
             prefixes.push(Prefix6052::WKP);
         }
-        let pool6 =
-            Pool6::new(prefixes, raw.wkp_strict).map_err(|e| self.err(pool6_span, "pool6", e))?;
 
         // EAMT
         let mut eams = Vec::new();
@@ -406,6 +406,21 @@ impl Validator<'_> {
         }
         let eamt_span = raw.siit.eamt.first().map(|e| e.span()).unwrap_or(0..0);
         let eamt = Eamt::new(eams).map_err(|e| self.err(eamt_span, "siit.eamt", e))?;
+        // `pool6 = []`: an EAM-only SIIT (RFC 7756 SIIT-DC), which needs EAMs to do anything;
+        // NAT64 always needs a prefix.
+        let pool6 = if prefixes.is_empty() && mode == Mode::Siit && !eamt.is_empty() {
+            Pool6::none(raw.wkp_strict)
+        } else {
+            Pool6::new(prefixes, raw.wkp_strict).map_err(|e| {
+                let why = match e {
+                    nat64_core::pool6::Pool6Error::Empty => "pool6 needs at least one prefix \
+                        (an empty pool6 is an EAM-only SIIT: mode \"siit\" with [siit] eamt entries)"
+                        .to_string(),
+                    e => e.to_string(),
+                };
+                self.err(pool6_span, "pool6", why)
+            })?
+        };
 
         // RFC 6791 pool
         let mut r6791 = Vec::new();
@@ -416,7 +431,7 @@ impl Validator<'_> {
             };
             r6791.push((a, l));
         }
-        let rfc6791 = Rfc6791Pool::new(&r6791).map_err(|e| {
+        let mut rfc6791 = Rfc6791Pool::new(&r6791).map_err(|e| {
             let span = raw
                 .siit
                 .rfc6791_pool
@@ -425,6 +440,15 @@ impl Validator<'_> {
                 .unwrap_or(0..0);
             self.err(span, "siit.rfc6791_pool", e)
         })?;
+        if let Some(s) = &raw.siit.rfc6791_pool6 {
+            let (a, l) = self.prefix(s, "siit.rfc6791_pool6", true)?;
+            let IpAddr::V6(a) = a else {
+                return Err(self.err(s.span(), "siit.rfc6791_pool6", "not an IPv6 prefix"));
+            };
+            rfc6791 = rfc6791
+                .with_v6(a, l)
+                .map_err(|e| self.err(s.span(), "siit.rfc6791_pool6", e))?;
+        }
 
         // TUN
         let name = match raw.tun.name {

@@ -18,7 +18,8 @@ fn main() -> ExitCode {
             config,
             input,
             output,
-        } => match nat64d::translate::run(&config, input.as_deref(), output.as_deref()) {
+            seed,
+        } => match nat64d::translate::run(&config, input.as_deref(), output.as_deref(), seed) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("nat64d translate: {e:#}");

@@ -198,11 +198,22 @@ impl Mapper for SiitMapper<'_> {
             // Rule 3.
             (true, Role::ErrorOuter(_)) => (self.inner4.map(|i| i.dst) != Some(t.src), true),
         };
-        let src = self
-            .siit
-            .v4_to_v6(t.src, eam_src)
-            .map_err(|e| remap(e, DropReason::UntranslatableSource))?
-            .0;
+        let src = match (self.siit.v4_to_v6(t.src, eam_src), role) {
+            (Ok(x), _) => x.0,
+            // RFC 6791's IPv6 counterpart: an ICMPv4 error from an IPv4 router that maps to
+            // nothing (no pool6, or RFC 6052 §3.1) takes its source from the IPv6 pool, else
+            // from the translator's own `icmp_src6`.
+            (Err(e), Role::ErrorOuter(_)) => {
+                match (
+                    self.siit.cfg.rfc6791.pick6(t.src),
+                    self.siit.cfg.xlat.icmp_src6,
+                ) {
+                    (Some(a), _) | (None, Some(a)) => a,
+                    (None, None) => return Err(remap(e, DropReason::UntranslatableSource)),
+                }
+            }
+            (Err(e), _) => return Err(remap(e, DropReason::UntranslatableSource)),
+        };
         let dst = self
             .siit
             .v4_to_v6(t.dst, eam_dst)

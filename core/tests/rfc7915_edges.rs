@@ -662,3 +662,50 @@ fn icmp6_error_from_unmappable_router_falls_back_to_icmp_src4() {
     assert_eq!(&out[16..20], &v4(V4_SERVER));
     assert!(l4_ok_v4(&out));
 }
+
+/// An EAM-only SIIT (RFC 7756 SIIT-DC): no pool6, the test EAMs.
+fn eam_only(v6_pool: Option<&str>, icmp_src6: Option<&str>) -> Siit {
+    siit_with(|c| {
+        c.pool6 = Pool6::none(false);
+        if let Some(p) = v6_pool {
+            c.rfc6791 = std::mem::take(&mut c.rfc6791)
+                .with_v6(p.parse().unwrap(), 96)
+                .unwrap();
+        }
+        c.xlat.icmp_src6 = icmp_src6.map(|a| a.parse().unwrap());
+    })
+}
+
+#[test]
+fn eam_only_siit_and_the_ipv6_pool_for_icmpv4_errors() {
+    // Ordinary traffic between EAM-mapped hosts works without pool6.
+    let p = udp6(v6(V6_CLIENT), v6(V6_EAM_SERVER), 64, b"dc");
+    let out = run_with(&eam_only(None, None), &p).one();
+    assert_eq!(&out[12..16], &v4("192.0.2.1"));
+    assert_eq!(&out[16..20], &v4(V4_EAM_SERVER));
+    // An unmapped IPv4 source has no IPv6 form.
+    let p = udp4(v4(V4_SERVER), v4("192.0.2.1"), 64, b"x");
+    assert_eq!(
+        run_with(&eam_only(None, None), &p).refused(),
+        DropReason::UntranslatableSource
+    );
+    // An ICMPv4 error from an IPv4 router 198.51.100.1 about a packet 192.0.2.1 -> 192.0.2.133.
+    let e = icmp4_error("198.51.100.1", "192.0.2.1", "192.0.2.1", V4_EAM_SERVER);
+    assert_eq!(
+        run_with(&eam_only(None, None), &e).refused(),
+        DropReason::UntranslatableSource
+    );
+    let out = run_with(&eam_only(Some("2001:db8:ffff::"), None), &e).one();
+    assert_eq!(
+        &out[8..24],
+        &v6("2001:db8:ffff::c633:6401"),
+        "router in the pool"
+    );
+    assert_eq!(&out[24..40], &v6(V6_CLIENT));
+    assert_eq!(&out[48 + 24..48 + 40], &v6(V6_EAM_SERVER));
+    assert!(l4_ok_v6(&out));
+    // Without the pool, the translator's own icmp_src6.
+    let out = run_with(&eam_only(None, Some("2001:db8:64::1")), &e).one();
+    assert_eq!(&out[8..24], &v6("2001:db8:64::1"));
+    assert!(l4_ok_v6(&out));
+}
