@@ -454,6 +454,8 @@ pub(crate) fn error_to_sender(
 
 /// [`error_to_sender`]; `discard` marks a §4.4 discard error (policy `discard_errors`).
 #[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
 fn error_to_sender_with(
     cfg: &XlatConfig,
     ctx: &mut Ctx,

@@ -412,6 +412,7 @@ fn translate<M: Mapper>(
 /// that exceeds the IPv4 next hop's MTU: the translated 20-byte-header packet `p` is cut into
 /// fragments of at most `mtu` bytes in `aux`, keeping its identification and its own offset
 /// and MF (it may itself be a fragment).
+#[cold]
 fn fragment4(p: &[u8], mtu: u16, aux: &mut [u8]) -> Result<Verdict, DropReason> {
     let chunk = usize::from(mtu).saturating_sub(20) & !7;
     if chunk == 0 {
@@ -466,6 +467,8 @@ pub(crate) fn error_to_sender(
 
 /// [`error_to_sender`]; `discard` marks a §5.4 discard error (policy `discard_errors`).
 #[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
 fn error_to_sender_with(
     cfg: &XlatConfig,
     ctx: &mut Ctx,
