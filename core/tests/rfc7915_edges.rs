@@ -709,3 +709,45 @@ fn eam_only_siit_and_the_ipv6_pool_for_icmpv4_errors() {
     assert_eq!(&out[8..24], &v6("2001:db8:64::1"));
     assert!(l4_ok_v6(&out));
 }
+
+#[test]
+fn nat64_hairpins_translated_icmp_errors() {
+    // RFC 6146 §3.8 for every output: A (2001:db8:1::a) reaches B (2001:db8:1::b, static BIB
+    // udp 192.0.2.1:2000) through the pool4 address; B's Port Unreachable must come back to A as
+    // ICMPv6, not leave the IPv4 side addressed to the gateway's own pool4.
+    let b: std::net::Ipv6Addr = "2001:db8:1::b".parse().unwrap();
+    let n = nat_with(|c| {
+        c.static_bib.push(nat64_core::nat64::bib::StaticBib {
+            proto: nat64_core::nat64::Proto::Udp,
+            v6: (b, 53),
+            v4: (T.parse().unwrap(), 2000),
+        })
+    });
+    let mut p = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(T), 64)
+        .udp(1000, 2000)
+        .write(&mut p, b"hello")
+        .unwrap();
+    let got = go(&n, &p).one();
+    assert_eq!(&got[24..40], &b.octets(), "hairpinned to B");
+    assert_eq!(&got[8..24], &wkp(T));
+    let mut e = Vec::new();
+    PacketBuilder::ipv6(b.octets(), wkp(T), 64)
+        .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port,
+        ))
+        .write(&mut e, &got)
+        .unwrap();
+    let out = go(&n, &e).one();
+    assert_eq!(out[0] >> 4, 6, "translated back to IPv6");
+    assert_eq!((out[40], out[41]), (1, 4));
+    assert_eq!(
+        &out[24..40],
+        &v6(A),
+        "to the host that sent the quoted packet"
+    );
+    assert_eq!(&out[8..24], &wkp(T));
+    assert_eq!(&out[48 + 8..48 + 24], &v6(A), "quoted as A sent it");
+    assert_eq!(be16(&out, 48 + 40), 1000);
+    assert!(l4_ok_v6(&out));
+}
