@@ -47,10 +47,11 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Run captured packets through the stateless translator with FILE's tables: one line per
-    /// packet (verdict or drop reason), translated packets written to a pcap.
+    /// Run captured packets through the translator of FILE's mode (SIIT, or stateful NAT64 with
+    /// tables kept across the capture and time from its timestamps): one line per packet
+    /// (verdict or drop reason), translated packets written to a pcap.
     Translate {
-        /// The configuration file (pool6, EAMT, RFC 6791 pool, xlat options).
+        /// The configuration file (mode, pool6, EAMT, RFC 6791 pool, [nat64], xlat options).
         #[command(flatten)]
         config: ConfigArg,
         /// Input pcap (raw IP, Ethernet or Linux cooked); `-` or absent: hex packets on stdin,
@@ -60,6 +61,9 @@ pub enum Command {
         /// Output pcap (LINKTYPE_RAW) for the translated packets and ICMP errors.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Seed of the stateful tables' hash (mode = "nat64"), so a replay is reproducible.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Run only the DNS64 server of FILE's `[dns64]` table (no TUN, no translation) until
     /// SIGTERM/SIGINT.

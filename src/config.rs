@@ -18,7 +18,7 @@ use nat64_core::eamt::{Eam, Eamt};
 use nat64_core::pool6::Pool6;
 use nat64_core::rfc6052::Prefix6052;
 use nat64_core::rfc6791::Rfc6791Pool;
-use nat64_core::rfc7915::XlatConfig;
+use nat64_core::rfc7915::{DiscardErrors, XlatConfig};
 use nat64_core::siit::SiitConfig;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -127,6 +127,8 @@ struct RawSiit {
     eamt: Vec<Spanned<RawEam>>,
     #[serde(default)]
     rfc6791_pool: Vec<Spanned<String>>,
+    #[serde(default)]
+    rfc6791_pool6: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +150,7 @@ struct RawXlat {
     generate_ipv4_id: Option<bool>,
     send_icmp_errors: Option<bool>,
     icmp_errors_per_sec: Option<u32>,
+    discard_errors: Option<Spanned<String>>,
     icmp_src4: Option<Spanned<String>>,
     icmp_src6: Option<Spanned<String>>,
 }
@@ -574,8 +577,6 @@ impl Validator<'_> {
         if prefixes.is_empty() && pool6_span == (0..0) {
             prefixes.push(Prefix6052::WKP);
         }
-        let pool6 =
-            Pool6::new(prefixes, raw.wkp_strict).map_err(|e| self.err(pool6_span, "pool6", e))?;
 
         // EAMT
         let mut eams = Vec::new();
@@ -598,6 +599,21 @@ impl Validator<'_> {
         }
         let eamt_span = raw.siit.eamt.first().map(|e| e.span()).unwrap_or(0..0);
         let eamt = Eamt::new(eams).map_err(|e| self.err(eamt_span, "siit.eamt", e))?;
+        // `pool6 = []`: an EAM-only SIIT (RFC 7756 SIIT-DC), which needs EAMs to do anything;
+        // NAT64 always needs a prefix.
+        let pool6 = if prefixes.is_empty() && mode == Mode::Siit && !eamt.is_empty() {
+            Pool6::none(raw.wkp_strict)
+        } else {
+            Pool6::new(prefixes, raw.wkp_strict).map_err(|e| {
+                let why = match e {
+                    nat64_core::pool6::Pool6Error::Empty => "pool6 needs at least one prefix \
+                        (an empty pool6 is an EAM-only SIIT: mode \"siit\" with [siit] eamt entries)"
+                        .to_string(),
+                    e => e.to_string(),
+                };
+                self.err(pool6_span, "pool6", why)
+            })?
+        };
 
         // RFC 6791 pool
         let mut r6791 = Vec::new();
@@ -608,7 +624,7 @@ impl Validator<'_> {
             };
             r6791.push((a, l));
         }
-        let rfc6791 = Rfc6791Pool::new(&r6791).map_err(|e| {
+        let mut rfc6791 = Rfc6791Pool::new(&r6791).map_err(|e| {
             let span = raw
                 .siit
                 .rfc6791_pool
@@ -617,6 +633,15 @@ impl Validator<'_> {
                 .unwrap_or(0..0);
             self.err(span, "siit.rfc6791_pool", e)
         })?;
+        if let Some(s) = &raw.siit.rfc6791_pool6 {
+            let (a, l) = self.prefix(s, "siit.rfc6791_pool6", true)?;
+            let IpAddr::V6(a) = a else {
+                return Err(self.err(s.span(), "siit.rfc6791_pool6", "not an IPv6 prefix"));
+            };
+            rfc6791 = rfc6791
+                .with_v6(a, l)
+                .map_err(|e| self.err(s.span(), "siit.rfc6791_pool6", e))?;
+        }
 
         // TUN
         let name = match raw.tun.name {
@@ -707,6 +732,21 @@ impl Validator<'_> {
             decrement_ttl: true,
             send_icmp_errors: x.send_icmp_errors.unwrap_or(d.send_icmp_errors),
             icmp_errors_per_sec: x.icmp_errors_per_sec.unwrap_or(d.icmp_errors_per_sec),
+            discard_errors: match &x.discard_errors {
+                Some(s) => match s.get_ref().as_str() {
+                    "off" => DiscardErrors::Off,
+                    "rate-limited" => DiscardErrors::RateLimited,
+                    "sent" => DiscardErrors::Sent,
+                    o => {
+                        return Err(self.err(
+                            s.span(),
+                            "xlat.discard_errors",
+                            format!("\"{o}\": expected \"off\", \"rate-limited\" or \"sent\""),
+                        ))
+                    }
+                },
+                None => d.discard_errors,
+            },
             icmp_src4: match &x.icmp_src4 {
                 Some(s) => match s.get_ref().parse::<std::net::Ipv4Addr>() {
                     Ok(a) => Some(a),

@@ -18,13 +18,17 @@ fn main() -> ExitCode {
             config,
             input,
             output,
-        } => match nat64d::translate::run(&config.path(), input.as_deref(), output.as_deref()) {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("nat64d translate: {e:#}");
-                ExitCode::FAILURE
+            seed,
+        } => {
+            match nat64d::translate::run(&config.path(), input.as_deref(), output.as_deref(), seed)
+            {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("nat64d translate: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Command::Dns64 { config } => match nat64d::dns64_service::run_standalone(&config.path()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -1,11 +1,16 @@
-//! `nat64d translate`: run captured packets through the stateless core and show the verdicts.
+//! `nat64d translate`: run captured packets through the translator the daemon would build and
+//! show the verdicts.
 //!
 //! Reads raw IP packets from a classic pcap file (LINKTYPE_RAW and friends; Ethernet and Linux
 //! cooked captures have their link header stripped) or as hex on standard input (one packet per
-//! line), translates each with the configured pool6/EAMT/RFC 6791 tables, prints one line per
-//! packet and writes the translated packets (and ICMP errors) to a LINKTYPE_RAW pcap.
+//! line), translates each with the configured mode: stateless SIIT (pool6/EAMT/RFC 6791 tables)
+//! or stateful NAT64 (pool4, static BIB, timeouts, filtering; the tables are kept across the
+//! packets of one capture and expire on the capture's clock). Prints one line per packet and
+//! writes the translated packets (and ICMP errors) to a LINKTYPE_RAW pcap.
 
+use crate::xlator::{Translator, Xlate};
 use anyhow::{bail, Context, Result};
+use nat64_core::nat64::Nat64;
 use nat64_core::siit::Siit;
 use nat64_core::{packets, Ctx, DropCounters, Timestamp, Verdict, AUX_LEN, HEADROOM};
 use std::fmt::Write as _;
@@ -95,6 +100,10 @@ pub fn read_pcap(data: &[u8], name: &str) -> Result<Vec<Captured>> {
     Ok(out)
 }
 
+/// The clock step between hex packets (they carry no time): 1 ms, so a stateful table sees
+/// them as one burst and nothing expires between them.
+pub const HEX_STEP_MS: u64 = 1;
+
 /// Parses hex packets, one per line (spaces and colons allowed, `#` starts a comment).
 ///
 /// # Errors
@@ -121,7 +130,12 @@ pub fn read_hex(r: impl BufRead) -> Result<Vec<Captured>> {
                 .with_context(|| format!("stdin:{}: '{s}' is not a hex byte", i + 1))?;
             ip.push(b);
         }
-        out.push(Captured { ts: (0, 0), ip });
+        // Hex has no timestamps: a fixed step of HEX_STEP_MS per packet.
+        let ms = out.len() as u64 * HEX_STEP_MS;
+        out.push(Captured {
+            ts: ((ms / 1000) as u32, ((ms % 1000) * 1000) as u32),
+            ip,
+        });
     }
     Ok(out)
 }
@@ -243,8 +257,9 @@ pub struct Summary {
 ///
 /// # Errors
 /// Errors writing the report or the pcap.
-pub fn translate_all<W: Write, R: Write>(
-    siit: &Siit,
+pub fn translate_all<X: Xlate, W: Write, R: Write>(
+    xlat: &X,
+    mode: &str,
     input: &[Captured],
     mut pcap: Option<&mut PcapWriter<W>>,
     report: &mut R,
@@ -265,7 +280,7 @@ pub fn translate_all<W: Write, R: Write>(
             _ => "?",
         };
         let mut outs: Vec<&[u8]> = Vec::new();
-        let verdict = siit.translate(&mut ctx, &mut buf, HEADROOM, n, &mut aux);
+        let verdict = xlat.translate(&mut ctx, &mut buf, HEADROOM, n, &mut aux);
         let label = match verdict {
             Verdict::Forward { start, len } => {
                 sum.forwarded += 1;
@@ -299,7 +314,7 @@ pub fn translate_all<W: Write, R: Write>(
     }
     writeln!(
         report,
-        "{} packets: {} forwarded, {} answered with an ICMP error, {} dropped",
+        "{} packets ({mode}): {} forwarded, {} answered with an ICMP error, {} dropped",
         sum.packets, sum.forwarded, sum.icmp_errors, sum.dropped
     )?;
     Ok(sum)
@@ -309,9 +324,25 @@ pub fn translate_all<W: Write, R: Write>(
 ///
 /// # Errors
 /// Config, input or output errors, with the file named.
-pub fn run(config: &Path, input: Option<&Path>, output: Option<&Path>) -> Result<Summary> {
+pub fn run(
+    config: &Path,
+    input: Option<&Path>,
+    output: Option<&Path>,
+    seed: u64,
+) -> Result<Summary> {
     let cfg = crate::config::load(config)?;
-    let siit = Siit::new(cfg.siit);
+    // The translator `run` would build (see `daemon`), with `seed` for the table hash so that
+    // a replay is reproducible.
+    let (xlat, mode) = match (&cfg.mode, &cfg.nat64) {
+        (crate::config::Mode::Nat64, Some(n)) => {
+            let mut c = n.core.clone();
+            c.hash_seed = seed;
+            let nat =
+                Nat64::new(c).map_err(|e| anyhow::anyhow!("{}: nat64: {e}", config.display()))?;
+            (Replay(Translator::Nat64(std::sync::Arc::new(nat))), "nat64")
+        }
+        _ => (Replay(Translator::Siit(Siit::new(cfg.siit))), "siit"),
+    };
     let packets = match input {
         Some(p) if p.as_os_str() != "-" => {
             let data = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
@@ -333,11 +364,31 @@ pub fn run(config: &Path, input: Option<&Path>, output: Option<&Path>) -> Result
                 .with_context(|| format!("{}: cannot create", o.display()))?;
             let mut w = PcapWriter::new(std::io::BufWriter::new(f))
                 .with_context(|| format!("{}: cannot write", o.display()))?;
-            let s = translate_all(&siit, &packets, Some(&mut w), &mut report)?;
+            let s = translate_all(&xlat, mode, &packets, Some(&mut w), &mut report)?;
             w.finish()
                 .with_context(|| format!("{}: cannot write", o.display()))?;
             Ok(s)
         }
-        None => translate_all::<std::io::Sink, _>(&siit, &packets, None, &mut report),
+        None => translate_all::<_, std::io::Sink, _>(&xlat, mode, &packets, None, &mut report),
+    }
+}
+
+/// The translator of a replay: in NAT64 mode the tables expire on the capture's clock before
+/// each packet, as the daemon's timer would expire them.
+struct Replay(Translator);
+
+impl Xlate for Replay {
+    fn translate(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        if let Translator::Nat64(n) = &self.0 {
+            n.expire(ctx.now);
+        }
+        self.0.translate(ctx, buf, start, len, aux)
     }
 }

@@ -429,3 +429,42 @@ fn eamt_in_nat64_mode_is_refused_at_its_line() {
         "{reason}"
     );
 }
+
+#[test]
+fn discard_errors_switch() {
+    use nat64_core::rfc7915::DiscardErrors;
+    // RFC 7915 §4.4/§5.4: sent, rate-limited (the default) or not sent.
+    let c = parse("").unwrap();
+    assert_eq!(c.siit.xlat.discard_errors, DiscardErrors::RateLimited);
+    for (s, want) in [
+        ("off", DiscardErrors::Off),
+        ("rate-limited", DiscardErrors::RateLimited),
+        ("sent", DiscardErrors::Sent),
+    ] {
+        let c = parse(&format!("[xlat]\ndiscard_errors = \"{s}\"\n")).unwrap();
+        assert_eq!(c.siit.xlat.discard_errors, want);
+    }
+    let (line, key, reason, _) = invalid("[xlat]\n\ndiscard_errors = \"always\"\n");
+    assert_eq!((line, key.as_str()), (3, "xlat.discard_errors"));
+    assert!(reason.contains("rate-limited"), "{reason}");
+}
+
+#[test]
+fn eam_only_siit_and_ipv6_rfc6791_pool() {
+    let c = parse(
+        "pool6 = []\n[siit]\neamt = [ { ipv4 = \"192.0.2.1\", ipv6 = \"2001:db8:1::1\" } ]\n\
+         rfc6791_pool6 = \"2001:db8:ffff::/96\"\n",
+    )
+    .unwrap();
+    assert!(c.siit.pool6.prefixes().is_empty());
+    assert_eq!(
+        c.siit.rfc6791.pick6("198.51.100.1".parse().unwrap()),
+        Some("2001:db8:ffff::c633:6401".parse().unwrap())
+    );
+    // NAT64 always needs a prefix.
+    let (_, key, _, _) =
+        invalid("mode = \"nat64\"\npool6 = []\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n");
+    assert_eq!(key, "pool6");
+    let (line, key, _, _) = invalid("[siit]\nrfc6791_pool6 = \"2001:db8::1/64\"\n");
+    assert_eq!((line, key.as_str()), (2, "siit.rfc6791_pool6"));
+}

@@ -152,7 +152,11 @@ fn untranslatable_source_is_dropped() {
     let mut pkt = Vec::new();
     b.write(&mut pkt, b"x").unwrap();
     let (out, c) = run(&pkt, false);
-    assert!(out.is_empty());
+    // RFC 7915 §5.4: the discard is answered with ICMPv6 1/1 (xlat.discard_errors, rate-limited
+    // by default) and still counted under its reason.
+    assert_eq!(out.len(), 1, "one ICMPv6 error back to the sender");
+    assert_eq!((out[0][0] >> 4, out[0][40], out[0][41]), (6, 1, 1));
+    assert_eq!(&out[0][24..40], &src);
     assert_eq!(c.drops.get(DropReason::UntranslatableSource), 1);
 }
 

@@ -87,7 +87,7 @@ fn pcap_in_pcap_out() {
     assert!(lines[4].contains("[drop truncated]"), "{stdout}");
     assert_eq!(
         lines[5],
-        "3 packets: 1 forwarded, 1 answered with an ICMP error, 1 dropped"
+        "3 packets (siit): 1 forwarded, 1 answered with an ICMP error, 1 dropped"
     );
     let out = read_pcap(&std::fs::read(&output).unwrap(), "out").unwrap();
     assert_eq!(out.len(), 2);
@@ -117,7 +117,7 @@ fn hex_on_stdin() {
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());
     assert!(
-        s.contains("[forward]") && s.contains("1 packets: 1 forwarded"),
+        s.contains("[forward]") && s.contains("1 packets (siit): 1 forwarded"),
         "{s}"
     );
     std::fs::remove_dir_all(&d).ok();
@@ -161,5 +161,80 @@ fn bad_inputs_are_clear_errors() {
     let o = child.wait_with_output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("stdin:1: odd number of hex digits"));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+const NAT64_CONFIG: &str = r#"
+mode = "nat64"
+pool6 = ["64:ff9b::/96"]
+wkp_strict = false
+[nat64]
+max_sessions = 1000
+max_sessions_per_host = 100
+[nat64.pool4]
+addresses = ["192.0.2.1"]
+[[nat64.static_bib]]
+proto = "tcp"
+ipv6 = "[2001:db8:6::80]:80"
+ipv4 = "192.0.2.1:80"
+"#;
+
+/// `mode = "nat64"` runs the stateful translator, with its tables kept across the capture: an
+/// IPv4 SYN to a static BIB entry reaches the IPv6 server, whose SYN-ACK then finds the session.
+#[test]
+fn nat64_mode_replays_statefully() {
+    let d = tmpdir("translate-nat64");
+    let cfg = d.join("nat64d.toml");
+    std::fs::write(&cfg, NAT64_CONFIG).unwrap();
+    let mut syn = Vec::new();
+    PacketBuilder::ipv4([198, 51, 100, 10], [192, 0, 2, 1], 64)
+        .tcp(40000, 80, 1000, 65000)
+        .syn()
+        .write(&mut syn, b"")
+        .unwrap();
+    let server: std::net::Ipv6Addr = "2001:db8:6::80".parse().unwrap();
+    let client: std::net::Ipv6Addr = "64:ff9b::c633:640a".parse().unwrap();
+    let mut syn_ack = Vec::new();
+    PacketBuilder::ipv6(server.octets(), client.octets(), 64)
+        .tcp(80, 40000, 5000, 65000)
+        .syn()
+        .ack(1001)
+        .write(&mut syn_ack, b"")
+        .unwrap();
+    let input = d.join("in.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
+    w.write((100, 0), &syn).unwrap();
+    w.write((100, 5000), &syn_ack).unwrap();
+    w.finish().unwrap();
+    for seed in ["7", "7"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_nat64d"))
+            .args(["translate", "--seed", seed, "--config"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(lines[0].contains("[forward]"), "{stdout}");
+        assert!(
+            lines[1].contains("-> 64:ff9b::c633:640a.40000 > 2001:db8:6::80.80 TCP"),
+            "{stdout}"
+        );
+        assert!(lines[2].contains("[forward]"), "{stdout}");
+        assert!(
+            lines[3].contains("-> 192.0.2.1.80 > 198.51.100.10.40000 TCP"),
+            "{stdout}"
+        );
+        assert_eq!(
+            lines[4],
+            "2 packets (nat64): 2 forwarded, 0 answered with an ICMP error, 0 dropped"
+        );
+    }
     std::fs::remove_dir_all(&d).ok();
 }

@@ -51,6 +51,15 @@ impl Pool6 {
         })
     }
 
+    /// No prefix at all: an EAM-only SIIT (RFC 7756 SIIT-DC), where every address is mapped by
+    /// the EAMT and anything else is untranslatable. Not valid for NAT64.
+    pub fn none(wkp_strict: bool) -> Pool6 {
+        Pool6 {
+            prefixes: Vec::new(),
+            wkp_strict,
+        }
+    }
+
     /// The prefixes, the IPv4→IPv6 one first.
     pub fn prefixes(&self) -> &[Prefix6052] {
         &self.prefixes
@@ -76,7 +85,10 @@ impl Pool6 {
     /// As [`Pool6::embed`].
     #[inline]
     pub fn embed_u128(&self, v4: Ipv4Addr) -> Result<u128, DropReason> {
-        let p = &self.prefixes[0];
+        // An EAM-only pool6 maps nothing (the caller names which address failed).
+        let Some(p) = self.prefixes.first() else {
+            return Err(DropReason::UntranslatableDestination);
+        };
         if self.wkp_strict && p.is_well_known() && is_non_global_v4(v4) {
             return Err(DropReason::WkpNonGlobal);
         }
@@ -114,6 +126,17 @@ impl Pool6 {
             }
         }
         None
+    }
+}
+
+impl Pool6 {
+    /// The IPv4 address embedded in `v6` under any prefix, without the RFC 6052 §3.1 check
+    /// (for naming why a refused address was refused).
+    pub fn extract_lax_u128(&self, v6: u128) -> Option<Ipv4Addr> {
+        self.prefixes
+            .iter()
+            .find_map(|p| p.extract_u128(v6))
+            .map(Ipv4Addr::from)
     }
 }
 

@@ -9,7 +9,7 @@
 use crate::eamt::Eamt;
 use crate::pool6::Pool6;
 use crate::rfc6791::Rfc6791Pool;
-use crate::rfc7915::{self, XlatConfig};
+use crate::rfc7915::{self, is_special_v4, XlatConfig};
 use crate::tuple::{Ctx, Mapper, Role, Tuple4, Tuple6};
 use crate::verdict::{DropReason, Verdict};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -80,6 +80,21 @@ impl Siit {
                         };
                         rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, len, aux)
                     }
+                    // The same for a translated ICMP error, which lies in `aux` (RFC 7757 §4.2.2
+                    // applies to every output): it is moved back into `buf`, where the packet it
+                    // came from was, and translated from there.
+                    Verdict::ForwardAux { len: alen } if m.hairpin => {
+                        let Some(dst) = buf.get_mut(start..start + alen) else {
+                            return Verdict::Drop(DropReason::BufferTooSmall);
+                        };
+                        dst.copy_from_slice(&aux[..alen]);
+                        let mut back = SiitMapper::new(self, true);
+                        let x = XlatConfig {
+                            decrement_ttl: false,
+                            ..self.cfg.xlat
+                        };
+                        rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, alen, aux)
+                    }
                     v => v,
                 }
             }
@@ -98,6 +113,19 @@ impl Siit {
             .pool6
             .embed_u128(a)
             .map(|x| (Ipv6Addr::from(x), Via::Pool6))
+    }
+
+    /// A refused extraction (RFC 6052 §3.1 behind the WKP) of a special IPv4 address reports
+    /// `special_address`, so that one rule names these addresses whatever the prefix.
+    #[cold]
+    fn special_or<T>(&self, a: &Ipv6Addr, role: Role<'_, T>, e: DropReason) -> DropReason {
+        let v4 = self.cfg.pool6.extract_lax_u128(u128::from(*a));
+        match (role, v4) {
+            (Role::Packet | Role::ErrorOuter(_), Some(v)) if is_special_v4(v) => {
+                DropReason::SpecialAddress
+            }
+            _ => e,
+        }
     }
 
     #[inline(always)]
@@ -135,11 +163,11 @@ impl<'a> SiitMapper<'a> {
     }
 }
 
-fn is_special4(a: Ipv4Addr) -> bool {
-    a.is_unspecified() || a.is_multicast() || a.is_broadcast()
-}
-
 impl Mapper for SiitMapper<'_> {
+    fn hairpins(&self) -> bool {
+        self.hairpin
+    }
+
     #[inline(always)]
     fn map_4to6(
         &mut self,
@@ -147,7 +175,14 @@ impl Mapper for SiitMapper<'_> {
         t: &Tuple4,
         role: Role<'_, Tuple6>,
     ) -> Result<Tuple6, DropReason> {
-        if is_special4(t.src) || is_special4(t.dst) {
+        // §4.1: never for an ordinary packet; inside ICMP errors the quoted packet and the error's
+        // source are translated all the same (troubleshooting).
+        let special = match role {
+            Role::Packet => is_special_v4(t.src) || is_special_v4(t.dst),
+            Role::Inner => false,
+            Role::ErrorOuter(_) => is_special_v4(t.dst),
+        };
+        if special {
             return Err(DropReason::SpecialAddress);
         }
         // RFC 7757 §4.2.1 ("simple hairpinning"), applied on the hairpin's second pass only.
@@ -163,11 +198,22 @@ impl Mapper for SiitMapper<'_> {
             // Rule 3.
             (true, Role::ErrorOuter(_)) => (self.inner4.map(|i| i.dst) != Some(t.src), true),
         };
-        let src = self
-            .siit
-            .v4_to_v6(t.src, eam_src)
-            .map_err(|e| remap(e, DropReason::UntranslatableSource))?
-            .0;
+        let src = match (self.siit.v4_to_v6(t.src, eam_src), role) {
+            (Ok(x), _) => x.0,
+            // RFC 6791's IPv6 counterpart: an ICMPv4 error from an IPv4 router that maps to
+            // nothing (no pool6, or RFC 6052 §3.1) takes its source from the IPv6 pool, else
+            // from the translator's own `icmp_src6`.
+            (Err(e), Role::ErrorOuter(_)) => {
+                match (
+                    self.siit.cfg.rfc6791.pick6(t.src),
+                    self.siit.cfg.xlat.icmp_src6,
+                ) {
+                    (Some(a), _) | (None, Some(a)) => a,
+                    (None, None) => return Err(remap(e, DropReason::UntranslatableSource)),
+                }
+            }
+            (Err(e), _) => return Err(remap(e, DropReason::UntranslatableSource)),
+        };
         let dst = self
             .siit
             .v4_to_v6(t.dst, eam_dst)
@@ -194,18 +240,35 @@ impl Mapper for SiitMapper<'_> {
             return Err(DropReason::SpecialAddress);
         }
         let (dst, dst_via) = match self.siit.v6_to_v4(&t.dst) {
-            Some(r) => r?,
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(self.siit.special_or(&t.dst, role, e)),
             None => return Err(DropReason::UntranslatableDestination),
         };
         let (src, src_via) = match (self.siit.v6_to_v4(&t.src), role) {
-            (Some(r), _) => r?,
+            (Some(Ok(r)), _) => r,
+            (Some(Err(e)), Role::Packet) => return Err(self.siit.special_or(&t.src, role, e)),
+            (Some(Err(e)), _) => return Err(e),
             // RFC 6791 §4: errors from IPv6 routers that map to nothing.
+            // Without a pool, the translator's own `icmp_src4` (as Jool's pool6791 falls back to
+            // the host's address).
             (None, Role::ErrorOuter(_)) => match self.siit.cfg.rfc6791.pick(&t.src) {
                 Some(a) => (a, Via::Eam),
-                None => return Err(DropReason::UntranslatableSource),
+                None => match self.siit.cfg.xlat.icmp_src4 {
+                    Some(a) => (a, Via::Eam),
+                    None => return Err(DropReason::UntranslatableSource),
+                },
             },
             (None, _) => return Err(DropReason::UntranslatableSource),
         };
+        // §5.1 / RFC 1812 §5.3.7: the same IPv4 rule as the other direction.
+        let special = match role {
+            Role::Packet => is_special_v4(src) || is_special_v4(dst),
+            Role::Inner => false,
+            Role::ErrorOuter(_) => is_special_v4(dst),
+        };
+        if special {
+            return Err(DropReason::SpecialAddress);
+        }
         let eamt = &self.siit.cfg.eamt;
         match role {
             // RFC 7757 §4.2.2 set A: destination from RFC 6052 and found in the EAMT.

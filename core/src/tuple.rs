@@ -92,6 +92,10 @@ pub struct Ctx {
     pub icmp_tokens: u32,
     /// When the bucket was last refilled (ms).
     pub icmp_bucket_time: u64,
+    /// Set by a driver while it translates a datagram it reassembled from IPv6 fragments: the
+    /// sender fragmented it, so it leaves with DF=0 whole and the IPv4 MTU check of RFC 7915
+    /// §5.1 is left to the IPv4 next hop (NAT64, RFC 6146 §3.4).
+    pub reassembled: bool,
 }
 
 impl Ctx {
@@ -102,6 +106,7 @@ impl Ctx {
             next_ip_id: id_seed,
             icmp_tokens: 100,
             icmp_bucket_time: now.0,
+            reassembled: false,
         }
     }
 
@@ -137,4 +142,11 @@ pub trait Mapper {
         t: &Tuple6,
         role: Role<'_, Tuple4>,
     ) -> Result<Tuple4, DropReason>;
+
+    /// True once a packet's mapping sends it straight back into the translator (RFC 7757
+    /// §4.2.2, RFC 6146 §3.8) rather than out of the IPv4 interface, whose MTU then does not
+    /// apply.
+    fn hairpins(&self) -> bool {
+        false
+    }
 }

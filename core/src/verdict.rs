@@ -70,7 +70,7 @@ drop_reasons! {
     Ipv4BadTotalLength = "ipv4_bad_total_length",
     /// IPv4 header checksum does not verify (RFC 1812 §5.2.2: a router drops these).
     Ipv4BadHeaderChecksum = "ipv4_bad_header_checksum",
-    /// IPv6 payload length larger than the buffer (or zero: jumbograms are not translated).
+    /// IPv6 payload length larger than the buffer, or zero with a Hop-by-Hop header (a jumbograms are not translated).
     Ipv6BadPayloadLength = "ipv6_bad_payload_length",
     /// An IPv6 extension header runs past the packet, or the chain is too long.
     Ipv6BadExtensionHeader = "ipv6_bad_extension_header",
@@ -94,7 +94,10 @@ drop_reasons! {
     UntranslatableDestination = "untranslatable_destination",
     /// RFC 6052 §3.1: a non-global IPv4 address behind the Well-Known Prefix.
     WkpNonGlobal = "wkp_non_global",
-    /// IPv4 multicast, broadcast or unspecified addresses, IPv6 multicast: never translated.
+    /// An address that is never translated in an ordinary packet, in both directions and modes
+    /// (RFC 7915 §4.1/§5.1, RFC 1812 §5.3.7, RFC 3927 §7): IPv4 0/8, 127/8, 169.254/16, 224/4
+    /// and 255.255.255.255 (embedded in any prefix or mapped by an EAM), IPv6 multicast. Silent:
+    /// §4.1/§5.1 say to drop illegal addresses silently. ICMP errors may carry them (§4.1).
     SpecialAddress = "special_address",
     /// RFC 7915 §1.2: fragmented ICMP is not translated statelessly.
     FragmentedIcmp = "fragmented_icmp",
@@ -108,6 +111,16 @@ drop_reasons! {
     IcmpNestedError = "icmp_nested_error",
     /// The packet quoted inside an ICMP error is not a parsable IP header.
     IcmpBadInnerPacket = "icmp_bad_inner_packet",
+    /// RFC 7915 §5.1.1: an extension header (other than ESP) follows the Fragment header, so the
+    /// fragment cannot be translated ("SHOULD be dropped and logged"); §5.4's error is returned.
+    FragmentExtensionHeader = "fragment_extension_header",
+    /// A protocol that belongs to the other IP version: ICMPv6 (58) or an IPv6 extension header
+    /// number in IPv4, ICMPv4 (1) in IPv6, also as the protocol of a packet quoted in an ICMP
+    /// error. Translating it would forge the other side's ICMP or header chain.
+    ProtocolMismatch = "protocol_mismatch",
+    /// RFC 8200 §8.1: an IPv6 UDP datagram with checksum zero is discarded (RFC 6935/6936
+    /// tunnel exceptions do not apply to a translator), never passed on as IPv4 "no checksum".
+    Ipv6ZeroChecksumUdp = "ipv6_zero_checksum_udp",
     /// A Parameter Problem pointer that has no counterpart in the other protocol (RFC 7915 Fig. 3/6).
     IcmpBadPointer = "icmp_bad_pointer",
     /// The caller's buffers are too small for the translated output.

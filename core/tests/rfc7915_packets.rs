@@ -241,7 +241,7 @@ fn v4_udp_zero_checksum() {
     let mut cfg = config(false);
     cfg.xlat.compute_udp_zero_checksum = false;
     assert_eq!(
-        run_with(&Siit::new(cfg), &pkt).dropped(),
+        run_with(&Siit::new(cfg), &pkt).refused(),
         DropReason::ZeroChecksumUdp
     );
     // First fragment of a zero-checksum datagram: cannot be computed statelessly.
@@ -262,7 +262,8 @@ fn v4_udp_zero_checksum() {
         &[],
         &seg,
     );
-    assert_eq!(run(&f).dropped(), DropReason::FragmentedZeroChecksumUdp);
+    // §4.4: answered with 3/13 (see rfc7915_edges.rs).
+    assert_eq!(run(&f).refused(), DropReason::FragmentedZeroChecksumUdp);
 }
 
 #[test]
@@ -687,7 +688,7 @@ fn rfc4884_extension_is_carried() {
 fn wkp_strict_drops_documentation_addresses() {
     let strict = Siit::new(config(true));
     let pkt = udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, b"x");
-    assert_eq!(run_with(&strict, &pkt).dropped(), DropReason::WkpNonGlobal);
+    assert_eq!(run_with(&strict, &pkt).refused(), DropReason::WkpNonGlobal);
     let ok = udp6(v6(V6_CLIENT), wkp("8.8.8.8"), 64, b"x");
     assert!(matches!(run_with(&strict, &ok), Out::Packets(_)));
 }
@@ -695,9 +696,10 @@ fn wkp_strict_drops_documentation_addresses() {
 #[test]
 fn untranslatable_addresses_are_dropped() {
     let pkt = udp6(v6(V6_CLIENT), v6("2001:db8:99::1"), 64, b"x");
-    assert_eq!(run(&pkt).dropped(), DropReason::UntranslatableDestination);
+    // §5.4: discards are answered (1/1) unless switched off; see rfc7915_edges.rs.
+    assert_eq!(run(&pkt).refused(), DropReason::UntranslatableDestination);
     let pkt = udp6(v6("fe80::1"), wkp(V4_SERVER), 64, b"x");
-    assert_eq!(run(&pkt).dropped(), DropReason::UntranslatableSource);
+    assert_eq!(run(&pkt).refused(), DropReason::UntranslatableSource);
     let pkt = udp4(v4(V4_SERVER), v4("224.0.0.5"), 64, b"x");
     assert_eq!(run(&pkt).dropped(), DropReason::SpecialAddress);
 }
@@ -785,7 +787,7 @@ fn fragmented_icmp_is_not_translated() {
         &[],
         &[0u8, 0, 0, 0, 0, 0, 0, 0],
     );
-    assert_eq!(run(&f).dropped(), DropReason::FragmentedIcmp);
+    assert_eq!(run(&f).refused(), DropReason::FragmentedIcmp);
     let g = frag6(
         v6(V6_CLIENT),
         wkp(V4_SERVER),
@@ -795,7 +797,7 @@ fn fragmented_icmp_is_not_translated() {
         3,
         &[128u8, 0, 0, 0, 0, 0, 0, 0],
     );
-    assert_eq!(run(&g).dropped(), DropReason::FragmentedIcmp);
+    assert_eq!(run(&g).refused(), DropReason::FragmentedIcmp);
 }
 
 // ---------------------------------------------------------------- malformed input
@@ -898,7 +900,9 @@ fn malformed_packets_are_counted_drops() {
                 p[5] = 0;
                 p
             },
-            DropReason::Ipv6BadPayloadLength,
+            // Payload length 0 without a Jumbo option is an empty payload (RFC 2675 applies
+            // only with a Hop-by-Hop header): a UDP packet without its header.
+            DropReason::TransportTruncated,
         ),
         (
             raw6(
@@ -930,11 +934,12 @@ fn malformed_packets_are_counted_drops() {
                 1,
                 &[17, 0, 1, 4, 0, 0, 0, 0],
             ),
-            DropReason::BadFragment,
+            // §5.1.1 + §5.4: an extension header after the Fragment header is answered.
+            DropReason::FragmentExtensionHeader,
         ),
     ];
     for (p, want) in cases6 {
-        assert_eq!(run(&p).dropped(), want, "{p:02x?}");
+        assert_eq!(run(&p).refused(), want, "{p:02x?}");
     }
 }
 

@@ -657,7 +657,10 @@ impl Nat64 {
         if held {
             let now = ctx.now;
             let done = |b: &mut [u8], s: usize, l: usize| {
-                match self.translate_packet(ctx, b, s, l, aux) {
+                ctx.reassembled = true;
+                let v = self.translate_packet(ctx, b, s, l, aux);
+                ctx.reassembled = false;
+                match v {
                     // The whole message lies in the store's slot: hand it out in `aux`.
                     Verdict::Forward { start, len } => match aux.get_mut(..len) {
                         Some(out) => {
@@ -736,6 +739,20 @@ impl Nat64 {
                             ..self.xlat
                         };
                         rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, len, aux)
+                    }
+                    // The same for a translated ICMP error, which lies in `aux`: moved back into
+                    // `buf` where its packet was, then translated from there (every output).
+                    Verdict::ForwardAux { len: alen } if m.hairpin() => {
+                        let Some(dst) = buf.get_mut(start..start + alen) else {
+                            return Verdict::Drop(DropReason::BufferTooSmall);
+                        };
+                        dst.copy_from_slice(&aux[..alen]);
+                        let mut back = Nat64Mapper::new(self);
+                        let x = XlatConfig {
+                            decrement_ttl: false,
+                            ..self.xlat
+                        };
+                        rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, alen, aux)
                     }
                     v => v,
                 }

@@ -83,7 +83,7 @@ pub struct Bound {
 }
 
 fn is_special4(a: Ipv4Addr) -> bool {
-    a.is_unspecified() || a.is_multicast() || a.is_broadcast()
+    crate::rfc7915::is_special_v4(a)
 }
 
 fn is_non_first(f: &Option<Frag>) -> bool {
@@ -609,6 +609,10 @@ fn frag_out4(t: &Tuple4) -> FragOut {
 }
 
 impl Mapper for Nat64Mapper<'_> {
+    fn hairpins(&self) -> bool {
+        self.hairpin
+    }
+
     fn map_4to6(
         &mut self,
         ctx: &mut Ctx,
@@ -620,10 +624,7 @@ impl Mapper for Nat64Mapper<'_> {
             Role::Inner => self.inner_4to6(t),
             Role::ErrorOuter(inner) => {
                 // The error goes to the IPv6 host of the quoted packet; its source (an IPv4 router
-                // or the peer) is represented under Pref64.
-                if is_special4(t.src) {
-                    return Err(DropReason::SpecialAddress);
-                }
+                // or the peer) is represented under Pref64, even an "illegal" one (RFC 7915 §4.1).
                 if !self.nat.pool4.contains(u32::from(t.dst)) {
                     return Err(DropReason::UntranslatableDestination);
                 }

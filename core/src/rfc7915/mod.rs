@@ -48,6 +48,11 @@ pub struct XlatConfig {
     /// §4.4/§5.4 rate limit: at most this many translator-generated errors per second per worker
     /// (0 = unlimited). Default 100, like Linux's icmp_ratelimit.
     pub icmp_errors_per_sec: u32,
+    /// §4.4/§5.4: whether a packet the translator discards (untranslatable address, zero UDP
+    /// checksum that cannot be fixed, extension header after a Fragment header, a protocol of the
+    /// other IP version, fragmented ICMP) is answered with ICMPv4 3/13 or ICMPv6 1/1. Default
+    /// rate-limited, as for the translator's other errors.
+    pub discard_errors: DiscardErrors,
     /// Source of ICMPv4 errors the translator generates; `None` uses the dropped packet's
     /// destination (the translator has no IPv4 address of its own by default).
     pub icmp_src4: Option<Ipv4Addr>,
@@ -69,10 +74,53 @@ impl Default for XlatConfig {
             decrement_ttl: true,
             send_icmp_errors: true,
             icmp_errors_per_sec: 100,
+            discard_errors: DiscardErrors::RateLimited,
             icmp_src4: None,
             icmp_src6: None,
         }
     }
+}
+
+/// RFC 7915 §4.4/§5.4: "whether the ICMPv4 error messages are sent, rate-limited, or not sent".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscardErrors {
+    /// Never answer a discarded packet (only the drop counter shows it).
+    Off,
+    /// Answer within `icmp_errors_per_sec` (the default).
+    RateLimited,
+    /// Answer every discarded packet (still never about an ICMP error or to a special address).
+    Sent,
+}
+
+impl DiscardErrors {
+    /// The configuration keyword: `off`, `rate-limited`, `sent`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DiscardErrors::Off => "off",
+            DiscardErrors::RateLimited => "rate-limited",
+            DiscardErrors::Sent => "sent",
+        }
+    }
+}
+
+/// §4.4/§5.4: the discards that are answered with the default error (ICMPv4 3/13, ICMPv6 1/1).
+/// Every other drop is either answered with its own code elsewhere (TTL, MTU, source route,
+/// routing header), malformed input, an ICMP message the RFC says to drop silently, an "illegal"
+/// address that §4.1/§5.1 say to drop silently, or a stateful NAT64 decision RFC 6146 rules on.
+#[inline]
+pub(crate) fn answers_discard(r: crate::verdict::DropReason) -> bool {
+    use crate::verdict::DropReason as D;
+    matches!(
+        r,
+        D::UntranslatableSource
+            | D::UntranslatableDestination
+            | D::WkpNonGlobal
+            | D::FragmentedIcmp
+            | D::FragmentedZeroChecksumUdp
+            | D::ZeroChecksumUdp
+            | D::FragmentExtensionHeader
+            | D::ProtocolMismatch
+    )
 }
 
 /// IP protocol numbers used here.
@@ -93,6 +141,24 @@ pub mod proto {
     pub const FRAGMENT: u8 = 44;
     /// IPv6 destination options.
     pub const DSTOPTS: u8 = 60;
+}
+
+/// RFC 7915 §4.1/§5.1 ("illegal" addresses), RFC 1812 §5.3.7 and RFC 3927 §7: IPv4 addresses
+/// that a translator never translates in the header of an ordinary packet, in either direction and
+/// either mode, whatever prefix or EAM would map them: "this network" 0/8 (0.0.0.0 included),
+/// loopback 127/8, link-local 169.254/16 (a router MUST NOT forward it; 169.254.169.254 is the
+/// cloud metadata service), multicast 224/4 and the limited broadcast 255.255.255.255.
+///
+/// Inside ICMP errors such addresses are still translated (§4.1: "for the purpose of trouble
+/// shooting"): the callers skip this check for the quoted packet and the error's source.
+#[inline]
+pub fn is_special_v4(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    o[0] == 0
+        || o[0] == 127
+        || (o[0] == 169 && o[1] == 254)
+        || o[0] >= 224 && o[0] < 240
+        || u32::from(a) == u32::MAX
 }
 
 #[inline]
@@ -285,10 +351,18 @@ pub(crate) fn write_v4_header(
 
 /// Token bucket for translator-generated ICMP errors (§4.4/§5.4 "rate-limited"), kept in the
 /// worker's [`Ctx`].
+/// `discard` marks a §4.4/§5.4 discard error, which also follows `discard_errors`.
 #[inline]
-pub(crate) fn icmp_error_allowed(cfg: &XlatConfig, ctx: &mut Ctx) -> bool {
+pub(crate) fn icmp_error_allowed_for(cfg: &XlatConfig, ctx: &mut Ctx, discard: bool) -> bool {
     if !cfg.send_icmp_errors {
         return false;
+    }
+    if discard {
+        match cfg.discard_errors {
+            DiscardErrors::Off => return false,
+            DiscardErrors::Sent => return true,
+            DiscardErrors::RateLimited => {}
+        }
     }
     if cfg.icmp_errors_per_sec == 0 {
         return true;

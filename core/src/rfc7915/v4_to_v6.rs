@@ -8,8 +8,8 @@
 
 use super::icmp::{self, IcmpMap};
 use super::{
-    be16, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed, proto, put16, quoted_ids,
-    write_v4_header, write_v6_header, XlatConfig,
+    answers_discard, be16, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed_for, proto,
+    put16, quoted_ids, write_v4_header, write_v6_header, XlatConfig,
 };
 use crate::checksum;
 use crate::tuple::{Ctx, Frag, Mapper, Role, Tuple4, Tuple6, L4};
@@ -169,8 +169,30 @@ pub fn translate_4to6<M: Mapper>(
 ) -> Verdict {
     match translate(cfg, m, ctx, buf, start, len, aux) {
         Ok(v) => v,
+        Err(r) if answers_discard(r) => discard(cfg, ctx, &buf[start..start + len], r, aux),
         Err(r) => Verdict::Drop(r),
     }
+}
+
+/// §4.4: a discarded packet is answered with Destination Unreachable, Communication
+/// Administratively Prohibited (3/13), subject to `discard_errors`. The packet is still intact:
+/// every discard of [`answers_discard`] happens before the translator writes.
+#[cold]
+fn discard(cfg: &XlatConfig, ctx: &mut Ctx, pkt: &[u8], r: DropReason, aux: &mut [u8]) -> Verdict {
+    match V4Header::parse(pkt, true) {
+        Ok(h) => error_to_sender_with(cfg, ctx, &pkt[..h.total], h, 3, 13, 0, r, aux, true),
+        Err(_) => Verdict::Drop(r),
+    }
+}
+
+/// True for protocol numbers that only make sense in IPv6 (§4.1 copies the protocol, so these
+/// would forge an IPv6 header chain or ICMPv6 message): the IPv4 twin of IPv6 carrying ICMPv4.
+#[inline]
+fn v6_only_protocol(p: u8) -> bool {
+    matches!(
+        p,
+        proto::HOPOPT | proto::ROUTING | proto::FRAGMENT | proto::DSTOPTS | proto::ICMPV6
+    )
 }
 
 fn translate<M: Mapper>(
@@ -190,11 +212,8 @@ fn translate<M: Mapper>(
     let first = h.offset == 0;
     // IPv6 extension-header numbers (and ICMPv6) carried as an IPv4 protocol would turn into a
     // malformed IPv6 header chain.
-    if matches!(
-        h.proto,
-        proto::HOPOPT | proto::ROUTING | proto::FRAGMENT | proto::DSTOPTS | proto::ICMPV6
-    ) {
-        return Err(DropReason::UnsupportedProtocol);
+    if v6_only_protocol(h.proto) {
+        return Err(DropReason::ProtocolMismatch);
     }
 
     // Transport identification (RFC 6146 §3.4 needs it; SIIT uses it for stateful mappers only).
@@ -262,9 +281,12 @@ fn translate<M: Mapper>(
     let (src6, dst6) = (t6.src.octets(), t6.dst.octets());
 
     let plen = h.total - h.ihl;
-    // §4.1: DF set and the next hop cannot take it → Fragmentation Needed.
-    if h.df && !h.is_fragment() && 40 + plen > usize::from(cfg.ipv6_mtu) {
-        let mtu = cfg.ipv6_mtu.saturating_sub(20);
+    // A fragment keeps an 8-byte Fragment header in IPv6 (§4.1).
+    let fh = if h.is_fragment() { 8 } else { 0 };
+    // §4.1: DF set and the next hop cannot take it → Fragmentation Needed. Fragments too: §4.1
+    // has no exemption, and the MTU reported leaves room for their Fragment header.
+    if h.df && 40 + fh + plen > usize::from(cfg.ipv6_mtu) {
+        let mtu = cfg.ipv6_mtu.saturating_sub(20 + fh as u16);
         return Ok(error_to_sender(
             cfg,
             ctx,
@@ -277,7 +299,10 @@ fn translate<M: Mapper>(
             aux,
         ));
     }
-    let must_split = !h.df && 40 + plen > usize::from(cfg.lowest_ipv6_mtu);
+    // §4.1: DF=0 packets are fragmented so that every IPv6 packet, Fragment header included, fits
+    // both lowest-ipv6-mtu and the next hop's MTU (the §4 MUST).
+    let mtu6 = cfg.lowest_ipv6_mtu.min(cfg.ipv6_mtu);
+    let must_split = !h.df && 40 + fh + plen > usize::from(mtu6);
 
     // §4.5: the transport header of a first fragment.
     let seg_start = start + h.ihl;
@@ -324,7 +349,7 @@ fn translate<M: Mapper>(
     };
     if must_split {
         return split(
-            cfg,
+            mtu6,
             &buf[seg_start..seg_end],
             h,
             tc,
@@ -336,7 +361,6 @@ fn translate<M: Mapper>(
         );
     }
 
-    let fh = if h.is_fragment() { 8 } else { 0 };
     let new_start = seg_start
         .checked_sub(40 + fh)
         .ok_or(DropReason::BufferTooSmall)?;
@@ -362,10 +386,11 @@ fn write_frag_header(out: &mut [u8], nh: u8, offset: u16, more: bool, id: u32) {
     out[4..8].copy_from_slice(&id.to_be_bytes());
 }
 
-/// §4.1: splits the (already fixed up) payload into IPv6 fragments of at most `lowest_ipv6_mtu`.
+/// §4.1: splits the (already fixed up) payload into IPv6 fragments of at most `mtu6` bytes, each
+/// with its Fragment header.
 #[allow(clippy::too_many_arguments)]
 fn split(
-    cfg: &XlatConfig,
+    mtu6: u16,
     payload: &[u8],
     h: V4Header,
     tc: u8,
@@ -375,7 +400,7 @@ fn split(
     dst6: &[u8; 16],
     aux: &mut [u8],
 ) -> Result<Verdict, DropReason> {
-    let chunk = (usize::from(cfg.lowest_ipv6_mtu).saturating_sub(48)) & !7;
+    let chunk = (usize::from(mtu6).saturating_sub(48)) & !7;
     if chunk == 0 {
         return Err(DropReason::PacketTooBig);
     }
@@ -424,6 +449,25 @@ pub(crate) fn error_to_sender(
     reason: DropReason,
     aux: &mut [u8],
 ) -> Verdict {
+    error_to_sender_with(cfg, ctx, orig, h, ty, code, mtu, reason, aux, false)
+}
+
+/// [`error_to_sender`]; `discard` marks a §4.4 discard error (policy `discard_errors`).
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn error_to_sender_with(
+    cfg: &XlatConfig,
+    ctx: &mut Ctx,
+    orig: &[u8],
+    h: V4Header,
+    ty: u8,
+    code: u8,
+    mtu: u16,
+    reason: DropReason,
+    aux: &mut [u8],
+    discard: bool,
+) -> Verdict {
     let is_error =
         h.proto == proto::ICMP && orig.get(h.ihl).is_some_and(|&t| icmp::is_icmp4_error(t));
     let src = Ipv4Addr::from(h.src);
@@ -432,8 +476,8 @@ pub(crate) fn error_to_sender(
         || src.is_unspecified()
         || src.is_multicast()
         || src.is_broadcast()
-        || src.is_loopback()
-        || !icmp_error_allowed(cfg, ctx)
+        || super::is_special_v4(src)
+        || !icmp_error_allowed_for(cfg, ctx, discard)
     {
         return Verdict::Drop(reason);
     }
@@ -493,6 +537,10 @@ fn icmp_error<M: Mapper>(
 
     // The quoted packet.
     let ih = V4Header::parse(dgram, false)?;
+    // The quoted packet follows the rule for packets (its protocol would be dropped as one).
+    if v6_only_protocol(ih.proto) {
+        return Err(DropReason::ProtocolMismatch);
+    }
     let inner_seg_all = &dgram[ih.ihl..];
     let inner_claim = ih.total - ih.ihl;
     let inner_seg = &inner_seg_all[..inner_seg_all.len().min(inner_claim)];
@@ -559,14 +607,17 @@ fn icmp_error<M: Mapper>(
         return Err(DropReason::BufferTooSmall);
     }
     let room = ICMP6_ERROR_MAX - 48 - inner_hdr;
-    let seg_len = inner_seg.len().min(room);
+    let mut seg_len = inner_seg.len().min(room);
     let mut ext_out = 0;
     let mut pad_to = 0;
     if keeps_ext {
-        // RFC 4884 §4.1: the original datagram is zero-padded to a multiple of 8, at least 128.
-        let padded = (inner_hdr + seg_len).div_ceil(8).max(16) * 8;
-        if padded + ext.len() <= ICMP6_ERROR_MAX - 48 {
-            pad_to = padded;
+        // RFC 4884 §4.1: the original datagram is zero-padded to a multiple of 8, at least 128
+        // bytes. When it and the extension do not both fit, the quote is shortened (down to
+        // those 128 bytes) so that the extension is kept; only a longer extension is dropped.
+        let dgram_room = (ICMP6_ERROR_MAX - 48).saturating_sub(ext.len()) & !7;
+        if dgram_room >= 128 {
+            seg_len = seg_len.min(dgram_room - inner_hdr);
+            pad_to = (inner_hdr + seg_len).div_ceil(8).max(16) * 8;
             ext_out = ext.len();
         }
     }

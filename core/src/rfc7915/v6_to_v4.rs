@@ -8,8 +8,8 @@
 
 use super::icmp::{self, IcmpMap};
 use super::{
-    be16, be32, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed, proto, put16,
-    quoted_ids, write_v4_header, write_v6_header, XlatConfig,
+    answers_discard, be16, be32, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed_for,
+    proto, put16, quoted_ids, write_v4_header, write_v6_header, XlatConfig,
 };
 use crate::checksum;
 use crate::tuple::{Ctx, Frag, Mapper, Role, Tuple4, Tuple6, L4};
@@ -61,8 +61,9 @@ impl V6Header {
             return Err(bad(DropReason::UnknownVersion));
         }
         let plen = usize::from(be16(p, 4));
-        if outer && (plen == 0 || 40 + plen > p.len()) {
-            // Zero is a jumbogram (RFC 2675), which has no IPv4 counterpart.
+        // Zero with a Hop-by-Hop header is a jumbogram (RFC 2675 §3), which has no IPv4
+        // counterpart; zero otherwise is an empty payload (say, No Next Header), translated.
+        if outer && ((plen == 0 && p[6] == proto::HOPOPT) || 40 + plen > p.len()) {
             return Err(DropReason::Ipv6BadPayloadLength);
         }
         let end = (40 + plen).min(p.len());
@@ -96,14 +97,15 @@ impl V6Header {
                     nh = p[off];
                     off += 8;
                     // §5.1.1: an extension header after the Fragment header (ESP excepted, AH
-                    // included) cannot be translated.
+                    // included): "SHOULD be dropped and logged", in every fragment (the Fragment
+                    // Offset rule), and answered with §5.4's error.
                     const AH: u8 = 51;
                     let ext_follows = matches!(
                         nh,
                         proto::HOPOPT | proto::ROUTING | proto::DSTOPTS | proto::FRAGMENT | AH
                     );
-                    if f.0 == 0 && ext_follows {
-                        return Err(bad(DropReason::BadFragment));
+                    if ext_follows {
+                        return Err(bad(DropReason::FragmentExtensionHeader));
                     }
                     frag = Some(f);
                     break;
@@ -130,6 +132,44 @@ impl V6Header {
             frag,
             routing_err,
         })
+    }
+
+    /// The header of a packet whose Fragment header is followed by another extension header,
+    /// for the §5.4 error about it: `l4_off` points after the Fragment header. Only the walk up
+    /// to the Fragment header is repeated; `None` if that part is malformed.
+    #[cold]
+    fn parse_to_fragment(p: &[u8]) -> Option<V6Header> {
+        let plen = usize::from(be16(p, 4));
+        let end = (40 + plen).min(p.len());
+        let (mut nh, mut off) = (p[6], 40);
+        for _ in 0..MAX_EXT_HEADERS {
+            match nh {
+                proto::HOPOPT | proto::ROUTING | proto::DSTOPTS if off + 8 <= end => {
+                    nh = p[off];
+                    off += (usize::from(p[off + 1]) + 1) * 8;
+                }
+                proto::FRAGMENT if off + 8 <= end => {
+                    let fo = be16(p, off + 2);
+                    let mut src = [0u8; 16];
+                    let mut dst = [0u8; 16];
+                    src.copy_from_slice(&p[8..24]);
+                    dst.copy_from_slice(&p[24..40]);
+                    return Some(V6Header {
+                        tc: (p[0] << 4) | (p[1] >> 4),
+                        plen,
+                        hl: p[7],
+                        src,
+                        dst,
+                        l4_off: off + 8,
+                        proto: p[off],
+                        frag: Some((fo >> 3, fo & 1 != 0, be32(p, off + 4))),
+                        routing_err: None,
+                    });
+                }
+                _ => return None,
+            }
+        }
+        None
     }
 
     fn tuple_frag(&self) -> Option<Frag> {
@@ -163,8 +203,28 @@ pub fn translate_6to4<M: Mapper>(
 ) -> Verdict {
     match translate(cfg, m, ctx, buf, start, len, aux) {
         Ok(v) => v,
+        Err(r) if answers_discard(r) => discard(cfg, ctx, &buf[start..start + len], r, aux),
         Err(r) => Verdict::Drop(r),
     }
+}
+
+/// §5.4: a discarded packet is answered with Destination Unreachable, Communication with
+/// Destination Administratively Prohibited (1/1), subject to `discard_errors`. The packet is
+/// still intact: every discard of [`answers_discard`] happens before the translator writes. A
+/// Fragment header followed by another extension header fails the strict parse, so it is
+/// re-walked only up to the Fragment header.
+#[cold]
+fn discard(cfg: &XlatConfig, ctx: &mut Ctx, pkt: &[u8], r: DropReason, aux: &mut [u8]) -> Verdict {
+    let h = match V6Header::parse(pkt, true) {
+        Ok(h) => h,
+        Err(DropReason::FragmentExtensionHeader) => match V6Header::parse_to_fragment(pkt) {
+            Some(h) => h,
+            None => return Verdict::Drop(r),
+        },
+        Err(_) => return Verdict::Drop(r),
+    };
+    let end = (40 + h.plen).min(pkt.len());
+    error_to_sender_with(cfg, ctx, &pkt[..end], &h, 1, 1, 0, r, aux, true)
 }
 
 fn translate<M: Mapper>(
@@ -183,9 +243,16 @@ fn translate<M: Mapper>(
     let seg = &pkt[h.l4_off..];
     let first = h.first();
 
+    // ICMPv4 inside IPv6 would come out as a forged ICMPv4 message: the twin of IPv4 carrying
+    // ICMPv6 (§5.1 copies the protocol otherwise).
+    if h.proto == proto::ICMP {
+        return Err(DropReason::ProtocolMismatch);
+    }
     let (l4, tcp_flags, echo_type) = if h.proto == proto::ICMPV6 {
-        if h.frag.is_some() {
-            return Err(DropReason::FragmentedIcmp); // §1.2
+        // §1.2: fragmented ICMP is not translated statelessly. An atomic fragment (offset 0,
+        // M=0) is a whole packet (RFC 6946 §4) and is translated by §5.1.1.
+        if h.frag.is_some_and(|(off, more, _)| off != 0 || more) {
+            return Err(DropReason::FragmentedIcmp);
         }
         if seg.len() < 8 {
             return Err(DropReason::TransportTruncated);
@@ -205,6 +272,11 @@ fn translate<M: Mapper>(
                 seg[13],
                 0,
             ),
+            // RFC 8200 §8.1: an IPv6 receiver discards UDP with checksum zero; translating it
+            // to IPv4 "no checksum" would make the IPv4 receiver accept it.
+            proto::UDP if seg.len() >= 8 && be16(seg, 6) == 0 => {
+                return Err(DropReason::Ipv6ZeroChecksumUdp)
+            }
             proto::UDP if seg.len() >= 8 => (
                 L4::Ports {
                     src: be16(seg, 0),
@@ -267,6 +339,27 @@ fn translate<M: Mapper>(
 
     let seg_start = start + h.l4_off;
     let seg_end = start + 40 + h.plen;
+    let total = 20 + (seg_end - seg_start);
+    // §5.1 / §1.4: the IPv4 next hop's MTU. A packet that leaves with DF=1 and does not fit is
+    // refused with a Packet Too Big (checked before the packet is rewritten, so it is quoted as
+    // received); a DF=0 one is fragmented below (§5.1.1 MUST). Hairpinned packets do not leave.
+    let too_big = total > usize::from(cfg.ipv4_mtu) && !m.hairpins() && !ctx.reassembled;
+    if too_big && h.v4_flags(total) & 0x4000 != 0 {
+        // The IPv6 size that fits (ipv4_mtu + 20), never below the IPv6 minimum (a sender at
+        // 1280 gets DF=0 packets, which are fragmented).
+        let mtu = (u32::from(cfg.ipv4_mtu) + 20).max(1280);
+        return Ok(error_to_sender(
+            cfg,
+            ctx,
+            pkt,
+            &h,
+            2,
+            0,
+            mtu,
+            DropReason::PacketTooBig,
+            aux,
+        ));
+    }
     if first {
         let seg = &mut buf[seg_start..seg_end];
         let ph_old = checksum::v6_addrs(&h.src, &h.dst);
@@ -281,8 +374,6 @@ fn translate<M: Mapper>(
         }
     }
 
-    let seg_len = seg_end - seg_start;
-    let total = 20 + seg_len;
     let id = match h.frag {
         Some((_, _, id)) => id as u16, // §5.1.1: the low-order 16 bits
         None if cfg.generate_ipv4_id => ctx.ip_id(),
@@ -308,10 +399,53 @@ fn translate<M: Mapper>(
         &src4,
         &dst4,
     );
+    if too_big {
+        return fragment4(&buf[new_start..new_start + total], cfg.ipv4_mtu, aux);
+    }
     Ok(Verdict::Forward {
         start: new_start,
         len: total,
     })
+}
+
+/// §5.1.1: "the translator MUST perform IPv4 fragmentation" of a DF=0 packet (RFC 791 §3.2)
+/// that exceeds the IPv4 next hop's MTU: the translated 20-byte-header packet `p` is cut into
+/// fragments of at most `mtu` bytes in `aux`, keeping its identification and its own offset
+/// and MF (it may itself be a fragment).
+#[cold]
+fn fragment4(p: &[u8], mtu: u16, aux: &mut [u8]) -> Result<Verdict, DropReason> {
+    let chunk = usize::from(mtu).saturating_sub(20) & !7;
+    if chunk == 0 {
+        return Err(DropReason::PacketTooBig);
+    }
+    let ff = be16(p, 6);
+    let (base, mf) = (usize::from(ff & 0x1fff) * 8, ff & 0x2000 != 0);
+    let (src, dst) = ([p[12], p[13], p[14], p[15]], [p[16], p[17], p[18], p[19]]);
+    let payload = &p[20..];
+    let mut at = 0;
+    for (i, part) in payload.chunks(chunk).enumerate() {
+        let last = (i + 1) * chunk >= payload.len();
+        let out = aux
+            .get_mut(at..at + 20 + part.len())
+            .ok_or(DropReason::BufferTooSmall)?;
+        let off = u16::try_from((base + i * chunk) / 8).map_err(|_| DropReason::BadFragment)?;
+        let flags = (u16::from(!last || mf) << 13) | off;
+        let (id, ttl, pr) = (be16(p, 4), p[8], p[9]);
+        write_v4_header(
+            &mut out[..20],
+            p[1],
+            (20 + part.len()) as u16,
+            id,
+            flags,
+            ttl,
+            pr,
+            &src,
+            &dst,
+        );
+        out[20..].copy_from_slice(part);
+        at += 20 + part.len();
+    }
+    Ok(Verdict::ForwardAux { len: at })
 }
 
 /// §5.4: builds an ICMPv6 error about `orig` for its sender into `aux`, unless `orig` is itself
@@ -328,6 +462,25 @@ pub(crate) fn error_to_sender(
     reason: DropReason,
     aux: &mut [u8],
 ) -> Verdict {
+    error_to_sender_with(cfg, ctx, orig, h, ty, code, word2, reason, aux, false)
+}
+
+/// [`error_to_sender`]; `discard` marks a §5.4 discard error (policy `discard_errors`).
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn error_to_sender_with(
+    cfg: &XlatConfig,
+    ctx: &mut Ctx,
+    orig: &[u8],
+    h: &V6Header,
+    ty: u8,
+    code: u8,
+    word2: u32,
+    reason: DropReason,
+    aux: &mut [u8],
+    discard: bool,
+) -> Verdict {
     let is_error = h.proto == proto::ICMPV6
         && h.first()
         && orig.get(h.l4_off).is_some_and(|&t| icmp::is_icmp6_error(t));
@@ -337,7 +490,7 @@ pub(crate) fn error_to_sender(
         || src.is_unspecified()
         || src.is_multicast()
         || src.is_loopback()
-        || !icmp_error_allowed(cfg, ctx)
+        || !icmp_error_allowed_for(cfg, ctx, discard)
     {
         return Verdict::Drop(reason);
     }
@@ -391,6 +544,10 @@ fn icmp_error<M: Mapper>(
     };
 
     let ih = V6Header::parse(dgram, false)?;
+    // The quoted packet follows the rule for packets.
+    if ih.proto == proto::ICMP {
+        return Err(DropReason::ProtocolMismatch);
+    }
     let inner_ext = ih.l4_off - 40;
     let inner_claim = ih.plen.saturating_sub(inner_ext);
     let avail = &dgram[ih.l4_off.min(dgram.len())..];
@@ -449,14 +606,16 @@ fn icmp_error<M: Mapper>(
     if aux.len() < ICMP4_ERROR_MAX {
         return Err(DropReason::BufferTooSmall);
     }
-    let seg_len = inner_seg.len().min(ICMP4_ERROR_MAX - 48);
+    let mut seg_len = inner_seg.len().min(ICMP4_ERROR_MAX - 48);
     let mut pad_to = 0;
     let mut ext_out = 0;
     if matches!(ty4, 3 | 11 | 12) && !ext.is_empty() {
-        // RFC 4884 §4.1: zero-pad the original datagram to a multiple of 4, at least 128.
-        let padded = (20 + seg_len).div_ceil(4).max(32) * 4;
-        if 28 + padded + ext.len() <= ICMP4_ERROR_MAX {
-            pad_to = padded;
+        // RFC 4884 §4.1: zero-pad the original datagram to a multiple of 4, at least 128 bytes;
+        // shorten the quote (not below 128) so the extension fits.
+        let dgram_room = (ICMP4_ERROR_MAX - 28).saturating_sub(ext.len()) & !3;
+        if dgram_room >= 128 {
+            seg_len = seg_len.min(dgram_room - 20);
+            pad_to = (20 + seg_len).div_ceil(4).max(32) * 4;
             ext_out = ext.len();
         }
     }

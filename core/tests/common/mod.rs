@@ -86,6 +86,14 @@ impl Out {
             o => panic!("expected an ICMP error, got {o:?}"),
         }
     }
+    /// The reason of a packet that was not forwarded, answered with an ICMP error (RFC 7915
+    /// §4.4/§5.4) or not.
+    pub fn refused(self) -> nat64_core::DropReason {
+        match self {
+            Out::Drop(r) | Out::Error(_, r) => r,
+            o => panic!("expected a drop, got {o:?}"),
+        }
+    }
     pub fn dropped(self) -> nat64_core::DropReason {
         match self {
             Out::Drop(r) => r,
