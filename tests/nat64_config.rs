@@ -10,6 +10,7 @@ wkp_strict = false
 [nat64]
 max_sessions = 1000
 max_sessions_per_host = 10
+subscriber_prefix_len = 56
 filtering = "address-dependent"
 [nat64.pool4]
 addresses = ["192.0.2.1", "203.0.113.0/30"]
@@ -44,6 +45,7 @@ fn a_full_table_is_accepted() {
     assert_eq!(n.core.timeouts.udp, 200);
     assert_eq!(n.core.timeouts.icmp, 60, "RFC default kept");
     assert_eq!(n.core.max_sessions_per_host, 10);
+    assert_eq!(n.core.subscriber_prefix_len, 56);
     assert_eq!(n.core.static_bib.len(), 1);
     assert!(n.core.mapping_log);
     assert_eq!(
@@ -63,6 +65,7 @@ fn defaults_are_the_rfc_ones() {
     assert_eq!(n.core.timeouts.udp, 300);
     assert_eq!(n.core.timeouts.tcp_est, 7200);
     assert_eq!(n.core.timeouts.tcp_trans, 240);
+    assert_eq!(n.core.subscriber_prefix_len, 64, "one subscriber = one /64");
     assert_eq!(n.mapping_log, MappingLog::Off);
     assert_eq!(
         n.control.socket.to_str(),
@@ -88,6 +91,11 @@ fn errors_name_file_line_and_key() {
             "mode = \"nat64\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n[nat64.timeouts]\nicmp = 5\ntcp_est = 60\n",
             "t.toml:6: nat64.timeouts.tcp_est:",
             "below the minimum of 7200",
+        ),
+        (
+            "mode = \"nat64\"\n[nat64]\nsubscriber_prefix_len = 0\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n",
+            "t.toml:3: nat64.subscriber_prefix_len:",
+            "from 1 to 128",
         ),
         (
             "mode = \"nat64\"\n[nat64]\nfiltering = \"full-cone\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n",

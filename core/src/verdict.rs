@@ -118,8 +118,11 @@ drop_reasons! {
     NoBinding = "no_binding",
     /// Address-dependent filtering refused an IPv4 packet (RFC 6146 §3.5.1).
     Filtered = "filtered",
-    /// The session table or the per-host quota is full.
+    /// The session table is full (`max_sessions`).
     TableFull = "table_full",
+    /// The subscriber's share is used up: its IPv6 prefix (`subscriber_prefix_len`, default /64)
+    /// holds `max_sessions_per_host` sessions (RFC 6146 §3.5 "if resources and policy permit").
+    SubscriberSessionLimit = "subscriber_session_limit",
     /// pool4 has no free port for a new binding.
     PoolExhausted = "pool_exhausted",
     /// An ICMP error for which no session exists (RFC 6146 §3.5.3).

@@ -460,7 +460,7 @@ fn refused_new_flows_get_icmpv6_address_unreachable() {
     let n = nat_with(|c| c.max_sessions_per_host = 1);
     go(&n, 0, &udp6p(A, 5000, wkp(Z), 53, b"first")).one();
     let (err, reason) = go(&n, 1, &udp6p(A, 5001, wkp(Z), 53, b"second")).error();
-    assert_eq!(reason, DropReason::TableFull);
+    assert_eq!(reason, DropReason::SubscriberSessionLimit);
     assert!(l4_ok_v6(&err));
     let s = SlicedPacket::from_ip(&err).unwrap();
     let Some(NetSlice::Ipv6(ip)) = &s.net else {

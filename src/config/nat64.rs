@@ -33,6 +33,7 @@ pub(super) struct RawNat64 {
     enforce_rfc_minimums: Option<bool>,
     max_sessions: Option<Spanned<usize>>,
     max_sessions_per_host: Option<Spanned<u32>>,
+    subscriber_prefix_len: Option<Spanned<u8>>,
     filtering: Option<Spanned<String>>,
     shards: Option<Spanned<usize>>,
     #[serde(default)]
@@ -145,7 +146,10 @@ impl Nat64Settings {
         if a.timeouts != b.timeouts || a.enforce_rfc_minimums != b.enforce_rfc_minimums {
             out.push("nat64.timeouts");
         }
-        if a.max_sessions != b.max_sessions || a.max_sessions_per_host != b.max_sessions_per_host {
+        if a.max_sessions != b.max_sessions
+            || a.max_sessions_per_host != b.max_sessions_per_host
+            || a.subscriber_prefix_len != b.subscriber_prefix_len
+        {
             out.push("nat64.max_sessions");
         }
         if a.filtering != b.filtering {
@@ -241,6 +245,9 @@ impl Validator<'_> {
         }
         if let Some(m) = &raw.max_sessions_per_host {
             core.max_sessions_per_host = *m.get_ref();
+        }
+        if let Some(m) = &raw.subscriber_prefix_len {
+            core.subscriber_prefix_len = *m.get_ref();
         }
         if let Some(f) = &raw.filtering {
             core.filtering = match f.get_ref().as_str() {
@@ -451,6 +458,14 @@ impl Validator<'_> {
             Nat64ConfigError::Timeout { name, .. } => self.err(
                 self.span_of_key("nat64.timeouts", name),
                 &format!("nat64.timeouts.{name}"),
+                e.to_string(),
+            ),
+            Nat64ConfigError::SubscriberPrefixLen(_) => self.err(
+                raw.subscriber_prefix_len
+                    .as_ref()
+                    .map(|s| s.span())
+                    .unwrap_or(0..0),
+                "nat64.subscriber_prefix_len",
                 e.to_string(),
             ),
             Nat64ConfigError::Shards(_) => self.err(

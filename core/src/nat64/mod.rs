@@ -204,9 +204,17 @@ pub struct Nat64Config {
     /// Most sessions in total (default 1,048,576). New flows beyond it are refused
     /// ([`DropReason::TableFull`]); existing flows continue.
     pub max_sessions: usize,
-    /// Most sessions of one IPv6 host (default 65,536), so one host (or a SYN flood from one
-    /// source, or from the IPv4 side towards one static binding) fills at most its share.
+    /// Most sessions of one subscriber, the IPv6 addresses sharing the first
+    /// `subscriber_prefix_len` bits (default 65,536), so one subscriber (or a SYN flood from one
+    /// source, or from the IPv4 side towards one static binding) fills at most its share,
+    /// however many addresses of its prefix it uses. Refused flows:
+    /// [`DropReason::SubscriberSessionLimit`].
     pub max_sessions_per_host: u32,
+    /// The IPv6 prefix length that makes one subscriber for `max_sessions_per_host`, 1..=128
+    /// (default 64: RFC 6146 §3.5 leaves the unit to the operator; a /64 is what one
+    /// subscriber's LAN gets, and SLAAC privacy addresses rotate inside it). 128 limits each
+    /// address on its own.
+    pub subscriber_prefix_len: u8,
     /// Filtering of IPv4 packets (default endpoint-independent).
     pub filtering: Filtering,
     /// Configured BIB entries (port forwards).
@@ -239,6 +247,7 @@ impl Nat64Config {
             enforce_rfc_minimums: true,
             max_sessions: 1 << 20,
             max_sessions_per_host: 1 << 16,
+            subscriber_prefix_len: 64,
             filtering: Filtering::default(),
             static_bib: Vec::new(),
             frag: FragConfig::default(),
@@ -270,6 +279,9 @@ pub enum Nat64ConfigError {
     /// `shards` is not a power of two in 1..=128.
     #[error("shards = {0}: must be a power of two from 1 to 128")]
     Shards(usize),
+    /// `subscriber_prefix_len` is not in 1..=128.
+    #[error("subscriber_prefix_len = {0}: must be from 1 to 128")]
+    SubscriberPrefixLen(u8),
     /// A limit is zero.
     #[error("{0} must be at least 1")]
     ZeroLimit(&'static str),
@@ -404,6 +416,8 @@ pub struct Nat64 {
     pub(crate) to: TimeoutTicks,
     shards: Box<[Mutex<Shard>]>,
     shard_mask: usize,
+    /// Mask of `subscriber_prefix_len` bits.
+    subscriber_mask: u128,
     host_hs: FixedState,
     /// Static BIB entries whose port lies outside pool4's ranges: `pack (proto, T, t)` → shard.
     static_oor: RwLock<hashbrown::HashMap<(u8, u32, u16), usize, FixedState>>,
@@ -464,6 +478,11 @@ impl Nat64 {
         if cfg.max_sessions_per_host == 0 {
             return Err(Nat64ConfigError::ZeroLimit("max_sessions_per_host"));
         }
+        if !(1..=128).contains(&cfg.subscriber_prefix_len) {
+            return Err(Nat64ConfigError::SubscriberPrefixLen(
+                cfg.subscriber_prefix_len,
+            ));
+        }
         if cfg.frag.max_entries == 0 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries"));
         }
@@ -478,10 +497,12 @@ impl Nat64 {
             0
         };
         let seed = cfg.hash_seed;
+        let subscriber_mask = u128::MAX << (128 - u32::from(cfg.subscriber_prefix_len));
         let shards: Box<[Mutex<Shard>]> = (0..cfg.shards)
             .map(|i| {
                 Mutex::new(Shard::new(
                     seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    subscriber_mask,
                     per_shard,
                     log_cap,
                     cfg.filtering == Filtering::AddressDependent,
@@ -499,6 +520,7 @@ impl Nat64 {
             to: cfg.timeouts.ticks(),
             shards,
             shard_mask: cfg.shards - 1,
+            subscriber_mask,
             host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
             static_oor: RwLock::new(hashbrown::HashMap::with_hasher(FixedState::with_seed(seed))),
             has_oor: AtomicBool::new(false),
@@ -588,10 +610,12 @@ impl Nat64 {
         true
     }
 
-    /// The shard holding IPv6 host `x6`.
+    /// The shard holding IPv6 host `x6`: chosen by its subscriber prefix, so every address of
+    /// one subscriber lives in one shard and its session count is one shard-local counter.
     #[inline]
     pub(crate) fn shard_of_host(&self, x6: &[u8; 16]) -> usize {
-        (self.host_hs.hash_one(x6) >> 40) as usize & self.shard_mask
+        let p = u128::from_be_bytes(*x6) & self.subscriber_mask;
+        (self.host_hs.hash_one(p) >> 40) as usize & self.shard_mask
     }
 
     /// The shard holding the BIB entry of (T, t), found without locking.
@@ -612,11 +636,11 @@ impl Nat64 {
     }
 
     /// Reserves room for one new session of host `x6` in `sh` (RFC 6146 §3.5 "if resources and
-    /// policy permit").
+    /// policy permit"): its subscriber prefix's share first, then the total.
     #[inline]
     pub(crate) fn admit(&self, sh: &Shard, x6: &[u8; 16]) -> Result<(), DropReason> {
-        if sh.host_sessions(x6) >= self.per_host {
-            return Err(DropReason::TableFull);
+        if sh.subscriber_sessions(x6) >= self.per_host {
+            return Err(DropReason::SubscriberSessionLimit);
         }
         if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_sessions {
             self.total.fetch_sub(1, Ordering::Relaxed);
@@ -719,9 +743,11 @@ impl Nat64 {
                     // §3.5.1.1, §3.5.2.3: no IPv4 transport address or no room for the binding:
                     // ICMPv6 Destination Unreachable, Address Unreachable (SHOULD). The mapper
                     // fails before the translator writes, so the packet is intact.
-                    Verdict::Drop(r @ (DropReason::PoolExhausted | DropReason::TableFull)) => {
-                        self.refuse6(ctx, &buf[start..start + len], r, 3, aux)
-                    }
+                    Verdict::Drop(
+                        r @ (DropReason::PoolExhausted
+                        | DropReason::TableFull
+                        | DropReason::SubscriberSessionLimit),
+                    ) => self.refuse6(ctx, &buf[start..start + len], r, 3, aux),
                     // §3.4: other protocols SHOULD get ICMPv6 Port Unreachable.
                     Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
                         self.refuse6(ctx, &buf[start..start + len], r, 4, aux)

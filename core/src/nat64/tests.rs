@@ -423,7 +423,7 @@ fn per_host_and_total_limits() {
     for i in 0..1000u16 {
         match out6to4(&n, 0, &p6(A, 10000 + i, "198.51.100.1", 80, 6, SYN)) {
             Ok(_) => {}
-            Err(DropReason::TableFull) => refused += 1,
+            Err(DropReason::SubscriberSessionLimit) => refused += 1,
             Err(e) => panic!("{e:?}"),
         }
     }
@@ -432,7 +432,8 @@ fn per_host_and_total_limits() {
     // Host A's existing flows continue.
     assert!(out6to4(&n, 1, &p6(A, 10000, "198.51.100.1", 80, 6, ACK)).is_ok());
     // Other hosts still get in, up to the total.
-    let h = |i: u16| format!("2001:db8:9::{i}");
+    // (Each in its own /64: one subscriber each.)
+    let h = |i: u16| format!("2001:db8:9:{i}::1");
     for i in 0..10u16 {
         out6to4(&n, 2, &p6(&h(0), 2000 + i, "198.51.100.1", 53, 17, 0)).unwrap();
     }
@@ -448,14 +449,61 @@ fn per_host_and_total_limits() {
     }
     // Existing flows continue when the table is full, also towards new peers of an
     // existing binding (which need a new session: refused, counted).
+    // (h(1), below its own share: the total refuses; h(0) is at its share.)
     assert!(out6to4(&n, 4, &p6(&h(0), 2000, "198.51.100.1", 53, 17, 0)).is_ok());
     assert_eq!(
-        out6to4(&n, 4, &p6(&h(0), 2000, "198.51.100.2", 53, 17, 0)),
+        out6to4(&n, 4, &p6(&h(1), 2000, "198.51.100.2", 53, 17, 0)),
         Err(DropReason::TableFull)
+    );
+    assert_eq!(
+        out6to4(&n, 4, &p6(&h(0), 2000, "198.51.100.2", 53, 17, 0)),
+        Err(DropReason::SubscriberSessionLimit)
     );
     // Nothing leaked: no BIB entry without a session, ports released.
     let bibs: usize = n.counts().bib.iter().sum();
     assert_eq!(bibs, 25);
+}
+
+#[test]
+fn one_subscriber_rotating_addresses_gets_one_share() {
+    // Issue 9: a host rotating source addresses inside its /64 (SLAAC privacy addresses, or on
+    // purpose) is one subscriber: it cannot take more than max_sessions_per_host, so other
+    // subscribers still get new flows.
+    let mut c = cfg();
+    c.max_sessions_per_host = 10;
+    c.max_sessions = 25;
+    let n = nat(c);
+    let mut refused = 0;
+    for i in 0..1000u16 {
+        let src = format!("2001:db8:1:0:{i:x}::{i:x}");
+        match out6to4(&n, 0, &p6(&src, 10000 + i, "198.51.100.1", 80, 6, SYN)) {
+            Ok(_) => {}
+            Err(DropReason::SubscriberSessionLimit) => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(refused, 990);
+    assert_eq!(n.session_count(), 10);
+    // A second subscriber (another /64) gets all of its new flows.
+    for i in 0..10u16 {
+        let src = format!("2001:db8:2::{i:x}");
+        out6to4(&n, 1, &p6(&src, 2000 + i, "198.51.100.1", 53, 17, 0)).unwrap();
+    }
+    // The prefix length is configurable: /128 counts each address on its own.
+    let mut c = cfg();
+    c.max_sessions_per_host = 1;
+    c.subscriber_prefix_len = 128;
+    let n = nat(c);
+    for i in 0..20u16 {
+        let src = format!("2001:db8:1::{i:x}");
+        out6to4(&n, 0, &p6(&src, 1000, "198.51.100.1", 53, 17, 0)).unwrap();
+    }
+    let mut c = cfg();
+    c.subscriber_prefix_len = 0;
+    assert_eq!(
+        Nat64::new(c).err(),
+        Some(Nat64ConfigError::SubscriberPrefixLen(0))
+    );
 }
 
 #[test]
