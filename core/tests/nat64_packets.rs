@@ -169,8 +169,18 @@ fn tcp_handshake_through_nat64() {
         .unwrap();
     let back = go(&n, 10, &synack).one();
     assert_eq!(ports6(&back), (Ipv6Addr::from(wkp(Z)), ip6(A), 80, 40000));
+    // Half open until the client's final ACK (stricter than RFC 6146, see `tcp::next`).
     let s = n.sessions(&Filter::default(), Timestamp(10), 10);
     assert_eq!(s.len(), 1);
+    assert_eq!(s[0].tcp_state, Some(TcpState::V4SynRcv));
+    let mut ack = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .tcp(40000, 80, 1001, 64000)
+        .ack(5001)
+        .write(&mut ack, &[])
+        .unwrap();
+    go(&n, 20, &ack).one();
+    let s = n.sessions(&Filter::default(), Timestamp(20), 10);
     assert_eq!(s[0].tcp_state, Some(TcpState::Established));
     assert_eq!(s[0].v4_src, (ip4(T), t));
     // A non-SYN from an unknown client: no binding, refused.
