@@ -144,6 +144,10 @@ drop_reasons! {
     /// for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds (RFC 6146
     /// §3.5.2.2), the SYN itself is not forwarded.
     TcpV4SynHeld = "tcp_v4_syn_held",
+    /// A first fragment (or an ICMP fragment for reassembly) refused because its source, an IPv6
+    /// subscriber prefix or an IPv4 address, holds its share of the fragment store or of the
+    /// reassembly slots (`fragments.max_entries_per_source`, `max_reassembly_per_source`).
+    FragmentSourceLimit = "fragment_source_limit",
     /// A fragment of an ICMP message held for reassembly (RFC 6146 §3.4); not a loss: the
     /// message is translated when its last fragment arrives.
     FragmentQueued = "fragment_queued",

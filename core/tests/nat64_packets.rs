@@ -654,3 +654,34 @@ fn icmp_reassembly_is_bounded_and_time_limited() {
     n.expire(Timestamp(10_000));
     assert_eq!(n.counts().reassembling, 0);
 }
+
+#[test]
+fn one_source_cannot_take_every_reassembly_slot() {
+    // Issue 9: one host's incomplete fragmented pings (from rotating addresses of its /64)
+    // hold at most its share of the reassembly slots; another host's `ping -s 2000` completes.
+    let n = nat_with(|c| {
+        c.frag.max_reassembly = 8;
+        c.frag.max_reassembly_per_source = 2;
+    });
+    let req = |src: &str| {
+        let mut p = Vec::new();
+        PacketBuilder::ipv6(v6(src), wkp(Z), 64)
+            .icmpv6_echo_request(1, 1)
+            .write(&mut p, &[0u8; 2000])
+            .unwrap();
+        p
+    };
+    let mut refused = 0;
+    for id in 1..=40u32 {
+        let f = fragment6(&req(&format!("2001:db8:1::{id:x}")), 1232, id);
+        match go(&n, 0, &f[0]).dropped() {
+            DropReason::FragmentQueued => {}
+            DropReason::FragmentSourceLimit => refused += 1,
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(refused, 38);
+    let f = fragment6(&req("2001:db8:2::c"), 1232, 99);
+    assert_eq!(go(&n, 1, &f[0]).dropped(), DropReason::FragmentQueued);
+    assert!(matches!(go(&n, 2, &f[1]), Out::Packets(_)));
+}

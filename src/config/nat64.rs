@@ -80,6 +80,8 @@ struct RawFrag {
     max_entries: Option<usize>,
     timeout_ms: Option<Spanned<u64>>,
     max_reassembly: Option<usize>,
+    max_entries_per_source: Option<usize>,
+    max_reassembly_per_source: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -332,6 +334,12 @@ impl Validator<'_> {
                 None => df.timeout_ms,
             },
             max_reassembly: f.max_reassembly.unwrap_or(df.max_reassembly),
+            max_entries_per_source: f
+                .max_entries_per_source
+                .unwrap_or(df.max_entries_per_source),
+            max_reassembly_per_source: f
+                .max_reassembly_per_source
+                .unwrap_or(df.max_reassembly_per_source),
         };
 
         // mapping log

@@ -486,6 +486,14 @@ impl Nat64 {
         if cfg.frag.max_entries == 0 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries"));
         }
+        if cfg.frag.max_entries_per_source == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("frag.max_entries_per_source"));
+        }
+        if cfg.frag.max_reassembly > 0 && cfg.frag.max_reassembly_per_source == 0 {
+            return Err(Nat64ConfigError::ZeroLimit(
+                "frag.max_reassembly_per_source",
+            ));
+        }
         let pool4 = Pool4::new(cfg.pool4.clone())?;
         // Pre-size every shard for its share plus a quarter (hosts hash unevenly); a shard that
         // holds more (few heavy hosts) grows, an amortized cost on flow creation only.
@@ -524,8 +532,13 @@ impl Nat64 {
             host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
             static_oor: RwLock::new(hashbrown::HashMap::with_hasher(FixedState::with_seed(seed))),
             has_oor: AtomicBool::new(false),
-            frags: FragStore::new(cfg.frag, seed.rotate_left(41)),
-            reasm: reasm::Reassembly::new(cfg.frag.max_reassembly, cfg.frag.timeout_ms),
+            frags: FragStore::new(cfg.frag, subscriber_mask, seed.rotate_left(41)),
+            reasm: reasm::Reassembly::new(
+                cfg.frag.max_reassembly,
+                cfg.frag.max_reassembly_per_source,
+                subscriber_mask,
+                cfg.frag.timeout_ms,
+            ),
             total: AtomicUsize::new(0),
         };
         for (index, e) in cfg.static_bib.iter().enumerate() {
