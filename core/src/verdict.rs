@@ -96,6 +96,9 @@ drop_reasons! {
     WkpNonGlobal = "wkp_non_global",
     /// IPv4 multicast, broadcast or unspecified addresses, IPv6 multicast: never translated.
     SpecialAddress = "special_address",
+    /// A packet from a non-global IPv6 source (`::`, `::1`, `::ffff:0:0/96`, `fe80::/10`, ...,
+    /// see `rfc6890`): never translated, in either mode, and never given a NAT64 binding.
+    NonGlobalSource = "non_global_source",
     /// RFC 7915 §1.2: fragmented ICMP is not translated statelessly.
     FragmentedIcmp = "fragmented_icmp",
     /// RFC 7915 §4.5: a fragmented UDP datagram with a zero checksum cannot get an IPv6 checksum.

@@ -696,7 +696,9 @@ fn wkp_strict_drops_documentation_addresses() {
 fn untranslatable_addresses_are_dropped() {
     let pkt = udp6(v6(V6_CLIENT), v6("2001:db8:99::1"), 64, b"x");
     assert_eq!(run(&pkt).dropped(), DropReason::UntranslatableDestination);
-    let pkt = udp6(v6("fe80::1"), wkp(V4_SERVER), 64, b"x");
+    // (A global source without a mapping; fe80::1 is now `non_global_source`, see
+    // core/tests/nat64_non_global.rs.)
+    let pkt = udp6(v6("2001:db8:77::1"), wkp(V4_SERVER), 64, b"x");
     assert_eq!(run(&pkt).dropped(), DropReason::UntranslatableSource);
     let pkt = udp4(v4(V4_SERVER), v4("224.0.0.5"), 64, b"x");
     assert_eq!(run(&pkt).dropped(), DropReason::SpecialAddress);
