@@ -151,3 +151,109 @@ fn the_shipped_examples_are_valid() {
     assert_eq!(n.mode, Mode::Nat64);
     assert_eq!(n.nat64.unwrap().core.static_bib.len(), 1);
 }
+
+#[test]
+fn every_number_has_a_range_checked_with_file_line_and_key() {
+    // Issue 9: values check-config used to accept and that crashed `run` (capacity overflow
+    // panic, allocation abort) or failed without file:line.
+    let base = "mode = \"nat64\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[nat64]\nmax_sessions = 18446744073709551615\n",
+            "t.toml:5: nat64.max_sessions:",
+            "",
+        ),
+        (
+            "[nat64]\nmax_sessions = 4294967295\n",
+            "t.toml:5: nat64.max_sessions:",
+            "1 to 67108864",
+        ),
+        (
+            "[nat64]\nmax_sessions = 0\n",
+            "t.toml:5: nat64.max_sessions:",
+            "1 to",
+        ),
+        (
+            "[nat64]\nmax_sessions_per_host = 0\n",
+            "t.toml:5: nat64.max_sessions_per_host:",
+            "1 to",
+        ),
+        (
+            "[nat64]\nshards = 3\n",
+            "t.toml:5: nat64.shards:",
+            "power of two",
+        ),
+        (
+            "[nat64]\nshards = 1024\n",
+            "t.toml:5: nat64.shards:",
+            "1 to 128",
+        ),
+        (
+            "[nat64]\nsubscriber_prefix_len = 129\n",
+            "t.toml:5: nat64.subscriber_prefix_len:",
+            "1 to 128",
+        ),
+        (
+            "[nat64.fragments]\nmax_reassembly = 4000000\n",
+            "t.toml:5: nat64.fragments.max_reassembly:",
+            "0 to 1024",
+        ),
+        (
+            "[nat64.fragments]\n\nmax_entries = 0\n",
+            "t.toml:6: nat64.fragments.max_entries:",
+            "1 to",
+        ),
+        (
+            "[nat64.fragments]\nmax_entries = 100\nmax_entries_per_source = 101\n",
+            "t.toml:6: nat64.fragments.max_entries_per_source:",
+            "1 to 100",
+        ),
+        (
+            "[nat64.fragments]\nmax_reassembly_per_source = 0\n",
+            "t.toml:5: nat64.fragments.max_reassembly_per_source:",
+            "1 to",
+        ),
+        (
+            "[nat64.fragments]\ntimeout_ms = 3600000\n",
+            "t.toml:5: nat64.fragments.timeout_ms:",
+            "2000 to 60000",
+        ),
+        (
+            "[nat64.mapping_log]\ncapacity = 1000000000000\n",
+            "t.toml:5: nat64.mapping_log.capacity:",
+            "1 to",
+        ),
+        (
+            "[nat64.timeouts]\nudp = 99999999999\n",
+            "t.toml:5: nat64.timeouts.udp:",
+            "120",
+        ),
+        (
+            "[nat64]\nenforce_rfc_minimums = false\n[nat64.timeouts]\nudp = 0\n",
+            "t.toml:7: nat64.timeouts.udp:",
+            "1 to 604800",
+        ),
+        (
+            "[nat64]\nenforce_rfc_minimums = false\n[nat64.timeouts]\ntcp_est = 604801\n",
+            "t.toml:7: nat64.timeouts.tcp_est:",
+            "1 to 604800",
+        ),
+        // Issue 10: the RFC-minimum error names the switch that lifts it.
+        (
+            "[nat64.timeouts]\nudp = 60\n",
+            "t.toml:5: nat64.timeouts.udp:",
+            "nat64.enforce_rfc_minimums = false",
+        ),
+    ];
+    for (tail, place, why) in cases {
+        let text = format!("{base}{tail}");
+        let e = parse(&text).expect_err(&text);
+        assert!(e.starts_with(place), "{text}\n=> {e}");
+        assert!(e.contains(why), "{text}\n=> {e}");
+    }
+    // The largest accepted values still validate (and the labs' short timeouts with the switch).
+    let ok = format!(
+        "{base}[nat64]\nenforce_rfc_minimums = false\nmax_sessions_per_host = 4294967295\nsubscriber_prefix_len = 128\n[nat64.timeouts]\nudp = 1\n[nat64.fragments]\nmax_reassembly = 0\n"
+    );
+    parse(&ok).unwrap();
+}

@@ -260,6 +260,64 @@ impl Nat64Config {
     }
 }
 
+impl Nat64Config {
+    /// Largest `max_sessions` (2^26): session and BIB slab indexes are `u32` per shard, and at
+    /// about 190 bytes a session this is already 12.8 GB.
+    pub const MAX_SESSIONS: usize = 1 << 26;
+
+    /// An upper estimate of the bytes [`Nat64::new`] allocates for these limits (tables
+    /// pre-sized for `max_sessions`, fragment store, reassembly slots, mapping-log rings, pool4
+    /// owner bytes), so a driver can refuse a configuration the machine cannot hold before
+    /// allocating. Saturates instead of overflowing.
+    pub fn table_bytes(&self) -> usize {
+        // A hashbrown table of `n` items: buckets = next power of two of n * 8 / 7, each with
+        // one control byte plus the item.
+        fn table(n: usize, item: usize) -> usize {
+            let buckets = n
+                .saturating_mul(8)
+                .div_ceil(7)
+                .max(4)
+                .checked_next_power_of_two()
+                .unwrap_or(usize::MAX);
+            buckets.saturating_mul(item + 1)
+        }
+        let shards = self.shards.clamp(1, 128);
+        let share = self.max_sessions.div_ceil(shards);
+        let per_shard = share.saturating_add(share / 4).min(self.max_sessions);
+        let mut shard = per_shard
+            .saturating_mul(
+                std::mem::size_of::<session::Session>() + std::mem::size_of::<bib::Bib>(),
+            )
+            .saturating_add(table(per_shard, 4).saturating_mul(4))
+            .saturating_add(table((per_shard / 8).clamp(16, 1 << 16), 20));
+        if self.filtering == Filtering::AddressDependent {
+            shard = shard.saturating_add(table(per_shard, 12));
+        }
+        if self.mapping_log {
+            shard = shard.saturating_add(
+                self.mapping_log_capacity
+                    .saturating_mul(std::mem::size_of::<log::MappingEvent>()),
+            );
+        }
+        let f = &self.frag;
+        let frags = table(f.max_entries, 80)
+            .saturating_add(f.max_entries.saturating_mul(2 * 48))
+            .saturating_add(table(f.max_entries.saturating_mul(2), 36));
+        let reasm = f
+            .max_reassembly
+            .saturating_mul(crate::HEADROOM + 40 + 65535 + 65536 / 8);
+        let ports: usize = [self.pool4.tcp, self.pool4.udp, self.pool4.icmp]
+            .iter()
+            .map(|r| usize::from(r.last.saturating_sub(r.first)) + 1)
+            .sum();
+        shard
+            .saturating_mul(shards)
+            .saturating_add(frags)
+            .saturating_add(reasm)
+            .saturating_add(self.pool4.addrs.len().saturating_mul(ports))
+    }
+}
+
 /// Configuration errors of [`Nat64::new`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Nat64ConfigError {
@@ -267,7 +325,10 @@ pub enum Nat64ConfigError {
     #[error("pool4: {0}")]
     Pool4(#[from] Pool4Error),
     /// A timeout is below its RFC minimum, or zero.
-    #[error("timeout {name} = {value} s is below the minimum of {min} s (RFC 6146 §4)")]
+    #[error(
+        "timeout {name} = {value} s is below the minimum of {min} s (RFC 6146 §4; \
+         enforce_rfc_minimums = false lifts the RFC minimums, for labs)"
+    )]
     Timeout {
         /// Config key.
         name: &'static str,
@@ -282,6 +343,16 @@ pub enum Nat64ConfigError {
     /// `subscriber_prefix_len` is not in 1..=128.
     #[error("subscriber_prefix_len = {0}: must be from 1 to 128")]
     SubscriberPrefixLen(u8),
+    /// A limit is larger than the core supports.
+    #[error("{name} = {value} is larger than the maximum of {max}")]
+    TooLarge {
+        /// Field name.
+        name: &'static str,
+        /// Configured value.
+        value: usize,
+        /// Maximum.
+        max: usize,
+    },
     /// A limit is zero.
     #[error("{0} must be at least 1")]
     ZeroLimit(&'static str),
@@ -474,6 +545,22 @@ impl Nat64 {
         }
         if cfg.max_sessions == 0 {
             return Err(Nat64ConfigError::ZeroLimit("max_sessions"));
+        }
+        if cfg.max_sessions > Nat64Config::MAX_SESSIONS {
+            return Err(Nat64ConfigError::TooLarge {
+                name: "max_sessions",
+                value: cfg.max_sessions,
+                max: Nat64Config::MAX_SESSIONS,
+            });
+        }
+        for (name, value, max) in [
+            ("frag.max_entries", cfg.frag.max_entries, 1 << 20),
+            ("frag.max_reassembly", cfg.frag.max_reassembly, 1024),
+            ("mapping_log_capacity", cfg.mapping_log_capacity, 1 << 20),
+        ] {
+            if value > max {
+                return Err(Nat64ConfigError::TooLarge { name, value, max });
+            }
         }
         if cfg.max_sessions_per_host == 0 {
             return Err(Nat64ConfigError::ZeroLimit("max_sessions_per_host"));
