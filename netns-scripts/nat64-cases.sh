@@ -286,6 +286,86 @@ else
     fail "$N64 table full: nat64d restarts with max_sessions = 8"
 fi
 
+# --- fair shares (issue 9) --------------------------------------------------------------------
+stop_nat64d >/dev/null 2>&1 || true
+MAX_SESSIONS=40 UDP_TIMEOUT=30 write_nat64_config "$TMP/nat64.toml"
+bg ip netns exec "$NS_SRV" timeout 60 "$PY" "$HERE/udp-echo.py" "$SRV4" 9201 --lifetime 60
+sed -i '/^max_sessions = /a max_sessions_per_host = 10\nsubscriber_prefix_len = 64' "$TMP/nat64.toml"
+if start_nat64d "$TMP/nat64.toml" "$TMP/nat64d.log"; then
+    prefix_flood() {
+        local out n i
+        # A: 30 more addresses in its /64 (a host rotating privacy addresses), one flow from
+        # each, 3 rounds: at most 10 sessions for the whole /64.
+        for i in $(seq 1 30); do
+            in_cli ip addr add "2001:db8:1::f$i/64" dev c0 nodad preferred_lft 0 2>/dev/null || true
+        done
+        in_cli timeout 20 "$PY" -c "
+import socket
+for r in range(3):
+    for i in range(1, 31):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(('2001:db8:1::f%d' % i, 0))
+        s.sendto(b'x', ('$SRV6', 9200))
+        s.close()
+"
+        # C (another /64) still gets every one of its 10 new flows, answered.
+        in_cli2 timeout 20 "$PY" -c "
+import socket, sys
+ok = 0
+for i in range(10):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(b'ping%d' % i, ('$SRV6', 9201))
+    try:
+        s.recvfrom(100); ok += 1
+    except OSError:
+        pass
+    s.close()
+print('C got', ok, 'of 10 answers')
+sys.exit(0 if ok == 10 else 1)
+" || return 1
+        n="$(sessions --proto udp | grep -c '2001:db8:1::f' || true)"
+        [ "$n" -le 10 ] || { echo "$n sessions for A's /64 with max_sessions_per_host = 10"; return 1; }
+        out="$(counters)"
+        echo "$out"
+        echo "$out" | grep -q "subscriber_session_limit=[1-9]" || { echo "refusals not counted as subscriber_session_limit"; return 1; }
+        for i in $(seq 1 30); do in_cli ip addr del "2001:db8:1::f$i/64" dev c0 2>/dev/null || true; done
+    }
+    check "$N64 one host rotating 30 addresses of its /64 floods: its /64 holds at most 10 sessions, a second host gets 10/10 new flows" prefix_flood
+
+    absent_client() {
+        local st i
+        # A SYN from an address that is gone before the server's SYN-ACK comes back (an absent
+        # client). The session must not become ESTABLISHED (tcp_est 30 s in this lab; 7200 s by
+        # default) and must end with TCP_TRANS (2 s here).
+        in_cli ip addr add 2001:db8:1::ab/64 dev c0 nodad preferred_lft 0
+        in_cli timeout 5 "$PY" -c "
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.bind(('2001:db8:1::ab', 0))
+s.setblocking(False)
+s.connect_ex(('$SRV6', 8200))
+import subprocess
+subprocess.run(['ip', 'addr', 'del', '2001:db8:1::ab/64', 'dev', 'c0'], check=True)
+" || return 1
+        sleep 1
+        st="$(sessions --v6 2001:db8:1::ab --proto tcp)"
+        echo "$st"
+        echo "$st" | grep -q "V4_SYN_RCV" || { echo "expected V4_SYN_RCV"; return 1; }
+        # Gone after TCP_TRANS, although the server retransmits its SYN-ACK (bounded: 10 s).
+        for i in $(seq 1 100); do
+            [ -z "$(sessions --v6 2001:db8:1::ab --proto tcp | grep '^tcp ')" ] && return 0
+            sleep 0.1
+        done
+        echo "half-open session still there after 10 s:"
+        sessions --v6 2001:db8:1::ab --proto tcp
+        return 1
+    }
+    check "$N64 SYN from an absent client: half open (V4_SYN_RCV), gone after TCP_TRANS, not ESTABLISHED" absent_client
+else
+    fail "$N64 fair shares: nat64d restarts with max_sessions_per_host = 10"
+fi
+
 stop_clean() {
     stop_nat64d || { echo "exit status $?"; return 1; }
     [ ! -e "$CTL" ] || { echo "control socket left behind"; return 1; }
