@@ -19,6 +19,7 @@ use crate::Timestamp;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// Fragment store limits.
@@ -104,8 +105,12 @@ struct Inner {
     map: HashMap<FragKey, (FragOut, u64), FixedState>,
     queue: VecDeque<(FragKey, u64)>,
     /// Queue records per source (each record is charged until it expires, so the map entries of
-    /// a source are bounded by its records).
-    per_source: HashMap<Source, u32, FixedState>,
+    /// a source are bounded by its records). Keyed by a 32-bit keyed hash of the [`Source`]
+    /// (8-byte buckets, part of the memory per session budget): two sources that collide share
+    /// one counter, which only makes the limit stricter for them, and the secret seed keeps
+    /// anyone from aiming a collision.
+    per_source: HashMap<u32, u32, FixedState>,
+    hs: FixedState,
 }
 
 /// The bounded, time-limited store.
@@ -130,6 +135,7 @@ impl FragStore {
                     cap * 2,
                     FixedState::with_seed(seed ^ 0x5851_f42d_4c95_7f2d),
                 ),
+                hs: FixedState::with_seed(seed.rotate_left(23) ^ 0x2545_f491_4f6c_dd1d),
             }),
         }
     }
@@ -149,7 +155,7 @@ impl FragStore {
         let mut g = self.lock();
         self.expire_locked(&mut g, now.0);
         let deadline = now.0.saturating_add(self.cfg.timeout_ms);
-        let src = key.source(self.mask);
+        let src = g.hs.hash_one(key.source(self.mask)) as u32;
         let used = g.per_source.get(&src).copied().unwrap_or(0);
         if used as usize >= self.cfg.max_entries_per_source {
             return Err(DropReason::FragmentSourceLimit);
@@ -186,7 +192,7 @@ impl FragStore {
                 break;
             }
             g.queue.pop_front();
-            let src = k.source(self.mask);
+            let src = g.hs.hash_one(k.source(self.mask)) as u32;
             if let Some(c) = g.per_source.get_mut(&src) {
                 *c -= 1;
                 if *c == 0 {

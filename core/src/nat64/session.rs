@@ -246,7 +246,8 @@ pub(crate) struct Shard {
     b6: HashTable<u32>,
     b4: HashTable<u32>,
     /// Sessions per subscriber: IPv6 source address masked with `subscriber_mask`.
-    hosts: HashMap<u128, u32, FixedState>,
+    /// (Keyed by bytes, not `u128`: align 1 keeps a bucket at 20 bytes instead of 32.)
+    hosts: HashMap<[u8; 16], u32, FixedState>,
     subscriber_mask: u128,
     /// Address-dependent filtering only: sessions per (BIB entry, IPv4 peer address) that open
     /// the filter, so the §3.5.1 check is one lookup, not a walk of the entry's sessions.
@@ -352,8 +353,8 @@ impl Shard {
 
     /// The subscriber (prefix) of IPv6 host `x6`.
     #[inline]
-    fn subscriber(&self, x6: &[u8; 16]) -> u128 {
-        u128::from_be_bytes(*x6) & self.subscriber_mask
+    fn subscriber(&self, x6: &[u8; 16]) -> [u8; 16] {
+        (u128::from_be_bytes(*x6) & self.subscriber_mask).to_be_bytes()
     }
 
     /// Sessions of the subscriber prefix of IPv6 host `x6`.
