@@ -289,7 +289,7 @@ fi
 # --- fair shares (issue 9) --------------------------------------------------------------------
 stop_nat64d >/dev/null 2>&1 || true
 MAX_SESSIONS=40 UDP_TIMEOUT=30 write_nat64_config "$TMP/nat64.toml"
-bg ip netns exec "$NS_SRV" timeout 60 "$PY" "$HERE/udp-echo.py" "$SRV4" 9201 --lifetime 60
+bg ip netns exec "$NS_SRV" timeout 90 "$PY" "$HERE/udp-echo.py" "$SRV4" 9201 --lifetime 90
 sed -i '/^max_sessions = /a max_sessions_per_host = 10\nsubscriber_prefix_len = 64' "$TMP/nat64.toml"
 if start_nat64d "$TMP/nat64.toml" "$TMP/nat64d.log"; then
     prefix_flood() {
@@ -332,22 +332,32 @@ sys.exit(0 if ok == 10 else 1)
         for i in $(seq 1 30); do in_cli ip addr del "2001:db8:1::f$i/64" dev c0 2>/dev/null || true; done
     }
     check "$N64 one host rotating 30 addresses of its /64 floods: its /64 holds at most 10 sessions, a second host gets 10/10 new flows" prefix_flood
+else
+    fail "$N64 fair shares: nat64d restarts with max_sessions_per_host = 10"
+fi
+
+# A fresh table (the flood above left A's /64 at its share until UDP expiry).
+stop_nat64d >/dev/null 2>&1 || true
+write_nat64_config "$TMP/nat64.toml"
+if start_nat64d "$TMP/nat64.toml" "$TMP/nat64d.log"; then
 
     absent_client() {
         local st i
-        # A SYN from an address that is gone before the server's SYN-ACK comes back (an absent
-        # client). The session must not become ESTABLISHED (tcp_est 30 s in this lab; 7200 s by
-        # default) and must end with TCP_TRANS (2 s here).
-        in_cli ip addr add 2001:db8:1::ab/64 dev c0 nodad preferred_lft 0
+        # A SYN from an address no host answers for (an absent client): the client namespace
+        # binds it without owning it (ip_nonlocal_bind), so the server's SYN-ACKs find nobody.
+        # The session must not become ESTABLISHED (tcp_est 30 s in this lab; 7200 s by default)
+        # and must end with TCP_TRANS (2 s here).
+        in_cli sysctl -qw net.ipv6.ip_nonlocal_bind=1
         in_cli timeout 5 "$PY" -c "
-import socket
+import socket, time
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.bind(('2001:db8:1::ab', 0))
 s.setblocking(False)
 s.connect_ex(('$SRV6', 8200))
-import subprocess
-subprocess.run(['ip', 'addr', 'del', '2001:db8:1::ab/64', 'dev', 'c0'], check=True)
-" || return 1
+time.sleep(0.3)
+s.close()  # in SYN-SENT: no more SYNs
+"
+        in_cli sysctl -qw net.ipv6.ip_nonlocal_bind=0
         sleep 1
         st="$(sessions --v6 2001:db8:1::ab --proto tcp)"
         echo "$st"
@@ -362,8 +372,40 @@ subprocess.run(['ip', 'addr', 'del', '2001:db8:1::ab/64', 'dev', 'c0'], check=Tr
         return 1
     }
     check "$N64 SYN from an absent client: half open (V4_SYN_RCV), gone after TCP_TRANS, not ESTABLISHED" absent_client
+
+    frag_flood() {
+        local f rc=0 out
+        # A floods first fragments that never complete (UDP and ICMPv6, random identifications,
+        # bounded: 12 s and 150,000 packets) while C's fragmented traffic must still pass.
+        in_cli timeout 15 "$PY" -c "
+import random, socket, struct, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 44)  # the kernel writes next header = 44
+s.bind(('$CLI6', 0))
+udp = struct.pack('!HHHH', 40000, 9300, 1208, 0x1234) + b'x' * 1200
+icmp = struct.pack('!BBHHH', 128, 0, 0x1234, 7, 1) + b'x' * 1200
+end, n = time.time() + 12, 0
+while time.time() < end and n < 150000:
+    for nh, body in ((17, udp), (58, icmp)):
+        s.sendto(struct.pack('!BBHI', nh, 0, 1, random.getrandbits(32)) + body, ('$SRV6', 0))
+        n += 1
+    if n % 400 == 0:
+        time.sleep(0.005)
+print('flood: sent', n, 'incomplete first fragments')
+" >"$TMP/flood.out" 2>&1 &
+        f=$!
+        sleep 2
+        in_cli2 timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9201 --size 3000 --count 5 || rc=1
+        in_cli2 ping -6 -c 3 -i 0.3 -W 2 -s 3000 "$SRV6" || rc=1
+        wait "$f"
+        cat "$TMP/flood.out"
+        out="$(counters)"
+        echo "$out"
+        echo "$out" | grep -q "fragment_source_limit=[1-9]" || { echo "flood not limited as fragment_source_limit"; rc=1; }
+        return "$rc"
+    }
+    check "$N64 fragment flood from A (incomplete first fragments): C's 3000-byte UDP and ping -s 3000 still pass" frag_flood
 else
-    fail "$N64 fair shares: nat64d restarts with max_sessions_per_host = 10"
+    fail "$N64 absent client: nat64d restarts"
 fi
 
 stop_clean() {
