@@ -286,6 +286,128 @@ else
     fail "$N64 table full: nat64d restarts with max_sessions = 8"
 fi
 
+# --- fair shares (issue 9) --------------------------------------------------------------------
+stop_nat64d >/dev/null 2>&1 || true
+MAX_SESSIONS=40 UDP_TIMEOUT=30 write_nat64_config "$TMP/nat64.toml"
+bg ip netns exec "$NS_SRV" timeout 90 "$PY" "$HERE/udp-echo.py" "$SRV4" 9201 --lifetime 90
+sed -i '/^max_sessions = /a max_sessions_per_host = 10\nsubscriber_prefix_len = 64' "$TMP/nat64.toml"
+if start_nat64d "$TMP/nat64.toml" "$TMP/nat64d.log"; then
+    prefix_flood() {
+        local out n i
+        # A: 30 more addresses in its /64 (a host rotating privacy addresses), one flow from
+        # each, 3 rounds: at most 10 sessions for the whole /64.
+        for i in $(seq 1 30); do
+            in_cli ip addr add "2001:db8:1::f$i/64" dev c0 nodad preferred_lft 0 2>/dev/null || true
+        done
+        in_cli timeout 20 "$PY" -c "
+import socket
+for r in range(3):
+    for i in range(1, 31):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(('2001:db8:1::f%d' % i, 0))
+        s.sendto(b'x', ('$SRV6', 9200))
+        s.close()
+"
+        # C (another /64) still gets every one of its 10 new flows, answered.
+        in_cli2 timeout 20 "$PY" -c "
+import socket, sys
+ok = 0
+for i in range(10):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(b'ping%d' % i, ('$SRV6', 9201))
+    try:
+        s.recvfrom(100); ok += 1
+    except OSError:
+        pass
+    s.close()
+print('C got', ok, 'of 10 answers')
+sys.exit(0 if ok == 10 else 1)
+" || return 1
+        n="$(sessions --proto udp | grep -c '2001:db8:1::f' || true)"
+        [ "$n" -le 10 ] || { echo "$n sessions for A's /64 with max_sessions_per_host = 10"; return 1; }
+        out="$(counters)"
+        echo "$out"
+        echo "$out" | grep -q "subscriber_session_limit=[1-9]" || { echo "refusals not counted as subscriber_session_limit"; return 1; }
+        for i in $(seq 1 30); do in_cli ip addr del "2001:db8:1::f$i/64" dev c0 2>/dev/null || true; done
+    }
+    check "$N64 one host rotating 30 addresses of its /64 floods: its /64 holds at most 10 sessions, a second host gets 10/10 new flows" prefix_flood
+else
+    fail "$N64 fair shares: nat64d restarts with max_sessions_per_host = 10"
+fi
+
+# A fresh table (the flood above left A's /64 at its share until UDP expiry).
+stop_nat64d >/dev/null 2>&1 || true
+write_nat64_config "$TMP/nat64.toml"
+if start_nat64d "$TMP/nat64.toml" "$TMP/nat64d.log"; then
+
+    absent_client() {
+        local st i
+        # A SYN from an address no host answers for (an absent client): the client namespace
+        # binds it without owning it (ip_nonlocal_bind), so the server's SYN-ACKs find nobody.
+        # The session must not become ESTABLISHED (tcp_est 30 s in this lab; 7200 s by default)
+        # and must end with TCP_TRANS (2 s here).
+        in_cli sysctl -qw net.ipv6.ip_nonlocal_bind=1
+        in_cli timeout 5 "$PY" -c "
+import socket, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.bind(('2001:db8:1::ab', 0))
+s.setblocking(False)
+s.connect_ex(('$SRV6', 8200))
+time.sleep(0.3)
+s.close()  # in SYN-SENT: no more SYNs
+"
+        in_cli sysctl -qw net.ipv6.ip_nonlocal_bind=0
+        sleep 1
+        st="$(sessions --v6 2001:db8:1::ab --proto tcp)"
+        echo "$st"
+        echo "$st" | grep -q "V4_SYN_RCV" || { echo "expected V4_SYN_RCV"; return 1; }
+        # Gone after TCP_TRANS, although the server retransmits its SYN-ACK (bounded: 10 s).
+        for i in $(seq 1 100); do
+            [ -z "$(sessions --v6 2001:db8:1::ab --proto tcp | grep '^tcp ')" ] && return 0
+            sleep 0.1
+        done
+        echo "half-open session still there after 10 s:"
+        sessions --v6 2001:db8:1::ab --proto tcp
+        return 1
+    }
+    check "$N64 SYN from an absent client: half open (V4_SYN_RCV), gone after TCP_TRANS, not ESTABLISHED" absent_client
+
+    frag_flood() {
+        local f rc=0 out
+        # A floods first fragments that never complete (UDP and ICMPv6, random identifications,
+        # bounded: 12 s and 150,000 packets) while C's fragmented traffic must still pass.
+        in_cli timeout 15 "$PY" -c "
+import random, socket, struct, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 44)  # the kernel writes next header = 44
+s.bind(('$CLI6', 0))
+udp = struct.pack('!HHHH', 40000, 9300, 1208, 0x1234) + b'x' * 1200
+icmp = struct.pack('!BBHHH', 128, 0, 0x1234, 7, 1) + b'x' * 1200
+end, n = time.time() + 12, 0
+while time.time() < end and n < 150000:
+    for nh, body in ((17, udp), (58, icmp)):
+        s.sendto(struct.pack('!BBHI', nh, 0, 1, random.getrandbits(32)) + body, ('$SRV6', 0))
+        n += 1
+    if n % 400 == 0:
+        time.sleep(0.005)
+print('flood: sent', n, 'incomplete first fragments')
+" >"$TMP/flood.out" 2>&1 &
+        f=$!
+        sleep 2
+        in_cli2 timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9201 --size 3000 --count 5 || rc=1
+        in_cli2 ping -6 -c 3 -i 0.3 -W 2 -s 3000 "$SRV6" || rc=1
+        wait "$f"
+        cat "$TMP/flood.out"
+        out="$(counters)"
+        echo "$out"
+        echo "$out" | grep -q "fragment_source_limit=[1-9]" || { echo "flood not limited as fragment_source_limit"; rc=1; }
+        return "$rc"
+    }
+    check "$N64 fragment flood from A (incomplete first fragments): C's 3000-byte UDP and ping -s 3000 still pass" frag_flood
+else
+    fail "$N64 absent client: nat64d restarts"
+fi
+
 stop_clean() {
     stop_nat64d || { echo "exit status $?"; return 1; }
     [ ! -e "$CTL" ] || { echo "control socket left behind"; return 1; }

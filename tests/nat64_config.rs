@@ -10,6 +10,7 @@ wkp_strict = false
 [nat64]
 max_sessions = 1000
 max_sessions_per_host = 10
+subscriber_prefix_len = 56
 filtering = "address-dependent"
 [nat64.pool4]
 addresses = ["192.0.2.1", "203.0.113.0/30"]
@@ -44,6 +45,7 @@ fn a_full_table_is_accepted() {
     assert_eq!(n.core.timeouts.udp, 200);
     assert_eq!(n.core.timeouts.icmp, 60, "RFC default kept");
     assert_eq!(n.core.max_sessions_per_host, 10);
+    assert_eq!(n.core.subscriber_prefix_len, 56);
     assert_eq!(n.core.static_bib.len(), 1);
     assert!(n.core.mapping_log);
     assert_eq!(
@@ -63,6 +65,7 @@ fn defaults_are_the_rfc_ones() {
     assert_eq!(n.core.timeouts.udp, 300);
     assert_eq!(n.core.timeouts.tcp_est, 7200);
     assert_eq!(n.core.timeouts.tcp_trans, 240);
+    assert_eq!(n.core.subscriber_prefix_len, 64, "one subscriber = one /64");
     assert_eq!(n.mapping_log, MappingLog::Off);
     assert_eq!(
         n.control.socket.to_str(),
@@ -88,6 +91,11 @@ fn errors_name_file_line_and_key() {
             "mode = \"nat64\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n[nat64.timeouts]\nicmp = 5\ntcp_est = 60\n",
             "t.toml:6: nat64.timeouts.tcp_est:",
             "below the minimum of 7200",
+        ),
+        (
+            "mode = \"nat64\"\n[nat64]\nsubscriber_prefix_len = 0\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n",
+            "t.toml:3: nat64.subscriber_prefix_len:",
+            "from 1 to 128",
         ),
         (
             "mode = \"nat64\"\n[nat64]\nfiltering = \"full-cone\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n",
@@ -142,4 +150,110 @@ fn the_shipped_examples_are_valid() {
     let n = config::load(&dir.join("nat64d-stateful.toml")).unwrap();
     assert_eq!(n.mode, Mode::Nat64);
     assert_eq!(n.nat64.unwrap().core.static_bib.len(), 1);
+}
+
+#[test]
+fn every_number_has_a_range_checked_with_file_line_and_key() {
+    // Issue 9: values check-config used to accept and that crashed `run` (capacity overflow
+    // panic, allocation abort) or failed without file:line.
+    let base = "mode = \"nat64\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[nat64]\nmax_sessions = 18446744073709551615\n",
+            "t.toml:5: nat64.max_sessions:",
+            "",
+        ),
+        (
+            "[nat64]\nmax_sessions = 4294967295\n",
+            "t.toml:5: nat64.max_sessions:",
+            "1 to 67108864",
+        ),
+        (
+            "[nat64]\nmax_sessions = 0\n",
+            "t.toml:5: nat64.max_sessions:",
+            "1 to",
+        ),
+        (
+            "[nat64]\nmax_sessions_per_host = 0\n",
+            "t.toml:5: nat64.max_sessions_per_host:",
+            "1 to",
+        ),
+        (
+            "[nat64]\nshards = 3\n",
+            "t.toml:5: nat64.shards:",
+            "power of two",
+        ),
+        (
+            "[nat64]\nshards = 1024\n",
+            "t.toml:5: nat64.shards:",
+            "1 to 128",
+        ),
+        (
+            "[nat64]\nsubscriber_prefix_len = 129\n",
+            "t.toml:5: nat64.subscriber_prefix_len:",
+            "1 to 128",
+        ),
+        (
+            "[nat64.fragments]\nmax_reassembly = 4000000\n",
+            "t.toml:5: nat64.fragments.max_reassembly:",
+            "0 to 1024",
+        ),
+        (
+            "[nat64.fragments]\n\nmax_entries = 0\n",
+            "t.toml:6: nat64.fragments.max_entries:",
+            "1 to",
+        ),
+        (
+            "[nat64.fragments]\nmax_entries = 100\nmax_entries_per_source = 101\n",
+            "t.toml:6: nat64.fragments.max_entries_per_source:",
+            "1 to 100",
+        ),
+        (
+            "[nat64.fragments]\nmax_reassembly_per_source = 0\n",
+            "t.toml:5: nat64.fragments.max_reassembly_per_source:",
+            "1 to",
+        ),
+        (
+            "[nat64.fragments]\ntimeout_ms = 3600000\n",
+            "t.toml:5: nat64.fragments.timeout_ms:",
+            "2000 to 60000",
+        ),
+        (
+            "[nat64.mapping_log]\ncapacity = 1000000000000\n",
+            "t.toml:5: nat64.mapping_log.capacity:",
+            "1 to",
+        ),
+        (
+            "[nat64.timeouts]\nudp = 99999999999\n",
+            "t.toml:5: nat64.timeouts.udp:",
+            "120",
+        ),
+        (
+            "[nat64]\nenforce_rfc_minimums = false\n[nat64.timeouts]\nudp = 0\n",
+            "t.toml:7: nat64.timeouts.udp:",
+            "1 to 604800",
+        ),
+        (
+            "[nat64]\nenforce_rfc_minimums = false\n[nat64.timeouts]\ntcp_est = 604801\n",
+            "t.toml:7: nat64.timeouts.tcp_est:",
+            "1 to 604800",
+        ),
+        // Issue 10: the RFC-minimum error names the switch that lifts it.
+        (
+            "[nat64.timeouts]\nudp = 60\n",
+            "t.toml:5: nat64.timeouts.udp:",
+            "nat64.enforce_rfc_minimums = false",
+        ),
+    ];
+    for (tail, place, why) in cases {
+        let text = format!("{base}{tail}");
+        let e = parse(&text).expect_err(&text);
+        assert!(e.starts_with(place), "{text}\n=> {e}");
+        assert!(e.contains(why), "{text}\n=> {e}");
+    }
+    // The largest accepted values still validate (and the labs' short timeouts with the switch).
+    let ok = format!(
+        "{base}[nat64]\nenforce_rfc_minimums = false\nmax_sessions_per_host = 4294967295\nsubscriber_prefix_len = 128\n[nat64.timeouts]\nudp = 1\n[nat64.fragments]\nmax_reassembly = 0\n"
+    );
+    parse(&ok).unwrap();
 }

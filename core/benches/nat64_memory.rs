@@ -55,7 +55,9 @@ fn main() {
         for i in 0..n {
             let h = i % hosts;
             let t = Tuple6 {
-                src: Ipv6Addr::new(0x2001, 0xdb8, 0, (h >> 16) as u16, 0, 0, 0, h as u16),
+                // Each host in its own /64 (one subscriber each, the default
+                // `subscriber_prefix_len`), so hosts spread over the shards.
+                src: Ipv6Addr::new(0x2001, 0xdb8, (h >> 16) as u16, h as u16, 0, 0, 0, 1),
                 dst: "64:ff9b::cb00:7107".parse().unwrap(),
                 proto: 17,
                 l4: L4::Ports {

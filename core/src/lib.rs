@@ -16,6 +16,7 @@ pub mod nat64;
 pub mod pool6;
 pub mod rfc6052;
 pub mod rfc6791;
+pub mod rfc6890;
 pub mod rfc7915;
 pub mod siit;
 pub mod tuple;

@@ -239,6 +239,10 @@ impl Mapper for SiitMapper<'_> {
         if t.src.is_multicast() || t.dst.is_multicast() || t.dst.is_unspecified() {
             return Err(DropReason::SpecialAddress);
         }
+        // The one non-global source rule of both modes (the NAT64 mapper applies it too).
+        if matches!(role, Role::Packet) && crate::rfc6890::is_non_global_source6(&t.src) {
+            return Err(DropReason::NonGlobalSource);
+        }
         let (dst, dst_via) = match self.siit.v6_to_v4(&t.dst) {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Err(self.siit.special_or(&t.dst, role, e)),

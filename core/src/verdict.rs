@@ -99,6 +99,9 @@ drop_reasons! {
     /// and 255.255.255.255 (embedded in any prefix or mapped by an EAM), IPv6 multicast. Silent:
     /// §4.1/§5.1 say to drop illegal addresses silently. ICMP errors may carry them (§4.1).
     SpecialAddress = "special_address",
+    /// A packet from a non-global IPv6 source (`::`, `::1`, `::ffff:0:0/96`, `fe80::/10`, ...,
+    /// see `rfc6890`): never translated, in either mode, and never given a NAT64 binding.
+    NonGlobalSource = "non_global_source",
     /// RFC 7915 §1.2: fragmented ICMP is not translated statelessly.
     FragmentedIcmp = "fragmented_icmp",
     /// RFC 7915 §4.5: a fragmented UDP datagram with a zero checksum cannot get an IPv6 checksum.
@@ -131,8 +134,11 @@ drop_reasons! {
     NoBinding = "no_binding",
     /// Address-dependent filtering refused an IPv4 packet (RFC 6146 §3.5.1).
     Filtered = "filtered",
-    /// The session table or the per-host quota is full.
+    /// The session table is full (`max_sessions`).
     TableFull = "table_full",
+    /// The subscriber's share is used up: its IPv6 prefix (`subscriber_prefix_len`, default /64)
+    /// holds `max_sessions_per_host` sessions (RFC 6146 §3.5 "if resources and policy permit").
+    SubscriberSessionLimit = "subscriber_session_limit",
     /// pool4 has no free port for a new binding.
     PoolExhausted = "pool_exhausted",
     /// An ICMP error for which no session exists (RFC 6146 §3.5.3).
@@ -154,6 +160,10 @@ drop_reasons! {
     /// for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds (RFC 6146
     /// §3.5.2.2), the SYN itself is not forwarded.
     TcpV4SynHeld = "tcp_v4_syn_held",
+    /// A first fragment (or an ICMP fragment for reassembly) refused because its source, an IPv6
+    /// subscriber prefix or an IPv4 address, holds its share of the fragment store or of the
+    /// reassembly slots (`fragments.max_entries_per_source`, `max_reassembly_per_source`).
+    FragmentSourceLimit = "fragment_source_limit",
     /// A fragment of an ICMP message held for reassembly (RFC 6146 §3.4); not a loss: the
     /// message is translated when its last fragment arrives.
     FragmentQueued = "fragment_queued",

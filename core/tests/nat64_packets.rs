@@ -169,8 +169,18 @@ fn tcp_handshake_through_nat64() {
         .unwrap();
     let back = go(&n, 10, &synack).one();
     assert_eq!(ports6(&back), (Ipv6Addr::from(wkp(Z)), ip6(A), 80, 40000));
+    // Half open until the client's final ACK (stricter than RFC 6146, see `tcp::next`).
     let s = n.sessions(&Filter::default(), Timestamp(10), 10);
     assert_eq!(s.len(), 1);
+    assert_eq!(s[0].tcp_state, Some(TcpState::V4SynRcv));
+    let mut ack = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .tcp(40000, 80, 1001, 64000)
+        .ack(5001)
+        .write(&mut ack, &[])
+        .unwrap();
+    go(&n, 20, &ack).one();
+    let s = n.sessions(&Filter::default(), Timestamp(20), 10);
     assert_eq!(s[0].tcp_state, Some(TcpState::Established));
     assert_eq!(s[0].v4_src, (ip4(T), t));
     // A non-SYN from an unknown client: no binding, refused.
@@ -460,7 +470,7 @@ fn refused_new_flows_get_icmpv6_address_unreachable() {
     let n = nat_with(|c| c.max_sessions_per_host = 1);
     go(&n, 0, &udp6p(A, 5000, wkp(Z), 53, b"first")).one();
     let (err, reason) = go(&n, 1, &udp6p(A, 5001, wkp(Z), 53, b"second")).error();
-    assert_eq!(reason, DropReason::TableFull);
+    assert_eq!(reason, DropReason::SubscriberSessionLimit);
     assert!(l4_ok_v6(&err));
     let s = SlicedPacket::from_ip(&err).unwrap();
     let Some(NetSlice::Ipv6(ip)) = &s.net else {
@@ -643,4 +653,35 @@ fn icmp_reassembly_is_bounded_and_time_limited() {
     assert_eq!(go(&n, 2_700, &f1[1]).dropped(), DropReason::FragmentQueued);
     n.expire(Timestamp(10_000));
     assert_eq!(n.counts().reassembling, 0);
+}
+
+#[test]
+fn one_source_cannot_take_every_reassembly_slot() {
+    // Issue 9: one host's incomplete fragmented pings (from rotating addresses of its /64)
+    // hold at most its share of the reassembly slots; another host's `ping -s 2000` completes.
+    let n = nat_with(|c| {
+        c.frag.max_reassembly = 8;
+        c.frag.max_reassembly_per_source = 2;
+    });
+    let req = |src: &str| {
+        let mut p = Vec::new();
+        PacketBuilder::ipv6(v6(src), wkp(Z), 64)
+            .icmpv6_echo_request(1, 1)
+            .write(&mut p, &[0u8; 2000])
+            .unwrap();
+        p
+    };
+    let mut refused = 0;
+    for id in 1..=40u32 {
+        let f = fragment6(&req(&format!("2001:db8:1::{id:x}")), 1232, id);
+        match go(&n, 0, &f[0]).dropped() {
+            DropReason::FragmentQueued => {}
+            DropReason::FragmentSourceLimit => refused += 1,
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(refused, 38);
+    let f = fragment6(&req("2001:db8:2::c"), 1232, 99);
+    assert_eq!(go(&n, 1, &f[0]).dropped(), DropReason::FragmentQueued);
+    assert!(matches!(go(&n, 2, &f[1]), Out::Packets(_)));
 }

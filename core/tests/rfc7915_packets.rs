@@ -698,7 +698,9 @@ fn untranslatable_addresses_are_dropped() {
     let pkt = udp6(v6(V6_CLIENT), v6("2001:db8:99::1"), 64, b"x");
     // §5.4: discards are answered (1/1) unless switched off; see rfc7915_edges.rs.
     assert_eq!(run(&pkt).refused(), DropReason::UntranslatableDestination);
-    let pkt = udp6(v6("fe80::1"), wkp(V4_SERVER), 64, b"x");
+    // (A global source without a mapping; fe80::1 is now `non_global_source`, see
+    // core/tests/nat64_non_global.rs.)
+    let pkt = udp6(v6("2001:db8:77::1"), wkp(V4_SERVER), 64, b"x");
     assert_eq!(run(&pkt).refused(), DropReason::UntranslatableSource);
     let pkt = udp4(v4(V4_SERVER), v4("224.0.0.5"), 64, b"x");
     assert_eq!(run(&pkt).dropped(), DropReason::SpecialAddress);

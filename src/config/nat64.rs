@@ -20,6 +20,36 @@ use toml::Spanned;
 /// The default control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/nat64d/control.sock";
 
+/// Longest idle timeout accepted, s (one week).
+const MAX_TIMEOUT_S: u64 = 7 * 24 * 3600;
+
+/// `MemAvailable` of /proc/meminfo in bytes (None where it cannot be read).
+fn mem_available() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_available(&text)
+}
+
+fn parse_mem_available(meminfo: &str) -> Option<usize> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses tables needing more than the memory available.
+fn fits_in_memory(need: usize, available: usize) -> Result<(), String> {
+    const MIB: usize = 1 << 20;
+    if need <= available {
+        return Ok(());
+    }
+    Err(format!(
+        "the tables for these limits need about {} MiB, more than the {} MiB this machine has \
+         available (MemAvailable): lower nat64.max_sessions (about 200 bytes a session) or \
+         nat64.fragments.max_reassembly (64 KiB a slot)",
+        need.div_ceil(MIB),
+        available / MIB
+    ))
+}
+
 /// Most pool4 addresses a prefix may expand to (the core's limit).
 const MAX_POOL4: usize = nat64_core::nat64::pool4::Pool4::MAX_ADDRS;
 
@@ -31,10 +61,11 @@ pub(super) struct RawNat64 {
     #[serde(default)]
     timeouts: RawTimeouts,
     enforce_rfc_minimums: Option<bool>,
-    max_sessions: Option<Spanned<usize>>,
-    max_sessions_per_host: Option<Spanned<u32>>,
+    max_sessions: Option<Spanned<u64>>,
+    max_sessions_per_host: Option<Spanned<u64>>,
+    subscriber_prefix_len: Option<Spanned<u64>>,
     filtering: Option<Spanned<String>>,
-    shards: Option<Spanned<usize>>,
+    shards: Option<Spanned<u64>>,
     #[serde(default)]
     static_bib: Vec<Spanned<RawStaticBib>>,
     #[serde(default)]
@@ -58,11 +89,11 @@ struct RawPool4 {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
-    udp: Option<u32>,
-    icmp: Option<u32>,
-    tcp_est: Option<u32>,
-    tcp_trans: Option<u32>,
-    tcp_incoming_syn: Option<u32>,
+    udp: Option<Spanned<u64>>,
+    icmp: Option<Spanned<u64>>,
+    tcp_est: Option<Spanned<u64>>,
+    tcp_trans: Option<Spanned<u64>>,
+    tcp_incoming_syn: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,9 +107,11 @@ struct RawStaticBib {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFrag {
-    max_entries: Option<usize>,
+    max_entries: Option<Spanned<u64>>,
     timeout_ms: Option<Spanned<u64>>,
-    max_reassembly: Option<usize>,
+    max_reassembly: Option<Spanned<u64>>,
+    max_entries_per_source: Option<Spanned<u64>>,
+    max_reassembly_per_source: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,7 +119,7 @@ struct RawFrag {
 struct RawMappingLog {
     enabled: Option<bool>,
     path: Option<Spanned<String>>,
-    capacity: Option<usize>,
+    capacity: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +178,10 @@ impl Nat64Settings {
         if a.timeouts != b.timeouts || a.enforce_rfc_minimums != b.enforce_rfc_minimums {
             out.push("nat64.timeouts");
         }
-        if a.max_sessions != b.max_sessions || a.max_sessions_per_host != b.max_sessions_per_host {
+        if a.max_sessions != b.max_sessions
+            || a.max_sessions_per_host != b.max_sessions_per_host
+            || a.subscriber_prefix_len != b.subscriber_prefix_len
+        {
             out.push("nat64.max_sessions");
         }
         if a.filtering != b.filtering {
@@ -226,22 +262,52 @@ impl Validator<'_> {
         let mut core = Nat64Config::new(siit.pool6.clone(), Vec::new(), 0);
         core.pool4 = pool4;
         core.xlat = siit.xlat;
+        core.enforce_rfc_minimums = raw.enforce_rfc_minimums.unwrap_or(true);
         let dt = Timeouts::default();
         let t = &raw.timeouts;
         core.timeouts = Timeouts {
-            udp: t.udp.unwrap_or(dt.udp),
-            icmp: t.icmp.unwrap_or(dt.icmp),
-            tcp_est: t.tcp_est.unwrap_or(dt.tcp_est),
-            tcp_trans: t.tcp_trans.unwrap_or(dt.tcp_trans),
-            tcp_incoming_syn: t.tcp_incoming_syn.unwrap_or(dt.tcp_incoming_syn),
+            udp: self.timeout(&t.udp, "udp", 120, dt.udp, core.enforce_rfc_minimums)?,
+            icmp: self.timeout(&t.icmp, "icmp", 1, dt.icmp, core.enforce_rfc_minimums)?,
+            tcp_est: self.timeout(
+                &t.tcp_est,
+                "tcp_est",
+                7200,
+                dt.tcp_est,
+                core.enforce_rfc_minimums,
+            )?,
+            tcp_trans: self.timeout(
+                &t.tcp_trans,
+                "tcp_trans",
+                240,
+                dt.tcp_trans,
+                core.enforce_rfc_minimums,
+            )?,
+            tcp_incoming_syn: self.timeout(
+                &t.tcp_incoming_syn,
+                "tcp_incoming_syn",
+                6,
+                dt.tcp_incoming_syn,
+                core.enforce_rfc_minimums,
+            )?,
         };
-        core.enforce_rfc_minimums = raw.enforce_rfc_minimums.unwrap_or(true);
-        if let Some(m) = &raw.max_sessions {
-            core.max_sessions = *m.get_ref();
-        }
-        if let Some(m) = &raw.max_sessions_per_host {
-            core.max_sessions_per_host = *m.get_ref();
-        }
+        core.max_sessions = self.number(
+            &raw.max_sessions,
+            "nat64.max_sessions",
+            1..=Nat64Config::MAX_SESSIONS as u64,
+            core.max_sessions as u64,
+        )? as usize;
+        core.max_sessions_per_host = self.number(
+            &raw.max_sessions_per_host,
+            "nat64.max_sessions_per_host",
+            1..=u64::from(u32::MAX),
+            u64::from(core.max_sessions_per_host),
+        )? as u32;
+        core.subscriber_prefix_len = self.number(
+            &raw.subscriber_prefix_len,
+            "nat64.subscriber_prefix_len",
+            1..=128,
+            u64::from(core.subscriber_prefix_len),
+        )? as u8;
         if let Some(f) = &raw.filtering {
             core.filtering = match f.get_ref().as_str() {
                 "endpoint-independent" => Filtering::EndpointIndependent,
@@ -257,8 +323,18 @@ impl Validator<'_> {
                 }
             };
         }
-        if let Some(s) = &raw.shards {
-            core.shards = *s.get_ref();
+        core.shards =
+            self.number(&raw.shards, "nat64.shards", 1..=128, core.shards as u64)? as usize;
+        if let Some(sh) = raw
+            .shards
+            .as_ref()
+            .filter(|_| !core.shards.is_power_of_two())
+        {
+            return Err(self.err(
+                sh.span(),
+                "nat64.shards",
+                format!("{}: must be a power of two from 1 to 128", core.shards),
+            ));
         }
 
         // static BIB
@@ -308,23 +384,49 @@ impl Validator<'_> {
         // fragments
         let df = FragConfig::default();
         let f = &raw.fragments;
+        let max_entries = self.number(
+            &f.max_entries,
+            "nat64.fragments.max_entries",
+            1..=1 << 20,
+            df.max_entries as u64,
+        )?;
+        let max_reassembly = self.number(
+            &f.max_reassembly,
+            "nat64.fragments.max_reassembly",
+            0..=1024,
+            df.max_reassembly as u64,
+        )?;
+        if let Some(t) = f.timeout_ms.as_ref().filter(|t| *t.get_ref() < 2000) {
+            return Err(self.err(
+                t.span(),
+                "nat64.fragments.timeout_ms",
+                format!(
+                    "{} is below FRAGMENT_MIN = 2000 ms (RFC 6146 §4)",
+                    t.get_ref()
+                ),
+            ));
+        }
         core.frag = FragConfig {
-            max_entries: f.max_entries.unwrap_or(df.max_entries),
-            timeout_ms: match &f.timeout_ms {
-                Some(t) if *t.get_ref() < 2000 => {
-                    return Err(self.err(
-                        t.span(),
-                        "nat64.fragments.timeout_ms",
-                        format!(
-                            "{} is below FRAGMENT_MIN = 2000 ms (RFC 6146 §4)",
-                            t.get_ref()
-                        ),
-                    ))
-                }
-                Some(t) => *t.get_ref(),
-                None => df.timeout_ms,
-            },
-            max_reassembly: f.max_reassembly.unwrap_or(df.max_reassembly),
+            max_entries: max_entries as usize,
+            timeout_ms: self.number(
+                &f.timeout_ms,
+                "nat64.fragments.timeout_ms",
+                2000..=60_000,
+                df.timeout_ms,
+            )?,
+            max_reassembly: max_reassembly as usize,
+            max_entries_per_source: self.number(
+                &f.max_entries_per_source,
+                "nat64.fragments.max_entries_per_source",
+                1..=max_entries,
+                (df.max_entries_per_source as u64).min(max_entries),
+            )? as usize,
+            max_reassembly_per_source: self.number(
+                &f.max_reassembly_per_source,
+                "nat64.fragments.max_reassembly_per_source",
+                1..=max_reassembly.max(1),
+                (df.max_reassembly_per_source as u64).clamp(1, max_reassembly.max(1)),
+            )? as usize,
         };
 
         // mapping log
@@ -346,9 +448,12 @@ impl Validator<'_> {
             }
         };
         core.mapping_log = mapping_log != MappingLog::Off;
-        if let Some(c) = ml.capacity {
-            core.mapping_log_capacity = c;
-        }
+        core.mapping_log_capacity = self.number(
+            &ml.capacity,
+            "nat64.mapping_log.capacity",
+            1..=1 << 20,
+            core.mapping_log_capacity as u64,
+        )? as usize;
 
         // control socket
         let socket = match &raw.control.socket {
@@ -382,6 +487,20 @@ impl Validator<'_> {
 
         // The core's own checks (timeout minimums, ranges, static BIB against pool4/pool6), on
         // tables sized for one session.
+        // Pre-sized tables only within the memory the machine has: refuse before allocating.
+        if let Some(avail) = mem_available() {
+            if let Err(reason) = fits_in_memory(core.table_bytes(), avail) {
+                let (span, key) = match (&raw.max_sessions, &raw.fragments.max_reassembly) {
+                    (Some(m), _) => (m.span(), "nat64.max_sessions"),
+                    (None, Some(r)) => (r.span(), "nat64.fragments.max_reassembly"),
+                    (None, None) => (
+                        self.span_of_key("nat64", "max_sessions"),
+                        "nat64.max_sessions",
+                    ),
+                };
+                return Err(self.err(span, key, reason));
+            }
+        }
         let mut probe = core.clone();
         probe.max_sessions = 1;
         probe.mapping_log = false;
@@ -419,6 +538,58 @@ impl Validator<'_> {
         header.unwrap_or(0..0)
     }
 
+    /// A number in `range` (`default` when absent), refused with file:line: key: reason.
+    fn number(
+        &self,
+        v: &Option<Spanned<u64>>,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+    ) -> Result<u64, super::ConfigError> {
+        let Some(n) = v else { return Ok(default) };
+        let x = *n.get_ref();
+        if range.contains(&x) {
+            Ok(x)
+        } else {
+            Err(self.err(
+                n.span(),
+                key,
+                format!(
+                    "{x} is out of range: must be from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            ))
+        }
+    }
+
+    /// A timeout in seconds: at least the RFC 6146 §4 minimum `rfc_min` unless
+    /// `nat64.enforce_rfc_minimums = false` (then at least 1), at most a week.
+    fn timeout(
+        &self,
+        v: &Option<Spanned<u64>>,
+        name: &str,
+        rfc_min: u32,
+        default: u32,
+        enforce: bool,
+    ) -> Result<u32, super::ConfigError> {
+        let key = format!("nat64.timeouts.{name}");
+        let Some(n) = v else { return Ok(default) };
+        let x = *n.get_ref();
+        if enforce && x < u64::from(rfc_min) {
+            return Err(self.err(
+                n.span(),
+                &key,
+                format!(
+                    "{x} s is below the minimum of {rfc_min} s (RFC 6146 §4); set \
+                     nat64.enforce_rfc_minimums = false to allow shorter timeouts (labs, tests)"
+                ),
+            ));
+        }
+        let min = if enforce { u64::from(rfc_min) } else { 1 };
+        Ok(self.number(v, &key, min..=MAX_TIMEOUT_S, u64::from(default))? as u32)
+    }
+
     /// Parses `first-last` (or one number).
     fn range(
         &self,
@@ -453,18 +624,53 @@ impl Validator<'_> {
                 &format!("nat64.timeouts.{name}"),
                 e.to_string(),
             ),
+            Nat64ConfigError::SubscriberPrefixLen(_) => self.err(
+                raw.subscriber_prefix_len
+                    .as_ref()
+                    .map(|s| s.span())
+                    .unwrap_or(0..0),
+                "nat64.subscriber_prefix_len",
+                e.to_string(),
+            ),
             Nat64ConfigError::Shards(_) => self.err(
                 raw.shards.as_ref().map(|s| s.span()).unwrap_or(0..0),
                 "nat64.shards",
                 e.to_string(),
             ),
-            Nat64ConfigError::ZeroLimit(k) => {
-                let span = match *k {
-                    "max_sessions" => raw.max_sessions.as_ref().map(|s| s.span()),
-                    "max_sessions_per_host" => raw.max_sessions_per_host.as_ref().map(|s| s.span()),
-                    _ => None,
+            Nat64ConfigError::ZeroLimit(k) | Nat64ConfigError::TooLarge { name: k, .. } => {
+                let f = &raw.fragments;
+                let (span, key) = match *k {
+                    "max_sessions" => (
+                        raw.max_sessions.as_ref().map(|s| s.span()),
+                        "nat64.max_sessions",
+                    ),
+                    "max_sessions_per_host" => (
+                        raw.max_sessions_per_host.as_ref().map(|s| s.span()),
+                        "nat64.max_sessions_per_host",
+                    ),
+                    "frag.max_entries" => (
+                        f.max_entries.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_entries",
+                    ),
+                    "frag.max_reassembly" => (
+                        f.max_reassembly.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_reassembly",
+                    ),
+                    "frag.max_entries_per_source" => (
+                        f.max_entries_per_source.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_entries_per_source",
+                    ),
+                    "frag.max_reassembly_per_source" => (
+                        f.max_reassembly_per_source.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_reassembly_per_source",
+                    ),
+                    "mapping_log_capacity" => (
+                        raw.mapping_log.capacity.as_ref().map(|s| s.span()),
+                        "nat64.mapping_log.capacity",
+                    ),
+                    _ => (None, "nat64"),
                 };
-                self.err(span.unwrap_or(0..0), &format!("nat64.{k}"), e.to_string())
+                self.err(span.unwrap_or(0..0), key, e.to_string())
             }
             Nat64ConfigError::StaticBib { index, reason, .. } => self.err(
                 raw.static_bib.get(*index).map(|s| s.span()).unwrap_or(0..0),
@@ -472,5 +678,25 @@ impl Validator<'_> {
                 reason,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_available_is_read_from_meminfo() {
+        let m = "MemTotal:       16384 kB\nMemFree:  100 kB\nMemAvailable:    2048 kB\n";
+        assert_eq!(parse_mem_available(m), Some(2 << 20));
+        assert_eq!(parse_mem_available("MemTotal: 5 kB\n"), None);
+    }
+
+    #[test]
+    fn tables_larger_than_memory_are_refused() {
+        assert!(fits_in_memory(100 << 20, 200 << 20).is_ok());
+        let e = fits_in_memory(300 << 20, 200 << 20).unwrap_err();
+        assert!(e.contains("300 MiB") && e.contains("200 MiB"), "{e}");
+        assert!(e.contains("nat64.max_sessions"), "{e}");
     }
 }

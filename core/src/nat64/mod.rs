@@ -204,9 +204,17 @@ pub struct Nat64Config {
     /// Most sessions in total (default 1,048,576). New flows beyond it are refused
     /// ([`DropReason::TableFull`]); existing flows continue.
     pub max_sessions: usize,
-    /// Most sessions of one IPv6 host (default 65,536), so one host (or a SYN flood from one
-    /// source, or from the IPv4 side towards one static binding) fills at most its share.
+    /// Most sessions of one subscriber, the IPv6 addresses sharing the first
+    /// `subscriber_prefix_len` bits (default 65,536), so one subscriber (or a SYN flood from one
+    /// source, or from the IPv4 side towards one static binding) fills at most its share,
+    /// however many addresses of its prefix it uses. Refused flows:
+    /// [`DropReason::SubscriberSessionLimit`].
     pub max_sessions_per_host: u32,
+    /// The IPv6 prefix length that makes one subscriber for `max_sessions_per_host`, 1..=128
+    /// (default 64: RFC 6146 §3.5 leaves the unit to the operator; a /64 is what one
+    /// subscriber's LAN gets, and SLAAC privacy addresses rotate inside it). 128 limits each
+    /// address on its own.
+    pub subscriber_prefix_len: u8,
     /// Filtering of IPv4 packets (default endpoint-independent).
     pub filtering: Filtering,
     /// Configured BIB entries (port forwards).
@@ -239,6 +247,7 @@ impl Nat64Config {
             enforce_rfc_minimums: true,
             max_sessions: 1 << 20,
             max_sessions_per_host: 1 << 16,
+            subscriber_prefix_len: 64,
             filtering: Filtering::default(),
             static_bib: Vec::new(),
             frag: FragConfig::default(),
@@ -251,6 +260,64 @@ impl Nat64Config {
     }
 }
 
+impl Nat64Config {
+    /// Largest `max_sessions` (2^26): session and BIB slab indexes are `u32` per shard, and at
+    /// about 190 bytes a session this is already 12.8 GB.
+    pub const MAX_SESSIONS: usize = 1 << 26;
+
+    /// An upper estimate of the bytes [`Nat64::new`] allocates for these limits (tables
+    /// pre-sized for `max_sessions`, fragment store, reassembly slots, mapping-log rings, pool4
+    /// owner bytes), so a driver can refuse a configuration the machine cannot hold before
+    /// allocating. Saturates instead of overflowing.
+    pub fn table_bytes(&self) -> usize {
+        // A hashbrown table of `n` items: buckets = next power of two of n * 8 / 7, each with
+        // one control byte plus the item.
+        fn table(n: usize, item: usize) -> usize {
+            let buckets = n
+                .saturating_mul(8)
+                .div_ceil(7)
+                .max(4)
+                .checked_next_power_of_two()
+                .unwrap_or(usize::MAX);
+            buckets.saturating_mul(item + 1)
+        }
+        let shards = self.shards.clamp(1, 128);
+        let share = self.max_sessions.div_ceil(shards);
+        let per_shard = share.saturating_add(share / 4).min(self.max_sessions);
+        let mut shard = per_shard
+            .saturating_mul(
+                std::mem::size_of::<session::Session>() + std::mem::size_of::<bib::Bib>(),
+            )
+            .saturating_add(table(per_shard, 4).saturating_mul(4))
+            .saturating_add(table((per_shard / 8).clamp(16, 1 << 16), 20));
+        if self.filtering == Filtering::AddressDependent {
+            shard = shard.saturating_add(table(per_shard, 12));
+        }
+        if self.mapping_log {
+            shard = shard.saturating_add(
+                self.mapping_log_capacity
+                    .saturating_mul(std::mem::size_of::<log::MappingEvent>()),
+            );
+        }
+        let f = &self.frag;
+        let frags = table(f.max_entries, 80)
+            .saturating_add(f.max_entries.saturating_mul(2 * 48))
+            .saturating_add(table(f.max_entries.saturating_mul(2), 36));
+        let reasm = f
+            .max_reassembly
+            .saturating_mul(crate::HEADROOM + 40 + 65535 + 65536 / 8);
+        let ports: usize = [self.pool4.tcp, self.pool4.udp, self.pool4.icmp]
+            .iter()
+            .map(|r| usize::from(r.last.saturating_sub(r.first)) + 1)
+            .sum();
+        shard
+            .saturating_mul(shards)
+            .saturating_add(frags)
+            .saturating_add(reasm)
+            .saturating_add(self.pool4.addrs.len().saturating_mul(ports))
+    }
+}
+
 /// Configuration errors of [`Nat64::new`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Nat64ConfigError {
@@ -258,7 +325,10 @@ pub enum Nat64ConfigError {
     #[error("pool4: {0}")]
     Pool4(#[from] Pool4Error),
     /// A timeout is below its RFC minimum, or zero.
-    #[error("timeout {name} = {value} s is below the minimum of {min} s (RFC 6146 §4)")]
+    #[error(
+        "timeout {name} = {value} s is below the minimum of {min} s (RFC 6146 §4; \
+         enforce_rfc_minimums = false lifts the RFC minimums, for labs)"
+    )]
     Timeout {
         /// Config key.
         name: &'static str,
@@ -270,6 +340,19 @@ pub enum Nat64ConfigError {
     /// `shards` is not a power of two in 1..=128.
     #[error("shards = {0}: must be a power of two from 1 to 128")]
     Shards(usize),
+    /// `subscriber_prefix_len` is not in 1..=128.
+    #[error("subscriber_prefix_len = {0}: must be from 1 to 128")]
+    SubscriberPrefixLen(u8),
+    /// A limit is larger than the core supports.
+    #[error("{name} = {value} is larger than the maximum of {max}")]
+    TooLarge {
+        /// Field name.
+        name: &'static str,
+        /// Configured value.
+        value: usize,
+        /// Maximum.
+        max: usize,
+    },
     /// A limit is zero.
     #[error("{0} must be at least 1")]
     ZeroLimit(&'static str),
@@ -404,6 +487,8 @@ pub struct Nat64 {
     pub(crate) to: TimeoutTicks,
     shards: Box<[Mutex<Shard>]>,
     shard_mask: usize,
+    /// Mask of `subscriber_prefix_len` bits.
+    subscriber_mask: u128,
     host_hs: FixedState,
     /// Static BIB entries whose port lies outside pool4's ranges: `pack (proto, T, t)` → shard.
     static_oor: RwLock<hashbrown::HashMap<(u8, u32, u16), usize, FixedState>>,
@@ -461,11 +546,40 @@ impl Nat64 {
         if cfg.max_sessions == 0 {
             return Err(Nat64ConfigError::ZeroLimit("max_sessions"));
         }
+        if cfg.max_sessions > Nat64Config::MAX_SESSIONS {
+            return Err(Nat64ConfigError::TooLarge {
+                name: "max_sessions",
+                value: cfg.max_sessions,
+                max: Nat64Config::MAX_SESSIONS,
+            });
+        }
+        for (name, value, max) in [
+            ("frag.max_entries", cfg.frag.max_entries, 1 << 20),
+            ("frag.max_reassembly", cfg.frag.max_reassembly, 1024),
+            ("mapping_log_capacity", cfg.mapping_log_capacity, 1 << 20),
+        ] {
+            if value > max {
+                return Err(Nat64ConfigError::TooLarge { name, value, max });
+            }
+        }
         if cfg.max_sessions_per_host == 0 {
             return Err(Nat64ConfigError::ZeroLimit("max_sessions_per_host"));
         }
+        if !(1..=128).contains(&cfg.subscriber_prefix_len) {
+            return Err(Nat64ConfigError::SubscriberPrefixLen(
+                cfg.subscriber_prefix_len,
+            ));
+        }
         if cfg.frag.max_entries == 0 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries"));
+        }
+        if cfg.frag.max_entries_per_source == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("frag.max_entries_per_source"));
+        }
+        if cfg.frag.max_reassembly > 0 && cfg.frag.max_reassembly_per_source == 0 {
+            return Err(Nat64ConfigError::ZeroLimit(
+                "frag.max_reassembly_per_source",
+            ));
         }
         let pool4 = Pool4::new(cfg.pool4.clone())?;
         // Pre-size every shard for its share plus a quarter (hosts hash unevenly); a shard that
@@ -478,10 +592,12 @@ impl Nat64 {
             0
         };
         let seed = cfg.hash_seed;
+        let subscriber_mask = u128::MAX << (128 - u32::from(cfg.subscriber_prefix_len));
         let shards: Box<[Mutex<Shard>]> = (0..cfg.shards)
             .map(|i| {
                 Mutex::new(Shard::new(
                     seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    subscriber_mask,
                     per_shard,
                     log_cap,
                     cfg.filtering == Filtering::AddressDependent,
@@ -499,11 +615,17 @@ impl Nat64 {
             to: cfg.timeouts.ticks(),
             shards,
             shard_mask: cfg.shards - 1,
+            subscriber_mask,
             host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
             static_oor: RwLock::new(hashbrown::HashMap::with_hasher(FixedState::with_seed(seed))),
             has_oor: AtomicBool::new(false),
-            frags: FragStore::new(cfg.frag, seed.rotate_left(41)),
-            reasm: reasm::Reassembly::new(cfg.frag.max_reassembly, cfg.frag.timeout_ms),
+            frags: FragStore::new(cfg.frag, subscriber_mask, seed.rotate_left(41)),
+            reasm: reasm::Reassembly::new(
+                cfg.frag.max_reassembly,
+                cfg.frag.max_reassembly_per_source,
+                subscriber_mask,
+                cfg.frag.timeout_ms,
+            ),
             total: AtomicUsize::new(0),
         };
         for (index, e) in cfg.static_bib.iter().enumerate() {
@@ -588,10 +710,12 @@ impl Nat64 {
         true
     }
 
-    /// The shard holding IPv6 host `x6`.
+    /// The shard holding IPv6 host `x6`: chosen by its subscriber prefix, so every address of
+    /// one subscriber lives in one shard and its session count is one shard-local counter.
     #[inline]
     pub(crate) fn shard_of_host(&self, x6: &[u8; 16]) -> usize {
-        (self.host_hs.hash_one(x6) >> 40) as usize & self.shard_mask
+        let p = u128::from_be_bytes(*x6) & self.subscriber_mask;
+        (self.host_hs.hash_one(p) >> 40) as usize & self.shard_mask
     }
 
     /// The shard holding the BIB entry of (T, t), found without locking.
@@ -612,11 +736,11 @@ impl Nat64 {
     }
 
     /// Reserves room for one new session of host `x6` in `sh` (RFC 6146 §3.5 "if resources and
-    /// policy permit").
+    /// policy permit"): its subscriber prefix's share first, then the total.
     #[inline]
     pub(crate) fn admit(&self, sh: &Shard, x6: &[u8; 16]) -> Result<(), DropReason> {
-        if sh.host_sessions(x6) >= self.per_host {
-            return Err(DropReason::TableFull);
+        if sh.subscriber_sessions(x6) >= self.per_host {
+            return Err(DropReason::SubscriberSessionLimit);
         }
         if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_sessions {
             self.total.fetch_sub(1, Ordering::Relaxed);
@@ -722,9 +846,11 @@ impl Nat64 {
                     // §3.5.1.1, §3.5.2.3: no IPv4 transport address or no room for the binding:
                     // ICMPv6 Destination Unreachable, Address Unreachable (SHOULD). The mapper
                     // fails before the translator writes, so the packet is intact.
-                    Verdict::Drop(r @ (DropReason::PoolExhausted | DropReason::TableFull)) => {
-                        self.refuse6(ctx, &buf[start..start + len], r, 3, aux)
-                    }
+                    Verdict::Drop(
+                        r @ (DropReason::PoolExhausted
+                        | DropReason::TableFull
+                        | DropReason::SubscriberSessionLimit),
+                    ) => self.refuse6(ctx, &buf[start..start + len], r, 3, aux),
                     // §3.4: other protocols SHOULD get ICMPv6 Port Unreachable.
                     Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
                         self.refuse6(ctx, &buf[start..start + len], r, 4, aux)

@@ -37,6 +37,9 @@ struct Slot {
 /// The bounded reassembly store.
 pub(crate) struct Reassembly {
     slots: Mutex<Vec<Slot>>,
+    /// Slots one source (IPv6 subscriber prefix, IPv4 address) may hold at once.
+    per_source: usize,
+    mask: u128,
     timeout_ms: u64,
 }
 
@@ -53,7 +56,7 @@ struct Piece<'a> {
 }
 
 impl Reassembly {
-    pub fn new(slots: usize, timeout_ms: u64) -> Reassembly {
+    pub fn new(slots: usize, per_source: usize, mask: u128, timeout_ms: u64) -> Reassembly {
         let slots = (0..slots)
             .map(|_| Slot {
                 key: None,
@@ -66,6 +69,8 @@ impl Reassembly {
             .collect();
         Reassembly {
             slots: Mutex::new(slots),
+            per_source,
+            mask,
             timeout_ms,
         }
     }
@@ -173,6 +178,17 @@ impl Reassembly {
         {
             Some(i) => i,
             None => {
+                // The source's share of the slots (of reassembly memory).
+                let src = p.key.source(self.mask);
+                let held = slots
+                    .iter()
+                    .filter(|s| {
+                        s.deadline > now.0 && s.key.is_some_and(|k| k.source(self.mask) == src)
+                    })
+                    .count();
+                if held >= self.per_source {
+                    return Verdict::Drop(DropReason::FragmentSourceLimit);
+                }
                 let Some(i) = slots
                     .iter()
                     .position(|s| s.key.is_none() || s.deadline <= now.0)

@@ -245,8 +245,10 @@ pub(crate) struct Shard {
     s4: HashTable<u32>,
     b6: HashTable<u32>,
     b4: HashTable<u32>,
-    /// Sessions per IPv6 host.
+    /// Sessions per subscriber: IPv6 source address masked with `subscriber_mask`.
+    /// (Keyed by bytes, not `u128`: align 1 keeps a bucket at 20 bytes instead of 32.)
     hosts: HashMap<[u8; 16], u32, FixedState>,
+    subscriber_mask: u128,
     /// Address-dependent filtering only: sessions per (BIB entry, IPv4 peer address) that open
     /// the filter, so the §3.5.1 check is one lookup, not a walk of the entry's sessions.
     peers: Option<HashMap<(u32, u32), u32, FixedState>>,
@@ -261,7 +263,7 @@ pub(crate) struct Shard {
 
 impl Shard {
     /// A shard pre-sized for `cap` sessions, with a mapping-log ring of `log_cap` (0 = off).
-    pub fn new(seed: u64, cap: usize, log_cap: usize, adf: bool) -> Shard {
+    pub fn new(seed: u64, subscriber_mask: u128, cap: usize, log_cap: usize, adf: bool) -> Shard {
         let hs = FixedState::with_seed(seed);
         Shard {
             hs: hs.clone(),
@@ -274,6 +276,7 @@ impl Shard {
             b6: HashTable::with_capacity(cap),
             b4: HashTable::with_capacity(cap),
             hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs.clone()),
+            subscriber_mask,
             peers: adf.then(|| HashMap::with_capacity_and_hasher(cap, hs)),
             lru: [(NIL, NIL); Lifetime::COUNT],
             counts: TableCounts::default(),
@@ -348,10 +351,16 @@ impl Shard {
         &self.bibs[i as usize]
     }
 
-    /// Sessions of IPv6 host `x6`.
+    /// The subscriber (prefix) of IPv6 host `x6`.
     #[inline]
-    pub fn host_sessions(&self, x6: &[u8; 16]) -> u32 {
-        self.hosts.get(x6).copied().unwrap_or(0)
+    fn subscriber(&self, x6: &[u8; 16]) -> [u8; 16] {
+        (u128::from_be_bytes(*x6) & self.subscriber_mask).to_be_bytes()
+    }
+
+    /// Sessions of the subscriber prefix of IPv6 host `x6`.
+    #[inline]
+    pub fn subscriber_sessions(&self, x6: &[u8; 16]) -> u32 {
+        self.hosts.get(&self.subscriber(x6)).copied().unwrap_or(0)
     }
 
     /// RFC 6146 §3.5.1 address-dependent filtering: does BIB entry `b` have a session with an
@@ -577,8 +586,8 @@ impl Shard {
             .insert_unique(h6, idx, |&i| hs.hash_one(sessions[i as usize].k6_packed()));
         self.s4
             .insert_unique(h4, idx, |&i| hs.hash_one(sessions[i as usize].k4_packed()));
-        let x6 = self.sessions[idx as usize].x6;
-        *self.hosts.entry(x6).or_insert(0) += 1;
+        let sub = self.subscriber(&self.sessions[idx as usize].x6);
+        *self.hosts.entry(sub).or_insert(0) += 1;
         let p = usize::from(self.sessions[idx as usize].proto);
         self.counts.sessions[p] += 1;
         if class != Lifetime::TcpIncomingSyn {
@@ -635,10 +644,11 @@ impl Shard {
         if s.bib_next != NIL {
             self.sessions[s.bib_next as usize].bib_prev = s.bib_prev;
         }
-        if let Some(c) = self.hosts.get_mut(&s.x6) {
+        let sub = self.subscriber(&s.x6);
+        if let Some(c) = self.hosts.get_mut(&sub) {
             *c -= 1;
             if *c == 0 {
-                self.hosts.remove(&s.x6);
+                self.hosts.remove(&sub);
             }
         }
         self.counts.sessions[usize::from(s.proto)] -= 1;

@@ -118,6 +118,10 @@ fn check_addrs6(nat: &Nat64, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<u32, Drop
 /// # Errors
 /// Addresses outside Pref64 rules, protocols other than TCP, UDP and ICMPv6 queries.
 pub fn incoming_tuple6(nat: &Nat64, t: &Tuple6) -> Result<(Incoming<In6>, u32), DropReason> {
+    // The non-global source rule shared with stateless mode: no binding for `::1`, `fe80::`, ...
+    if crate::rfc6890::is_non_global_source6(&t.src) {
+        return Err(DropReason::NonGlobalSource);
+    }
     let z4 = check_addrs6(nat, &t.src, &t.dst)?;
     let proto = Proto::from_v6(t.proto).ok_or(DropReason::UnsupportedProtocol)?;
     if is_non_first(&t.frag) {

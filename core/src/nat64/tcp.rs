@@ -49,6 +49,11 @@ pub enum TcpState {
     V4FinV6FinRcv = 5,
     /// A RST was seen, or the established lifetime ran out: TCP_TRANS left.
     Trans = 6,
+    /// Not in the RFC (see [`next`]): V6 INIT, then the IPv4 side's SYN (the server's SYN-ACK);
+    /// waiting for the IPv6 side to send again (its ACK) before the session counts as open.
+    V4SynRcv = 7,
+    /// Not in the RFC: V4 INIT, then the IPv6 side's SYN; waiting for the IPv4 side's ACK.
+    V6SynRcv = 8,
 }
 
 impl TcpState {
@@ -62,6 +67,8 @@ impl TcpState {
             TcpState::V6FinRcv => "V6_FIN_RCV",
             TcpState::V4FinV6FinRcv => "V4_FIN_V6_FIN_RCV",
             TcpState::Trans => "TRANS",
+            TcpState::V4SynRcv => "V4_SYN_RCV",
+            TcpState::V6SynRcv => "V6_SYN_RCV",
         }
     }
 
@@ -74,6 +81,8 @@ impl TcpState {
             3 => TcpState::V4FinRcv,
             4 => TcpState::V6FinRcv,
             5 => TcpState::V4FinV6FinRcv,
+            7 => TcpState::V4SynRcv,
+            8 => TcpState::V6SynRcv,
             _ => TcpState::Trans,
         }
     }
@@ -131,19 +140,45 @@ pub fn initial(side: Side, held: bool) -> (TcpState, Lifetime) {
 
 /// RFC 6146 §3.5.2.2: the next state and timer action for a segment of an existing session.
 /// Every segment of an existing session is translated and forwarded.
+///
+/// DEVIATION(RFC 6146 §3.5.2.2): stricter than the RFC about half-open connections, as Linux
+/// conntrack is (SYN_RECV until the final ACK). The RFC moves V6 INIT to ESTABLISHED (TCP_EST,
+/// 2 h) on the IPv4 side's SYN, and V4 INIT on the IPv6 side's SYN; then a SYN from an IPv6
+/// address that will never answer (a host gone, a spoofed or scanning source) pins a session
+/// and a pool4 port for two hours as soon as the server's SYN-ACK passes, and the server's
+/// SYN-ACK retransmissions keep refreshing it. Here the answering SYN leads to V4 SYN RCV (V6
+/// SYN RCV), which keeps the transitory lifetime already running (TCP_TRANS, not refreshed by
+/// the answering side's retransmissions); the connection is ESTABLISHED only when the side that
+/// sent the first SYN sends a segment with ACK after it. A live client does that within one
+/// round trip, so nothing changes for it; a half-open session ends after TCP_TRANS (4 min),
+/// which is the RFC's own lifetime for V6 INIT. Both SYN RCV states count as transitory states
+/// in the RFC's sense (their timer is TCP_TRANS).
 pub fn next(state: TcpState, side: Side, tcp_flags: u8) -> (TcpState, Timer) {
     use TcpState::*;
     let syn = tcp_flags & flags::SYN != 0;
     let fin = tcp_flags & flags::FIN != 0;
     let rst = tcp_flags & flags::RST != 0;
+    let ack = tcp_flags & flags::ACK != 0;
     match (state, side) {
         // *** V4 INIT ***: the V6 SYN of a simultaneous open (or of the IPv6 server's answer).
-        (V4Init, Side::V6) if syn => (Established, Timer::Set(Lifetime::TcpEst)),
+        (V4Init, Side::V6) if syn => (V6SynRcv, Timer::Set(Lifetime::TcpTrans)),
         (V4Init, _) => (V4Init, Timer::Keep),
-        // *** V6 INIT ***: the V4 SYN (with or without ACK) opens the connection.
-        (V6Init, Side::V4) if syn => (Established, Timer::Set(Lifetime::TcpEst)),
+        // *** V6 INIT ***: the V4 SYN (with or without ACK) answers the IPv6 SYN.
+        (V6Init, Side::V4) if syn => (V4SynRcv, Timer::Keep),
         (V6Init, Side::V6) if syn => (V6Init, Timer::Set(Lifetime::TcpTrans)),
         (V6Init, _) => (V6Init, Timer::Keep),
+        // *** V4 SYN RCV / V6 SYN RCV *** (see the DEVIATION above): the side that opened must
+        // speak again. Its RST closes, its ACK opens, its SYN retransmission (it did not get the
+        // answer) restarts TCP_TRANS; the other side changes nothing but a RST.
+        (V4SynRcv, Side::V6) | (V6SynRcv, Side::V4) if rst => {
+            (Trans, Timer::Set(Lifetime::TcpTrans))
+        }
+        (V4SynRcv, Side::V6) | (V6SynRcv, Side::V4) if ack => {
+            (Established, Timer::Set(Lifetime::TcpEst))
+        }
+        (V4SynRcv, Side::V6) | (V6SynRcv, Side::V4) => (state, Timer::Set(Lifetime::TcpTrans)),
+        (V4SynRcv | V6SynRcv, _) if rst => (Trans, Timer::Keep),
+        (V4SynRcv | V6SynRcv, _) => (state, Timer::Keep),
         // *** ESTABLISHED ***
         (Established, _) if rst => (Trans, Timer::Set(Lifetime::TcpTrans)),
         (Established, Side::V4) if fin => (V4FinRcv, Timer::Set(Lifetime::TcpEst)),
@@ -199,7 +234,14 @@ mod tests {
         );
         // A stray ACK from the IPv4 side does not open the connection.
         assert_eq!(next(s, Side::V4, ACK), (V6Init, Timer::Keep));
+        // The server's SYN-ACK: V4 SYN RCV, the transitory timer keeps running (stricter than
+        // the RFC, see `next`), and its retransmissions do not refresh it.
         let (s, t) = next(s, Side::V4, SYN | ACK);
+        assert_eq!((s, t), (V4SynRcv, Timer::Keep));
+        assert_eq!(next(s, Side::V4, SYN | ACK), (V4SynRcv, Timer::Keep));
+        assert_eq!(next(s, Side::V4, ACK), (V4SynRcv, Timer::Keep));
+        // The client's final ACK opens the connection.
+        let (s, t) = next(s, Side::V6, ACK);
         assert_eq!((s, t), (Established, Timer::Set(Lifetime::TcpEst)));
         assert_eq!(next(s, Side::V6, ACK).0, Established);
         let (s, _) = next(s, Side::V6, FIN | ACK);
@@ -229,12 +271,43 @@ mod tests {
         assert_eq!((s, l), (V4Init, Lifetime::TcpIncomingSyn));
         assert_eq!(next(s, Side::V4, SYN), (V4Init, Timer::Keep));
         assert_eq!(next(s, Side::V6, ACK), (V4Init, Timer::Keep));
+        let (s, t) = next(s, Side::V6, SYN);
+        assert_eq!((s, t), (V6SynRcv, Timer::Set(Lifetime::TcpTrans)));
+        // The IPv6 side's SYN-ACK retransmissions do not refresh; the IPv4 side's SYN-ACK (the
+        // simultaneous open) or ACK opens the connection.
+        assert_eq!(next(s, Side::V6, SYN | ACK), (V6SynRcv, Timer::Keep));
         assert_eq!(
-            next(s, Side::V6, SYN),
+            next(s, Side::V4, SYN),
+            (V6SynRcv, Timer::Set(Lifetime::TcpTrans))
+        );
+        assert_eq!(
+            next(s, Side::V4, SYN | ACK),
             (Established, Timer::Set(Lifetime::TcpEst))
         );
         assert_eq!(initial(Side::V4, false), (V4Init, Lifetime::TcpTrans));
         assert_eq!(on_expiry(V4Init), None);
+    }
+
+    #[test]
+    fn half_open_sessions_stay_transitory() {
+        for (st, opener, answerer) in [
+            (V4SynRcv, Side::V6, Side::V4),
+            (V6SynRcv, Side::V4, Side::V6),
+        ] {
+            assert_eq!(on_expiry(st), None, "{st:?} ends with its TCP_TRANS");
+            assert_eq!(next(st, answerer, SYN | ACK), (st, Timer::Keep));
+            assert_eq!(next(st, answerer, ACK), (st, Timer::Keep));
+            assert_eq!(next(st, answerer, RST), (Trans, Timer::Keep));
+            assert_eq!(
+                next(st, opener, RST),
+                (Trans, Timer::Set(Lifetime::TcpTrans))
+            );
+            assert_eq!(next(st, opener, SYN), (st, Timer::Set(Lifetime::TcpTrans)));
+            assert_eq!(
+                next(st, opener, ACK),
+                (Established, Timer::Set(Lifetime::TcpEst))
+            );
+        }
     }
 
     #[test]
@@ -266,6 +339,8 @@ mod tests {
             V6FinRcv,
             V4FinV6FinRcv,
             Trans,
+            V4SynRcv,
+            V6SynRcv,
         ] {
             assert_eq!(TcpState::from_u8(s as u8), s);
             assert!(!s.as_str().is_empty());

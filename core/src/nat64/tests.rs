@@ -276,10 +276,11 @@ fn tcp_v6_open_close_and_timers() {
     let o = out6to4(&n, 0, &p6(A, 40000, z, 80, 6, SYN)).unwrap();
     let t = ports(o.l4).0;
     assert_eq!(tcp_state(&n), Some(TcpState::V6Init));
-    // V6 INIT lives TCP_TRANS only.
+    // V6 INIT lives TCP_TRANS only; the SYN-ACK keeps it transitory until the client's ACK.
     out4to6(&n, 1000, &p4(z, 80, o.src, t, 6, SYN | ACK)).unwrap();
-    assert_eq!(tcp_state(&n), Some(TcpState::Established));
+    assert_eq!(tcp_state(&n), Some(TcpState::V4SynRcv));
     out6to4(&n, 2000, &p6(A, 40000, z, 80, 6, ACK)).unwrap();
+    assert_eq!(tcp_state(&n), Some(TcpState::Established));
     // Established survives 2 h idle, then TCP_EST expiry moves it to TRANS (no removal).
     assert_eq!(n.expire(Timestamp(2000 + 7_199_000)).sessions_removed, 0);
     assert_eq!(tcp_state(&n), Some(TcpState::Established));
@@ -298,6 +299,58 @@ fn tcp_v6_open_close_and_timers() {
     assert_eq!(n.expire(Timestamp(now + 239_000)).sessions_removed, 0);
     assert_eq!(n.expire(Timestamp(now + 241_000)).sessions_removed, 1);
     assert_eq!(n.counts().bib, [0, 0, 0]);
+}
+
+#[test]
+fn half_open_tcp_from_an_absent_client_is_not_pinned() {
+    // Issue 9: SYNs from IPv6 addresses that never answer; each server answers with a SYN-ACK
+    // and retransmits it as Linux does (1, 3, 7, 15, 31, 63 s later). RFC 6146 would make every
+    // session ESTABLISHED (7200 s); here they end after TCP_TRANS, counted from the SYN.
+    let n = nat(cfg()); // tcp_trans 240 s, tcp_est 7200 s
+    let z = "198.51.100.1";
+    let mut outs = Vec::new();
+    for i in 0..50u16 {
+        let src = format!("2001:db8:7:{i:x}::1");
+        outs.push(out6to4(&n, 0, &p6(&src, 40000, z, 443, 6, SYN)).unwrap());
+    }
+    for delay in [1_000u64, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000] {
+        for o in &outs {
+            out4to6(&n, delay, &p4(z, 443, o.src, ports(o.l4).0, 6, SYN | ACK)).unwrap();
+        }
+    }
+    assert!(n
+        .sessions(&Filter::default(), Timestamp(64_000), 100)
+        .iter()
+        .all(|s| s.tcp_state == Some(TcpState::V4SynRcv) && s.lifetime == Lifetime::TcpTrans));
+    assert_eq!(n.expire(Timestamp(239_000)).sessions_removed, 0);
+    assert_eq!(n.expire(Timestamp(241_000)).sessions_removed, 50);
+    assert_eq!(n.counts().bib, [0, 0, 0], "pool4 ports released");
+    assert_eq!(n.pool4().used(0, Proto::Tcp), 0);
+
+    // The same from the IPv4 side: a spoofed SYN to a port forward, the IPv6 server's SYN-ACKs,
+    // no ACK from the IPv4 "client".
+    let mut c = cfg();
+    c.static_bib.push(StaticBib {
+        proto: Proto::Tcp,
+        v6: (B.parse().unwrap(), 80),
+        v4: (T1.parse().unwrap(), 8080),
+    });
+    let n = nat(c);
+    let t1: Ipv4Addr = T1.parse().unwrap();
+    out4to6(&n, 0, &p4("203.0.113.9", 5000, t1, 8080, 6, SYN)).unwrap();
+    for delay in [1_000u64, 3_000, 7_000, 15_000] {
+        out6to4(&n, delay, &p6(B, 80, "203.0.113.9", 5000, 6, SYN | ACK)).unwrap();
+    }
+    assert_eq!(tcp_state(&n), Some(TcpState::V6SynRcv));
+    assert_eq!(n.expire(Timestamp(1_000 + 241_000)).sessions_removed, 1);
+
+    // A live client's ACK opens the connection as before.
+    let n = nat(cfg());
+    let o = out6to4(&n, 0, &p6(A, 40000, z, 443, 6, SYN)).unwrap();
+    out4to6(&n, 10, &p4(z, 443, o.src, ports(o.l4).0, 6, SYN | ACK)).unwrap();
+    out6to4(&n, 20, &p6(A, 40000, z, 443, 6, ACK)).unwrap();
+    assert_eq!(tcp_state(&n), Some(TcpState::Established));
+    assert_eq!(n.expire(Timestamp(241_000)).sessions_removed, 0);
 }
 
 #[test]
@@ -380,8 +433,16 @@ fn v4_syn_held_six_seconds_for_simultaneous_open() {
         .into_iter()
         .find(|s| s.v4_dst.1 == 5555)
         .unwrap();
-    assert_eq!(st.tcp_state, Some(TcpState::Established));
+    assert_eq!(st.tcp_state, Some(TcpState::V6SynRcv));
     assert!(out4to6(&n, 3500, &syn4).is_ok());
+    // The IPv4 peer's ACK completes the open.
+    assert!(out4to6(&n, 3550, &p4(z, 5555, o.src, t, 6, SYN | ACK)).is_ok());
+    let st = n
+        .sessions(&Filter::default(), Timestamp(3550), 10)
+        .into_iter()
+        .find(|s| s.v4_dst.1 == 5555)
+        .unwrap();
+    assert_eq!(st.tcp_state, Some(TcpState::Established));
     // Now the peer's address is one the host talks to: other ports of it pass the filter.
     assert!(out4to6(&n, 3600, &p4(z, 5556, o.src, t, 6, ACK)).is_ok());
     // Once that session is gone, the filter closes again.
@@ -423,7 +484,7 @@ fn per_host_and_total_limits() {
     for i in 0..1000u16 {
         match out6to4(&n, 0, &p6(A, 10000 + i, "198.51.100.1", 80, 6, SYN)) {
             Ok(_) => {}
-            Err(DropReason::TableFull) => refused += 1,
+            Err(DropReason::SubscriberSessionLimit) => refused += 1,
             Err(e) => panic!("{e:?}"),
         }
     }
@@ -432,7 +493,8 @@ fn per_host_and_total_limits() {
     // Host A's existing flows continue.
     assert!(out6to4(&n, 1, &p6(A, 10000, "198.51.100.1", 80, 6, ACK)).is_ok());
     // Other hosts still get in, up to the total.
-    let h = |i: u16| format!("2001:db8:9::{i}");
+    // (Each in its own /64: one subscriber each.)
+    let h = |i: u16| format!("2001:db8:9:{i}::1");
     for i in 0..10u16 {
         out6to4(&n, 2, &p6(&h(0), 2000 + i, "198.51.100.1", 53, 17, 0)).unwrap();
     }
@@ -448,14 +510,61 @@ fn per_host_and_total_limits() {
     }
     // Existing flows continue when the table is full, also towards new peers of an
     // existing binding (which need a new session: refused, counted).
+    // (h(1), below its own share: the total refuses; h(0) is at its share.)
     assert!(out6to4(&n, 4, &p6(&h(0), 2000, "198.51.100.1", 53, 17, 0)).is_ok());
     assert_eq!(
-        out6to4(&n, 4, &p6(&h(0), 2000, "198.51.100.2", 53, 17, 0)),
+        out6to4(&n, 4, &p6(&h(1), 2000, "198.51.100.2", 53, 17, 0)),
         Err(DropReason::TableFull)
+    );
+    assert_eq!(
+        out6to4(&n, 4, &p6(&h(0), 2000, "198.51.100.2", 53, 17, 0)),
+        Err(DropReason::SubscriberSessionLimit)
     );
     // Nothing leaked: no BIB entry without a session, ports released.
     let bibs: usize = n.counts().bib.iter().sum();
     assert_eq!(bibs, 25);
+}
+
+#[test]
+fn one_subscriber_rotating_addresses_gets_one_share() {
+    // Issue 9: a host rotating source addresses inside its /64 (SLAAC privacy addresses, or on
+    // purpose) is one subscriber: it cannot take more than max_sessions_per_host, so other
+    // subscribers still get new flows.
+    let mut c = cfg();
+    c.max_sessions_per_host = 10;
+    c.max_sessions = 25;
+    let n = nat(c);
+    let mut refused = 0;
+    for i in 0..1000u16 {
+        let src = format!("2001:db8:1:0:{i:x}::{i:x}");
+        match out6to4(&n, 0, &p6(&src, 10000 + i, "198.51.100.1", 80, 6, SYN)) {
+            Ok(_) => {}
+            Err(DropReason::SubscriberSessionLimit) => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(refused, 990);
+    assert_eq!(n.session_count(), 10);
+    // A second subscriber (another /64) gets all of its new flows.
+    for i in 0..10u16 {
+        let src = format!("2001:db8:2::{i:x}");
+        out6to4(&n, 1, &p6(&src, 2000 + i, "198.51.100.1", 53, 17, 0)).unwrap();
+    }
+    // The prefix length is configurable: /128 counts each address on its own.
+    let mut c = cfg();
+    c.max_sessions_per_host = 1;
+    c.subscriber_prefix_len = 128;
+    let n = nat(c);
+    for i in 0..20u16 {
+        let src = format!("2001:db8:1::{i:x}");
+        out6to4(&n, 0, &p6(&src, 1000, "198.51.100.1", 53, 17, 0)).unwrap();
+    }
+    let mut c = cfg();
+    c.subscriber_prefix_len = 0;
+    assert_eq!(
+        Nat64::new(c).err(),
+        Some(Nat64ConfigError::SubscriberPrefixLen(0))
+    );
 }
 
 #[test]
@@ -509,6 +618,8 @@ fn static_bib_port_forward() {
     )
     .unwrap();
     assert_eq!((a.src, ports(a.l4)), (t1, (80, 33333)));
+    // The client's ACK opens the connection (until then it is half open, TCP_TRANS).
+    out4to6(&n, 1, &p4("203.0.113.5", 33333, t1, 80, 6, ACK)).unwrap();
     let u = out4to6(&n, 2, &p4("203.0.113.5", 1111, t1, 5353, 17, 0)).unwrap();
     assert_eq!(ports(u.l4), (1111, 53));
     // Static entries outlive their sessions.
