@@ -18,6 +18,10 @@
 //! | below them | any | NXDOMAIN | §7.2 item 3 |
 //!
 //! Local answers are authoritative (AA) and negative ones carry the SOA of [`soa`].
+//!
+//! DEVIATION(RFC 8880 §7.2 item 4): recursive resolvers SHOULD NOT treat the two in-addr.arpa
+//! names specially by default; a DNS64 does (as BIND does), since §7.2.1 makes it answer the
+//! reverse names of the ipv4only.arpa addresses it synthesizes.
 
 use super::{in_domain, Dns64Policy};
 use std::net::{Ipv4Addr, Ipv6Addr};
