@@ -75,6 +75,8 @@ pub struct Dns64Config {
     pub max_inflight: usize,
     /// Idle timeout of a TCP client connection, in milliseconds.
     pub tcp_timeout_ms: u64,
+    /// Identical cache misses in flight share one upstream query (off only to measure it).
+    pub coalesce: bool,
     /// Most TCP client connections open at once; beyond it new ones are closed (counted).
     pub tcp_max_connections: usize,
     /// Most TCP connections open at once from one client address (counted when refused).
@@ -137,6 +139,7 @@ impl Default for Dns64Config {
             udp_batch: 32,
             max_inflight: 512,
             tcp_timeout_ms: 10_000,
+            coalesce: true,
             tcp_max_connections: 1024,
             tcp_max_connections_per_client: 16,
         }
@@ -216,6 +219,8 @@ pub struct Settings {
     pub tcp_timeout: Duration,
     /// See [`Dns64Config::query_timeout_ms`].
     pub query_timeout: Duration,
+    /// See [`Dns64Config::coalesce`].
+    pub coalesce: bool,
     /// See [`Dns64Config::tcp_max_connections`].
     pub tcp_max_connections: usize,
     /// See [`Dns64Config::tcp_max_connections_per_client`].
@@ -408,6 +413,7 @@ impl Dns64Config {
             max_inflight: self.max_inflight.max(1),
             tcp_timeout: Duration::from_millis(self.tcp_timeout_ms.max(1)),
             query_timeout: Duration::from_millis(self.query_timeout_ms),
+            coalesce: self.coalesce,
             tcp_max_connections: self.tcp_max_connections,
             tcp_max_per_client: self.tcp_max_connections_per_client,
         })
@@ -475,6 +481,7 @@ mod tests {
             query_timeout_ms = 1200
             tcp_max_connections = 10
             tcp_max_connections_per_client = 2
+            coalesce = false
             [rate_limit]
             qps = 5
             burst = 10
@@ -491,6 +498,7 @@ mod tests {
         assert!(!s.policy.synth_on_error);
         assert_eq!(s.query_timeout, Duration::from_millis(1200));
         assert_eq!((s.tcp_max_connections, s.tcp_max_per_client), (10, 2));
+        assert!(!s.coalesce);
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub(super) async fn resolve(engine: &Engine, query: &[u8], src: SocketAddr) -> O
     let Ok(q) = wire::parse_query(query, &mut qname) else {
         return resolve_one(engine, query, src).await;
     };
+    if !engine.settings.coalesce {
+        return resolve_one(engine, query, src).await;
+    }
     let mut key = [0u8; super::cache::KEY_LEN];
     let klen = super::cache::make_key(
         &mut key,

@@ -39,6 +39,7 @@ counters! {
     Truncated => "truncated", "UDP answers sent with TC set because they did not fit.";
     ServFail => "servfail", "SERVFAIL sent because no upstream gave a usable answer in time.";
     DeadlineExceeded => "deadline_exceeded", "Client queries whose overall deadline (query_timeout_ms) passed: answered SERVFAIL.";
+    UpstreamQueries => "upstream_queries", "Queries sent to an upstream resolver (each failover attempt counts).";
     UpstreamTimeout => "upstream_timeout", "Upstream queries that timed out.";
     UpstreamConnectError => "upstream_connect_error", "Upstream sockets that could not be opened or connected (no route, connection refused).";
     UpstreamNetError => "upstream_net_error", "Upstream send/receive errors (ICMP unreachable, reset).";

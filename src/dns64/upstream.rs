@@ -125,6 +125,7 @@ impl UpstreamPool {
         key: &[u8],
         deadline: Instant,
     ) -> One {
+        self.stats.inc(Counter::UpstreamQueries);
         let until = deadline.min(Instant::now() + self.per_server);
         let ans = match tokio::time::timeout_at(until, self.udp(server, query, sent, key)).await {
             Ok(r) => r,
