@@ -26,6 +26,10 @@ pub struct Dns64Config {
     pub upstreams: Vec<SocketAddr>,
     /// Per-upstream timeout for one query, in milliseconds.
     pub upstream_timeout_ms: u64,
+    /// One overall deadline per client query, in milliseconds, shared by the AAAA and A steps
+    /// and the failover between upstreams; SERVFAIL when it passes. Keep it below the clients'
+    /// own timeout (5 s for the common stub resolvers).
+    pub query_timeout_ms: u64,
     /// RFC 6052 prefixes (Pref64::/n) to synthesize into, e.g. `"64:ff9b::/96"`.
     pub prefixes: Vec<String>,
     /// RFC 6147 §5.1.4 exclusion set: AAAA records inside are treated as absent.
@@ -71,6 +75,12 @@ pub struct Dns64Config {
     pub max_inflight: usize,
     /// Idle timeout of a TCP client connection, in milliseconds.
     pub tcp_timeout_ms: u64,
+    /// Identical cache misses in flight share one upstream query (off only to measure it).
+    pub coalesce: bool,
+    /// Most TCP client connections open at once; beyond it new ones are closed (counted).
+    pub tcp_max_connections: usize,
+    /// Most TCP connections open at once from one client address (counted when refused).
+    pub tcp_max_connections_per_client: usize,
 }
 
 /// Rate limit per client prefix (`[dns64.rate_limit]`).
@@ -107,6 +117,7 @@ impl Default for Dns64Config {
             listen: vec![SocketAddr::from(([0u16; 8], 53))],
             upstreams: Vec::new(),
             upstream_timeout_ms: 1500,
+            query_timeout_ms: 2500,
             prefixes: vec!["64:ff9b::/96".into()],
             exclude: vec!["::ffff:0:0/96".into()],
             mapped: vec!["0.0.0.0/0".into()],
@@ -128,6 +139,9 @@ impl Default for Dns64Config {
             udp_batch: 32,
             max_inflight: 512,
             tcp_timeout_ms: 10_000,
+            coalesce: true,
+            tcp_max_connections: 1024,
+            tcp_max_connections_per_client: 16,
         }
     }
 }
@@ -203,6 +217,14 @@ pub struct Settings {
     pub max_inflight: usize,
     /// TCP idle timeout.
     pub tcp_timeout: Duration,
+    /// See [`Dns64Config::query_timeout_ms`].
+    pub query_timeout: Duration,
+    /// See [`Dns64Config::coalesce`].
+    pub coalesce: bool,
+    /// See [`Dns64Config::tcp_max_connections`].
+    pub tcp_max_connections: usize,
+    /// See [`Dns64Config::tcp_max_connections_per_client`].
+    pub tcp_max_per_client: usize,
 }
 
 /// Parses `addr/len` as an RFC 6052 prefix.
@@ -337,6 +359,20 @@ impl Dns64Config {
         if self.upstream_timeout_ms == 0 {
             return Err(err("upstream_timeout_ms".into(), "0", "must be positive"));
         }
+        if self.query_timeout_ms == 0 {
+            return Err(err("query_timeout_ms".into(), "0", "must be positive"));
+        }
+        if self.tcp_max_connections == 0 || self.tcp_max_connections_per_client == 0 {
+            return Err(err(
+                if self.tcp_max_connections == 0 {
+                    "tcp_max_connections".into()
+                } else {
+                    "tcp_max_connections_per_client".into()
+                },
+                "0",
+                "must be positive (TCP is mandatory for DNS, RFC 7766)",
+            ));
+        }
         let policy = Dns64Policy {
             prefixes,
             exclude,
@@ -376,6 +412,10 @@ impl Dns64Config {
             udp_batch: self.udp_batch.max(1),
             max_inflight: self.max_inflight.max(1),
             tcp_timeout: Duration::from_millis(self.tcp_timeout_ms.max(1)),
+            query_timeout: Duration::from_millis(self.query_timeout_ms),
+            coalesce: self.coalesce,
+            tcp_max_connections: self.tcp_max_connections,
+            tcp_max_per_client: self.tcp_max_connections_per_client,
         })
     }
 }
@@ -438,6 +478,10 @@ mod tests {
             udp_batch = 1
             max_inflight = 8
             tcp_timeout_ms = 1000
+            query_timeout_ms = 1200
+            tcp_max_connections = 10
+            tcp_max_connections_per_client = 2
+            coalesce = false
             [rate_limit]
             qps = 5
             burst = 10
@@ -452,6 +496,9 @@ mod tests {
         assert_eq!(s.policy.never, vec!["corp.example.".to_string()]);
         assert_eq!(s.rate_limit.qps, 5);
         assert!(!s.policy.synth_on_error);
+        assert_eq!(s.query_timeout, Duration::from_millis(1200));
+        assert_eq!((s.tcp_max_connections, s.tcp_max_per_client), (10, 2));
+        assert!(!s.coalesce);
     }
 
     #[test]
@@ -473,6 +520,13 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "never_synthesize[0]");
         let c = parse("").unwrap();
         assert_eq!(c.validate().unwrap_err().key, "upstreams");
+        let c = parse("upstreams = [\"192.0.2.53\"]\nquery_timeout_ms = 0").unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "query_timeout_ms");
+        let c = parse("upstreams = [\"192.0.2.53\"]\ntcp_max_connections_per_client = 0").unwrap();
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "tcp_max_connections_per_client"
+        );
         let c =
             parse("listen = [\"[::]:53\"]\nupstreams = [\"192.0.2.1\", \"127.0.0.1\"]").unwrap();
         assert_eq!(c.validate().unwrap_err().key, "upstreams[1]");

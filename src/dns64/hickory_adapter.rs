@@ -6,21 +6,17 @@
 //! The decisions themselves (what to synthesize, the TTL, the exclusion set, the PTR mapping) are
 //! in `nat64_core::dns64`; here we only convert records to and from its [`Rr`] values.
 
-use super::{Admit, Counter, Engine};
-use hickory_server::net::runtime::Time;
-use hickory_server::proto::op::{
-    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
-};
+use super::upstream::UpstreamError;
+use super::{Counter, Engine};
+use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_server::proto::rr::rdata::opt::EdnsOption;
-use hickory_server::proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, NULL, PTR, SOA};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
-use hickory_server::Server;
+use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+use nat64_core::dns64::ipv4only::{self, LocalAnswer};
 use nat64_core::dns64::wire::{self, OUR_UDP_PAYLOAD};
 use nat64_core::dns64::{
-    ipv4only, normalize_name, soa_negative_ttl, AaaaPlan, DomainMode, Rr, RrData, Upstream,
-    NO_SOA_TTL,
+    normalize_name, soa_negative_ttl, AaaaPlan, DomainMode, Rr, RrData, Upstream, NO_SOA_TTL,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +35,8 @@ struct Ctx {
     cd: bool,
     dnssec_ok: bool,
     edns: bool,
+    /// The client query's one deadline, shared by every upstream step (AAAA, A, failover).
+    deadline: tokio::time::Instant,
 }
 
 /// Resolves a query that missed the fast path and returns the encoded answer, truncated to
@@ -59,8 +57,77 @@ pub(super) async fn resolve_udp(
 }
 
 /// The slow path: parses `query` fully and answers it (ACL and rate limit were checked by
-/// [`Engine::admit`]). The answer is cached when cacheable.
+/// [`Engine::admit`]). The answer is cached when cacheable. Identical misses in flight (same
+/// name, type, class and cache-key bits: EDNS, DO, CD, synthesis) wait for the first one's
+/// answer instead of asking the upstream again; each gets it with its own ID, RD bit and name
+/// case.
 pub(super) async fn resolve(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    let mut qname = [0u8; wire::MAX_NAME];
+    let Ok(q) = wire::parse_query(query, &mut qname) else {
+        return resolve_one(engine, query, src).await;
+    };
+    if !engine.settings.coalesce {
+        return resolve_one(engine, query, src).await;
+    }
+    let mut key = [0u8; super::cache::KEY_LEN];
+    let klen = super::cache::make_key(
+        &mut key,
+        &qname[..q.qname_len],
+        q.qtype,
+        q.qclass,
+        super::cache_bits(&q, engine.settings.synth_acl.allows(src.ip())),
+    );
+    let key = &key[..klen];
+    // Decide under the lock, await after it (the guard never crosses an await).
+    let role = match engine.pending.lock() {
+        Ok(mut pending) => match pending.get(key) {
+            Some(rx) => Ok(rx.clone()),
+            None => {
+                let (tx, rx) = tokio::sync::watch::channel(None);
+                pending.insert(key.into(), rx);
+                Err(Some(tx))
+            }
+        },
+        Err(_) => Err(None),
+    };
+    let waiting = match role {
+        Ok(rx) => Some(rx),
+        Err(None) => return resolve_one(engine, query, src).await,
+        Err(Some(tx)) => {
+            let _guard = Pending { engine, key };
+            let ans = resolve_one(engine, query, src).await;
+            let _ = tx.send(ans.as_ref().map(|a| Arc::<[u8]>::from(a.as_slice())));
+            return ans;
+        }
+    };
+    let mut rx = waiting?;
+    engine.stats.inc(Counter::Coalesced);
+    let shared = rx.wait_for(Option::is_some).await.ok()?.clone()?;
+    let mut out = shared.to_vec();
+    // The shared answer was for another query: take this one's ID, RD bit and name case.
+    if out.len() >= q.question_end && query.len() >= q.question_end {
+        out[..2].copy_from_slice(&query[..2]);
+        out[2] = (out[2] & !0x01) | (query[2] & 0x01);
+        out[12..q.question_end].copy_from_slice(&query[12..q.question_end]);
+    }
+    Some(out)
+}
+
+/// Removes a leader's entry from the in-flight table when it finishes (or is cancelled).
+struct Pending<'a> {
+    engine: &'a Engine,
+    key: &'a [u8],
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.engine.pending.lock() {
+            p.remove(self.key);
+        }
+    }
+}
+
+async fn resolve_one(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
     let req = match Message::from_vec(query) {
         Ok(m) => m,
         Err(_) => {
@@ -83,6 +150,7 @@ pub(super) async fn resolve(engine: &Engine, query: &[u8], src: SocketAddr) -> O
         cd: req.metadata.checking_disabled,
         dnssec_ok: req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
         edns: req.edns.is_some(),
+        deadline: tokio::time::Instant::now() + engine.settings.query_timeout,
     };
     let answer = if req.queries.len() != 1 {
         engine.stats.inc(Counter::Malformed);
@@ -94,7 +162,12 @@ pub(super) async fn resolve(engine: &Engine, query: &[u8], src: SocketAddr) -> O
         engine.stats.inc(Counter::BadClass);
         empty(&req, ctx, ResponseCode::Refused)
     } else {
-        answer(engine, &req, ctx).await
+        // One overall deadline per client query: SERVFAIL when it passes, so the client hears
+        // from us before its own (typically 5 s) timeout.
+        match tokio::time::timeout_at(ctx.deadline, answer(engine, &req, ctx)).await {
+            Ok(m) => m,
+            Err(_) => servfail(engine, &req, ctx),
+        }
     };
     let bytes = match answer.to_vec() {
         Ok(b) => b,
@@ -149,8 +222,13 @@ fn relay(req: &Message, ctx: Ctx, up: Message) -> Message {
     m
 }
 
-/// Sends one upstream query and parses the answer; `None` on timeout or garbage.
-async fn ask(engine: &Engine, name: &Name, qtype: RecordType, ctx: Ctx) -> Option<Message> {
+/// Sends one upstream query (bounded by the client query's deadline) and parses the answer.
+async fn ask(
+    engine: &Engine,
+    name: &Name,
+    qtype: RecordType,
+    ctx: Ctx,
+) -> Result<Message, UpstreamError> {
     let mut q = Message::query();
     q.metadata.recursion_desired = true;
     q.metadata.checking_disabled = ctx.cd;
@@ -159,19 +237,22 @@ async fn ask(engine: &Engine, name: &Name, qtype: RecordType, ctx: Ctx) -> Optio
     e.set_max_payload(OUR_UDP_PAYLOAD);
     e.set_dnssec_ok(ctx.dnssec_ok);
     q.set_edns(e);
-    let bytes = q.to_vec().ok()?;
-    let ans = engine.upstream.query(&bytes).await.ok()?;
+    let bytes = q.to_vec().map_err(|_| UpstreamError::Failed)?;
+    let ans = engine.upstream.query(&bytes, ctx.deadline).await?;
     match Message::from_vec(&ans) {
-        Ok(m) => Some(m),
+        Ok(m) => Ok(m),
         Err(_) => {
             engine.stats.inc(Counter::UpstreamGarbage);
-            None
+            Err(UpstreamError::Failed)
         }
     }
 }
 
 fn servfail(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
     engine.stats.inc(Counter::ServFail);
+    if tokio::time::Instant::now() >= ctx.deadline {
+        engine.stats.inc(Counter::DeadlineExceeded);
+    }
     empty(req, ctx, ResponseCode::ServFail)
 }
 
@@ -185,6 +266,16 @@ fn to_core(records: &[Record]) -> Vec<Rr> {
                 RData::A(a) => RrData::A(a.0),
                 RData::AAAA(a) => RrData::Aaaa(a.0),
                 RData::CNAME(c) => RrData::Cname(normalize_name(&c.0.to_ascii())),
+                // hickory 0.26 reads DNAME as unknown data: its RDATA is the target name, never
+                // compressed (RFC 6672 §2.5), so it can be read on its own.
+                RData::Unknown { code, rdata }
+                    if *code == RecordType::DNAME && wire::is_plain_name(&rdata.anything) =>
+                {
+                    match Name::from_bytes(&rdata.anything) {
+                        Ok(t) => RrData::Dname(normalize_name(&t.to_ascii())),
+                        Err(_) => RrData::Other(u16::from(RecordType::DNAME)),
+                    }
+                }
                 other => RrData::Other(u16::from(other.record_type())),
             },
         })
@@ -197,6 +288,11 @@ fn from_core(rr: &Rr) -> Option<Record> {
         RrData::A(a) => RData::A(A(*a)),
         RrData::Aaaa(a) => RData::AAAA(AAAA(*a)),
         RrData::Cname(t) => RData::CNAME(CNAME(Name::from_ascii(t).ok()?)),
+        RrData::Dname(t) => RData::Unknown {
+            code: RecordType::DNAME,
+            // A fresh encoder: the name is written whole, uncompressed (RFC 6672 §2.5).
+            rdata: NULL::with(Name::from_ascii(t).ok()?.to_bytes().ok()?),
+        },
         RrData::Other(_) => return None,
     };
     Some(Record::from_rdata(name, rr.ttl, data))
@@ -210,39 +306,124 @@ fn negative_ttl(m: &Message) -> Option<u32> {
     })
 }
 
+/// RFC 8880 §7: the local answer for the special names (`ipv4only.arpa.` and the reverse names
+/// of its addresses), authoritative, with a SOA in negative answers.
+fn local(engine: &Engine, req: &Message, ctx: Ctx, qn: &str, how: LocalAnswer) -> Message {
+    engine.stats.inc(Counter::Ipv4Only);
+    let q = &req.queries[0];
+    let rcode = if how == LocalAnswer::NxDomain {
+        ResponseCode::NXDomain
+    } else {
+        ResponseCode::NoError
+    };
+    let mut m = skeleton(req, ctx, rcode);
+    m.metadata.authoritative = true;
+    let rec = |data| Record::from_rdata(q.name().clone(), ipv4only::TTL, data);
+    match how {
+        LocalAnswer::Aaaa => {
+            for a in ipv4only::aaaa_records(&engine.settings.policy) {
+                m.add_answer(rec(RData::AAAA(AAAA(a))));
+            }
+        }
+        LocalAnswer::A => {
+            for a in ipv4only::WELL_KNOWN_V4 {
+                m.add_answer(rec(RData::A(A(a))));
+            }
+        }
+        LocalAnswer::Ptr => {
+            if let Ok(target) = Name::from_ascii(ipv4only::NAME) {
+                m.add_answer(rec(RData::PTR(PTR(target))));
+            }
+        }
+        LocalAnswer::NoData | LocalAnswer::NxDomain => {
+            if let Some(soa) = ipv4only::zone_of(qn).and_then(local_soa) {
+                m.add_authority(soa);
+            }
+        }
+    }
+    m
+}
+
+/// The SOA record of a local zone (see [`ipv4only::soa`]).
+fn local_soa(zone: &str) -> Option<Record> {
+    let (mname, rname, serial, refresh, retry, expire, minimum) = ipv4only::soa(zone);
+    let zname = Name::from_ascii(zone).ok()?;
+    let soa = SOA::new(
+        Name::from_ascii(&mname).ok()?,
+        Name::from_ascii(rname).ok()?,
+        serial,
+        i32::try_from(refresh).ok()?,
+        i32::try_from(retry).ok()?,
+        i32::try_from(expire).ok()?,
+        minimum,
+    );
+    Some(Record::from_rdata(zname, minimum, RData::SOA(soa)))
+}
+
+/// True if `m` is a negative answer for `qtype` (RFC 2308 §1: NXDOMAIN, or NOERROR without a
+/// record of the type asked for).
+fn is_negative(m: &Message, qtype: RecordType) -> bool {
+    m.metadata.response_code == ResponseCode::NXDomain
+        || (m.metadata.response_code == ResponseCode::NoError
+            && qtype != RecordType::ANY
+            && !m.answers.iter().any(|r| r.record_type() == qtype))
+}
+
+/// RFC 2308 §3/§5 for a negative answer: a SOA in the authority section (taken from `other`,
+/// the other upstream response, when `m` has none), its TTL lowered to the negative TTL
+/// min(SOA TTL, MINIMUM). Positive answers are left alone.
+fn negative_soa(m: &mut Message, qtype: RecordType, other: Option<&Message>) {
+    if !is_negative(m, qtype) {
+        return;
+    }
+    let has_soa = m
+        .authorities
+        .iter()
+        .any(|r| r.record_type() == RecordType::SOA);
+    if !has_soa {
+        if let Some(soa) = other.and_then(|o| {
+            o.authorities
+                .iter()
+                .find(|r| r.record_type() == RecordType::SOA)
+        }) {
+            m.authorities.push(soa.clone());
+        }
+    }
+    for r in &mut m.authorities {
+        if let RData::SOA(soa) = &r.data {
+            r.ttl = soa_negative_ttl(r.ttl, soa.minimum);
+        }
+    }
+}
+
+/// The upstream's answer relayed (negative answers with their SOA, RFC 2308), or SERVFAIL when
+/// no upstream gave a usable one.
+fn relay_or_servfail(
+    engine: &Engine,
+    req: &Message,
+    ctx: Ctx,
+    up: Result<Message, UpstreamError>,
+) -> Message {
+    match up {
+        Ok(up) => {
+            let mut m = relay(req, ctx, up);
+            negative_soa(&mut m, req.queries[0].query_type(), None);
+            m
+        }
+        Err(_) => servfail(engine, req, ctx),
+    }
+}
+
 async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
     let policy = &engine.settings.policy;
     let q = &req.queries[0];
     let qn = normalize_name(&q.name().to_ascii());
     let qtype = q.query_type();
 
-    // RFC 8880 §7: ipv4only.arpa is answered here, whatever the upstream thinks.
-    if ipv4only::is_ipv4only(&qn) {
-        engine.stats.inc(Counter::Ipv4Only);
-        let mut m = skeleton(req, ctx, ResponseCode::NoError);
-        m.metadata.authoritative = true;
-        match qtype {
-            RecordType::AAAA => {
-                for a in ipv4only::aaaa_records(policy) {
-                    m.add_answer(Record::from_rdata(
-                        q.name().clone(),
-                        ipv4only::TTL,
-                        RData::AAAA(AAAA(a)),
-                    ));
-                }
-            }
-            RecordType::A => {
-                for a in ipv4only::WELL_KNOWN_V4 {
-                    m.add_answer(Record::from_rdata(
-                        q.name().clone(),
-                        ipv4only::TTL,
-                        RData::A(A(a)),
-                    ));
-                }
-            }
-            _ => {}
-        }
-        return m;
+    // RFC 8880 §7: ipv4only.arpa and the reverse names of its addresses are answered here,
+    // whatever the upstream thinks.
+    if let Some(how) = ipv4only::local_answer(&qn, u16::from(qtype)) {
+        return local(engine, req, ctx, &qn, how);
     }
 
     // RFC 6147 §5.3.1: reverse lookups of synthesized addresses become a CNAME into in-addr.arpa.
@@ -257,22 +438,30 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
                 NO_SOA_TTL,
                 RData::CNAME(CNAME(tname.clone())),
             );
+            // RFC 8880 §7.2.1: the synthesized ipv4only.arpa addresses end at the local PTR.
+            if let Some(how) = ipv4only::local_answer(&target, u16::from(RecordType::PTR)) {
+                let mut m = local(engine, req, ctx, &target, how);
+                if let Some(r) = m.answers.first_mut() {
+                    r.name = tname;
+                }
+                m.answers.insert(0, cname);
+                return m;
+            }
             return match ask(engine, &tname, RecordType::PTR, ctx).await {
-                Some(up) => {
+                Ok(up) => {
                     let mut m = relay(req, ctx, up);
                     m.answers.insert(0, cname);
+                    negative_soa(&mut m, qtype, None);
                     m
                 }
-                None => servfail(engine, req, ctx),
+                Err(_) => servfail(engine, req, ctx),
             };
         }
     }
 
     if qtype != RecordType::AAAA {
-        return match ask(engine, q.name(), qtype, ctx).await {
-            Some(up) => relay(req, ctx, up),
-            None => servfail(engine, req, ctx),
-        };
+        let up = ask(engine, q.name(), qtype, ctx).await;
+        return relay_or_servfail(engine, req, ctx, up);
     }
 
     // RFC 6147 §5.5: a client that sets CD validates itself; synthesis would fail its validation.
@@ -285,10 +474,8 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
         DomainMode::Never
     };
     if mode == DomainMode::Never || (ctx.cd && !engine.settings.break_dnssec) {
-        return match ask(engine, q.name(), qtype, ctx).await {
-            Some(up) => relay(req, ctx, up),
-            None => servfail(engine, req, ctx),
-        };
+        let up = ask(engine, q.name(), qtype, ctx).await;
+        return relay_or_servfail(engine, req, ctx, up);
     }
 
     // RFC 6147 §5.1.8: optionally ask A at the same time (one round trip instead of two for
@@ -303,8 +490,10 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
         (ask(engine, q.name(), RecordType::AAAA, ctx).await, None)
     };
     let outcome = match &aaaa {
-        Some(m) => Upstream::Rcode(u16::from(m.metadata.response_code)),
-        None => Upstream::Timeout,
+        Ok(m) => Upstream::Rcode(u16::from(m.metadata.response_code)),
+        Err(UpstreamError::Timeout) => Upstream::Timeout,
+        // Every upstream refused or failed: an error RCODE for §5.1.2.
+        Err(UpstreamError::Failed) => Upstream::Rcode(u16::from(ResponseCode::ServFail)),
     };
     let core_aaaa = aaaa
         .as_ref()
@@ -312,12 +501,12 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
         .unwrap_or_default();
     let plan = policy.plan_aaaa(&qn, mode, outcome, &core_aaaa);
     if plan == AaaaPlan::QueryA {
-        let neg = aaaa.as_ref().and_then(negative_ttl);
+        let neg = aaaa.as_ref().ok().and_then(negative_ttl);
         let a = match early_a {
             Some(a) => a,
             None => ask(engine, q.name(), RecordType::A, ctx).await,
         };
-        if let Some(am) = &a {
+        if let Ok(am) = &a {
             if am.metadata.response_code == ResponseCode::NoError {
                 if let Some(rrs) = policy.synthesize_answer(&qn, &to_core(&am.answers), neg) {
                     engine.stats.inc(Counter::Synthesized);
@@ -337,29 +526,46 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
                 }
             }
         }
-        // Nothing to synthesize. §5.1.6: the empty result or error is the basis of the answer.
-        return match (aaaa, a) {
-            (Some(m), _) if m.metadata.response_code == ResponseCode::NoError => {
-                filtered(engine, req, ctx, m)
+        // Nothing to synthesize. §5.1.6: the empty result or error is the basis of the answer;
+        // RFC 2308: a negative answer carries the SOA the upstream gave (AAAA or A response).
+        let a = a.ok();
+        return match aaaa {
+            Ok(m) if m.metadata.response_code == ResponseCode::NoError => {
+                let mut out = filtered(engine, req, ctx, m);
+                negative_soa(&mut out, qtype, a.as_ref());
+                out
             }
-            (_, Some(am))
-                if matches!(
-                    am.metadata.response_code,
-                    ResponseCode::NoError | ResponseCode::NXDomain
-                ) =>
-            {
-                let mut m = relay(req, ctx, am);
-                m.answers.retain(|r| r.record_type() != RecordType::A);
-                m.metadata.authentic_data = false;
-                m
-            }
-            (Some(m), _) => filtered(engine, req, ctx, m),
-            (None, _) => servfail(engine, req, ctx),
+            aaaa => match a {
+                Some(am)
+                    if matches!(
+                        am.metadata.response_code,
+                        ResponseCode::NoError | ResponseCode::NXDomain
+                    ) =>
+                {
+                    let mut m = relay(req, ctx, am);
+                    m.answers.retain(|r| r.record_type() != RecordType::A);
+                    m.metadata.authentic_data = false;
+                    negative_soa(&mut m, qtype, aaaa.as_ref().ok());
+                    m
+                }
+                _ => match aaaa {
+                    Ok(m) => {
+                        let mut out = filtered(engine, req, ctx, m);
+                        negative_soa(&mut out, qtype, None);
+                        out
+                    }
+                    Err(_) => servfail(engine, req, ctx),
+                },
+            },
         };
     }
     match aaaa {
-        Some(m) => filtered(engine, req, ctx, m),
-        None => servfail(engine, req, ctx),
+        Ok(m) => {
+            let mut out = filtered(engine, req, ctx, m);
+            negative_soa(&mut out, qtype, None);
+            out
+        }
+        Err(_) => servfail(engine, req, ctx),
     }
 }
 
@@ -376,96 +582,4 @@ fn filtered(engine: &Engine, req: &Message, ctx: Ctx, up: Message) -> Message {
         engine.stats.inc(Counter::ExcludedAaaa);
     }
     m
-}
-
-/// TCP through hickory-server.
-pub(super) struct TcpServer {
-    server: Server<TcpHandler>,
-}
-
-struct TcpHandler {
-    engine: Arc<Engine>,
-}
-
-impl TcpServer {
-    pub(super) fn start(engine: Arc<Engine>, listeners: Vec<tokio::net::TcpListener>) -> TcpServer {
-        let timeout = engine.settings.tcp_timeout;
-        let mut server = Server::new(TcpHandler { engine });
-        for l in listeners {
-            server.register_listener(l, timeout, 65535);
-        }
-        TcpServer { server }
-    }
-
-    pub(super) async fn shutdown(mut self) {
-        let _ = self.server.shutdown_gracefully().await;
-    }
-}
-
-fn info_of(m: &Message) -> ResponseInfo {
-    ResponseInfo::from(Header {
-        metadata: m.metadata,
-        counts: HeaderCounts {
-            queries: u16::try_from(m.queries.len()).unwrap_or(u16::MAX),
-            answers: u16::try_from(m.answers.len()).unwrap_or(u16::MAX),
-            authorities: u16::try_from(m.authorities.len()).unwrap_or(u16::MAX),
-            additionals: u16::try_from(m.additionals.len()).unwrap_or(u16::MAX),
-        },
-    })
-}
-
-#[async_trait::async_trait]
-impl RequestHandler for TcpHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let raw = request.as_slice();
-        let src = request.src();
-        let mut out = vec![0u8; 65535];
-        let bytes = match self.engine.admit(raw, src, &mut out, false) {
-            Admit::Answer(n) => {
-                out.truncate(n);
-                Some(out)
-            }
-            Admit::Drop => None,
-            Admit::Slow { .. } => match self.engine.inflight.clone().try_acquire_owned() {
-                Ok(_permit) => resolve(&self.engine, raw, src).await,
-                Err(_) => {
-                    self.engine.stats.inc(Counter::Overload);
-                    None
-                }
-            },
-        };
-        let mut failed = Metadata::new(
-            request.metadata.id,
-            MessageType::Response,
-            request.metadata.op_code,
-        );
-        failed.response_code = ResponseCode::ServFail;
-        let fallback = ResponseInfo::from(Header {
-            metadata: failed,
-            counts: HeaderCounts::default(),
-        });
-        let Some(msg) = bytes.and_then(|b| Message::from_vec(&b).ok()) else {
-            return fallback;
-        };
-        let info = info_of(&msg);
-        let builder = MessageResponseBuilder::new(&request.queries, msg.edns.as_ref());
-        let response = builder.build(
-            msg.metadata,
-            msg.answers.iter(),
-            msg.authorities.iter(),
-            std::iter::empty(),
-            msg.additionals.iter(),
-        );
-        match response_handle.send_response(response).await {
-            Ok(i) => i,
-            Err(_) => {
-                self.engine.stats.inc(Counter::SendError);
-                info
-            }
-        }
-    }
 }

@@ -7,8 +7,9 @@
 //!   reading and answering up to 32 datagrams per system call (`recvmmsg`/`sendmmsg`). The
 //!   fast path (ACL, rate limit, cache hit) runs on that thread without allocating; misses go to
 //!   the tokio runtime, which answers on the same socket.
-//! - `hickory_adapter`: the only file that knows hickory: full parsing, the resolution steps and
-//!   TCP through hickory-server's `Server`.
+//! - `hickory_adapter`: the only file that knows hickory: full parsing and the resolution steps.
+//! - `tcp`: DNS over TCP with bounded connections (total and per client), an idle timeout, and
+//!   the connection closed after an unparseable message (FORMERR first).
 //! - `upstream`: the resolver client; `cache`: answers as bytes; `stats`: counters.
 //!
 //! Entry points: [`serve`] (runs until a shutdown signal) or [`Dns64Server::start`] /
@@ -18,6 +19,7 @@ pub mod cache;
 pub mod config;
 mod hickory_adapter;
 pub mod stats;
+mod tcp;
 mod udp;
 pub mod upstream;
 
@@ -45,7 +47,13 @@ pub(crate) struct Engine {
     pub limiters: Box<[Mutex<RateLimiter>]>,
     pub inflight: Arc<tokio::sync::Semaphore>,
     pub epoch: Instant,
+    /// Cache misses being resolved, by cache key: identical ones wait for the first's answer.
+    pub pending: Mutex<Pending>,
 }
+
+/// The in-flight table: cache key → the answer, once the first query has it.
+pub(crate) type Pending =
+    std::collections::HashMap<Box<[u8]>, tokio::sync::watch::Receiver<Option<Arc<[u8]>>>>;
 
 /// What the fast path decided for one query.
 pub(crate) enum Admit {
@@ -177,7 +185,7 @@ pub struct Dns64Server {
     addrs: Vec<SocketAddr>,
     stop: Arc<AtomicBool>,
     udp_threads: Vec<std::thread::JoinHandle<()>>,
-    tcp: hickory_adapter::TcpServer,
+    tcp: tcp::TcpServer,
 }
 
 impl std::fmt::Debug for Dns64Server {
@@ -213,6 +221,7 @@ impl Dns64Server {
                 .collect(),
             inflight: Arc::new(tokio::sync::Semaphore::new(settings.max_inflight)),
             epoch: Instant::now(),
+            pending: Mutex::default(),
             stats,
             settings,
         });
@@ -237,7 +246,7 @@ impl Dns64Server {
             }
             addrs.push(bound);
         }
-        let tcp = hickory_adapter::TcpServer::start(engine.clone(), tcp_listeners);
+        let tcp = tcp::TcpServer::start(engine.clone(), tcp_listeners);
         tracing::info!(?addrs, "dns64 serving");
         Ok(Dns64Server {
             engine,
@@ -337,6 +346,7 @@ mod alloc_tests {
                 .collect(),
             inflight: Arc::new(tokio::sync::Semaphore::new(1)),
             epoch: Instant::now(),
+            pending: Mutex::default(),
             stats,
             settings,
         }

@@ -25,6 +25,7 @@ macro_rules! counters {
 counters! {
     Queries => "queries", "Queries received (UDP and TCP).";
     CacheHits => "cache_hits", "Answered from the cache.";
+    Coalesced => "coalesced", "Cache misses that waited for an identical query already in flight instead of asking the upstream.";
     Synthesized => "synthesized", "Answers with synthesized AAAA records (RFC 6147 §5.1.7).";
     ExcludedAaaa => "excluded_aaaa", "AAAA records removed because they lie in the exclusion set (§5.1.4).";
     PtrCname => "ptr_cname", "PTR queries answered with a CNAME into in-addr.arpa (§5.3.1).";
@@ -36,13 +37,18 @@ counters! {
     BadClass => "bad_class", "Queries with a class other than IN (REFUSED).";
     Overload => "overload", "Queries dropped because max_inflight upstream queries were pending.";
     Truncated => "truncated", "UDP answers sent with TC set because they did not fit.";
-    ServFail => "servfail", "SERVFAIL sent because no upstream answered.";
+    ServFail => "servfail", "SERVFAIL sent because no upstream gave a usable answer in time.";
+    DeadlineExceeded => "deadline_exceeded", "Client queries whose overall deadline (query_timeout_ms) passed: answered SERVFAIL.";
+    UpstreamQueries => "upstream_queries", "Queries sent to an upstream resolver (each failover attempt counts).";
     UpstreamTimeout => "upstream_timeout", "Upstream queries that timed out.";
-    UpstreamNetError => "upstream_net_error", "Upstream send/receive errors.";
+    UpstreamConnectError => "upstream_connect_error", "Upstream sockets that could not be opened or connected (no route, connection refused).";
+    UpstreamNetError => "upstream_net_error", "Upstream send/receive errors (ICMP unreachable, reset).";
     UpstreamGarbage => "upstream_garbage", "Upstream datagrams that did not answer our query.";
-    UpstreamServfail => "upstream_servfail", "Upstream SERVFAIL/REFUSED answers.";
+    UpstreamServfail => "upstream_servfail", "Upstream SERVFAIL answers (the next upstream is tried).";
+    UpstreamRefused => "upstream_refused", "Upstream REFUSED answers (a failure: the next upstream is tried, never passed on).";
     UpstreamFailover => "upstream_failover", "Queries retried on the next upstream.";
     UpstreamTcpRetry => "upstream_tcp_retry", "Truncated upstream answers retried over TCP.";
+    TcpRefused => "tcp_refused", "TCP connections closed at once: tcp_max_connections or the per-client bound reached.";
     SendError => "send_error", "Answers that could not be sent to the client.";
 }
 

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NULL, PTR, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nat64d::dns64::{Dns64Config, Dns64Server};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -76,6 +76,25 @@ fn aaaa(name: &str, ttl: u32, v6: &str) -> Record {
 
 fn cname(name: &str, target: &str) -> Record {
     Record::from_rdata(n(name), 300, RData::CNAME(CNAME(n(target))))
+}
+
+/// A DNAME record (RFC 6672), which hickory 0.26 only carries as unknown data: its RDATA is the
+/// target name, uncompressed (RFC 6672 §2.5).
+pub fn dname(name: &str, ttl: u32, target: &str) -> Record {
+    let mut wire = Vec::new();
+    for label in target.trim_end_matches('.').split('.') {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.push(0);
+    Record::from_rdata(
+        n(name),
+        ttl,
+        RData::Unknown {
+            code: RecordType::DNAME,
+            rdata: NULL::with(wire),
+        },
+    )
 }
 
 /// What the mock zone says: (rcode, answers, authorities), or `None` for silence.
@@ -173,6 +192,36 @@ fn zone(name: &str, t: RecordType, tcp: bool) -> Option<(ResponseCode, Vec<Recor
             )],
             vec![],
         )),
+        // RFC 6672: the DNAME, the CNAME synthesized from it, then the data at the target.
+        ("www.old.test.", Q6) => Some((
+            ok,
+            vec![
+                dname("old.test.", 7200, "new.test."),
+                cname(name, "www.new.test."),
+            ],
+            vec![soa("test.", 3600, 300)],
+        )),
+        ("www.old.test.", Q4) => Some((
+            ok,
+            vec![
+                dname("old.test.", 7200, "new.test."),
+                cname(name, "www.new.test."),
+                a("www.new.test.", 3600, [9, 9, 9, 9]),
+            ],
+            vec![],
+        )),
+        // No address at all: NODATA with SOA (TTL 3600, MINIMUM 300) for both.
+        ("noaddr.test.", Q6 | Q4) => nodata("test."),
+        // Only excluded AAAA (no SOA with them); the A answer is NODATA with a SOA.
+        ("exclnoa.test.", Q6) => Some((ok, vec![aaaa(name, 300, "::ffff:1.2.3.4")], vec![])),
+        ("exclnoa.test.", Q4) => nodata("test."),
+        // Slow to answer (the mock waits 300 ms): identical queries overlap.
+        ("slow.test.", Q6) => nodata("test."),
+        ("slow.test.", Q4) => Some((ok, vec![a(name, 300, [1, 2, 3, 4])], vec![])),
+        // The upstream refuses these (like an authoritative server asked outside its zones).
+        (x, _) if x.ends_with("refused.test.") || x.ends_with(".0.0.192.in-addr.arpa.") => {
+            Some((ResponseCode::Refused, vec![], vec![]))
+        }
         ("plain.test.", RecordType::TXT) => Some((ok, vec![], vec![soa("test.", 3600, 300)])),
         _ => Some((
             ResponseCode::NXDomain,
@@ -220,7 +269,7 @@ fn respond(buf: &[u8], tcp: bool, seen: &Mutex<Vec<Seen>>) -> Option<Vec<u8>> {
 
 /// Starts the mock upstream on 127.0.0.1, UDP and TCP on the same ephemeral port.
 pub async fn start_mock() -> Mock {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let addr = udp.local_addr().unwrap();
     let tcp = TcpListener::bind(addr).await.unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -232,7 +281,15 @@ pub async fn start_mock() -> Mock {
                 return;
             };
             if let Some(ans) = respond(&buf[..len], false, &s1) {
-                let _ = udp.send_to(&ans, from).await;
+                if ans.windows(6).any(|w| w == b"\x04slow\x04") {
+                    let udp = udp.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let _ = udp.send_to(&ans, from).await;
+                    });
+                } else {
+                    let _ = udp.send_to(&ans, from).await;
+                }
             }
         }
     });
@@ -357,4 +414,43 @@ pub fn aaaas(m: &Message) -> Vec<Ipv6Addr> {
 
 pub fn v6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
+}
+
+/// An upstream that answers every UDP query with `rcode` (REFUSED, SERVFAIL) or, with `tc`, an
+/// empty truncated answer; it has no TCP listener. Returns its address and a query counter.
+pub async fn start_fixed(rcode: ResponseCode, tc: bool) -> (SocketAddr, Arc<Mutex<usize>>) {
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let count = Arc::new(Mutex::new(0usize));
+    let c = count.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((len, from)) = udp.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(q) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
+            *c.lock().unwrap() += 1;
+            let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+            m.metadata.recursion_desired = q.metadata.recursion_desired;
+            m.metadata.response_code = rcode;
+            m.metadata.truncation = tc;
+            m.queries = q.queries.clone();
+            let _ = udp.send_to(&m.to_vec().unwrap(), from).await;
+        }
+    });
+    (addr, count)
+}
+
+/// The SOA records of the authority section: (owner, TTL, MINIMUM).
+pub fn soas(m: &Message) -> Vec<(String, u32, u32)> {
+    m.authorities
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::SOA(s) => Some((r.name.to_ascii(), r.ttl, s.minimum)),
+            _ => None,
+        })
+        .collect()
 }

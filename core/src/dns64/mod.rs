@@ -52,7 +52,9 @@ pub enum RrData {
     Aaaa(Ipv6Addr),
     /// A CNAME record with its target.
     Cname(String),
-    /// Any other type (RRSIG, DNAME, ...), kept by the adapter as it came.
+    /// A DNAME record (RFC 6672) with its target (normalized).
+    Dname(String),
+    /// Any other type (RRSIG, ...), kept by the adapter as it came.
     Other(u16),
 }
 
@@ -161,18 +163,36 @@ pub fn soa_negative_ttl(soa_ttl: u32, soa_minimum: u32) -> u32 {
     soa_ttl.min(soa_minimum)
 }
 
-/// Follows CNAME records from `qname` through `answers` (§5.1.5); returns the name at the end of
-/// the chain (`qname` itself when there is none). Loops and chains longer than [`MAX_CHAIN`] stop.
-pub fn chain_end<'a>(qname: &'a str, answers: &'a [Rr]) -> &'a str {
-    let mut cur = qname;
+/// Follows CNAME and DNAME records from `qname` through `answers` (§5.1.5); returns the name at
+/// the end of the chain (`qname` itself when there is none). A CNAME of the current name wins;
+/// without one, a DNAME owning an ancestor of it rewrites the name (RFC 6672 §2.2; servers send
+/// the CNAME synthesized from the DNAME too, but old ones may not). Loops and chains longer than
+/// [`MAX_CHAIN`] stop.
+pub fn chain_end(qname: &str, answers: &[Rr]) -> String {
+    let mut cur = qname.to_string();
     for _ in 0..MAX_CHAIN {
-        let next = answers.iter().find_map(|r| match &r.data {
-            RrData::Cname(t) if r.name == cur => Some(t.as_str()),
+        let cname = answers.iter().find_map(|r| match &r.data {
+            RrData::Cname(t) if r.name == cur => Some(t.clone()),
             _ => None,
         });
+        let next = cname.or_else(|| {
+            answers.iter().find_map(|r| match &r.data {
+                RrData::Dname(t) if cur != r.name && in_domain(&cur, &r.name) => {
+                    let prefix = &cur[..cur.len() - r.name.len()];
+                    let new = if t == "." {
+                        prefix.to_string()
+                    } else {
+                        format!("{prefix}{t}")
+                    };
+                    // RFC 6672 §2.2: a result longer than a name can be is YXDOMAIN; stop.
+                    (new.len() <= 254).then_some(new)
+                }
+                _ => None,
+            })
+        });
         match next {
-            Some(t) => cur = t,
-            None => break,
+            Some(t) if t != cur => cur = t,
+            _ => break,
         }
     }
     cur
@@ -259,8 +279,8 @@ impl Dns64Policy {
             .map(move |p| Ipv6Addr::from(p.embed(v4)))
     }
 
-    /// §5.1.6–§5.1.7: the answer section built from the A answer for `qname`: CNAME records of the
-    /// chain kept in order (§5.1.5), each A record at the chain's end replaced by its synthesized
+    /// §5.1.6–§5.1.7: the answer section built from the A answer for `qname`: CNAME and DNAME
+    /// records of the chain kept in order with their own TTLs (§5.1.5), each A record at the chain's end replaced by its synthesized
     /// AAAA records, TTL per [`synth_ttl`]. Other records (RRSIGs over the A set) are dropped.
     /// `None` if no AAAA could be synthesized (no A, or none in the mapped ranges).
     pub fn synthesize_answer(
@@ -274,7 +294,7 @@ impl Dns64Policy {
         let mut synthesized = 0usize;
         for r in a_answers {
             match &r.data {
-                RrData::Cname(_) => out.push(r.clone()),
+                RrData::Cname(_) | RrData::Dname(_) => out.push(r.clone()),
                 RrData::A(v4) if r.name == end => {
                     let ttl = synth_ttl(r.ttl, soa_negative_ttl);
                     for a6 in self.synthesize(*v4) {
@@ -541,6 +561,40 @@ mod tests {
         assert_eq!(p.ptr_target("4.3.2.1.in-addr.arpa."), None);
         assert_eq!(p.ptr_target("b.9.f.f.4.6.0.0.ip6.arpa."), None);
         assert_eq!(parse_ip6_arpa("x.ip6.arpa."), None);
+    }
+
+    #[test]
+    fn dname_chain_kept_in_order_5_1_5() {
+        let p = Dns64Policy::default();
+        let q = "www.old.example.";
+        let dn = rr("old.example.", 7200, RrData::Dname("new.example.".into()));
+        let ans = [
+            dn.clone(),
+            cname(q, "www.new.example."),
+            a("www.new.example.", 3600, "8.8.8.8"),
+        ];
+        let out = p.synthesize_answer(q, &ans, Some(300)).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                dn.clone(),
+                cname(q, "www.new.example."),
+                aaaa_ttl("www.new.example.", 300, "64:ff9b::8.8.8.8"),
+            ]
+        );
+        // Without the synthesized CNAME the DNAME alone rewrites the name (RFC 6672 §2.2).
+        let bare = [dn.clone(), a("www.new.example.", 60, "8.8.8.8")];
+        assert_eq!(chain_end(q, &bare), "www.new.example.");
+        let out = p.synthesize_answer(q, &bare, None).unwrap();
+        assert_eq!(out[0], dn);
+        assert_eq!(out[1], aaaa_ttl("www.new.example.", 60, "64:ff9b::8.8.8.8"));
+        // The DNAME's owner itself is not rewritten; AAAA at the end of a DNAME chain passes.
+        assert_eq!(chain_end("old.example.", &bare), "old.example.");
+        let real = [dn, aaaa("www.new.example.", "2001:db8::7")];
+        assert_eq!(
+            p.plan_aaaa(q, DomainMode::Normal, Upstream::Rcode(0), &real),
+            AaaaPlan::Pass
+        );
     }
 
     #[test]

@@ -140,6 +140,22 @@ pub fn skip_name(b: &[u8], mut at: usize) -> Result<usize, WireError> {
     }
 }
 
+/// True if `b` is exactly one uncompressed wire-format name (labels, then the root), as the
+/// RDATA of a DNAME must be sent (RFC 6672 §2.5): such bytes can be copied into another message.
+pub fn is_plain_name(b: &[u8]) -> bool {
+    let mut at = 0usize;
+    while let Some(&len) = b.get(at) {
+        if len == 0 {
+            return at + 1 == b.len() && at < MAX_NAME;
+        }
+        if len & 0xc0 != 0 {
+            return false;
+        }
+        at += usize::from(len) + 1;
+    }
+    false
+}
+
 /// Reads a query's header and its single question, writing the lower-cased wire-format question
 /// name into `key` (which must hold [`MAX_NAME`] bytes), and finds the OPT record.
 ///
@@ -321,6 +337,17 @@ pub fn empty_reply(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_names_only() {
+        assert!(is_plain_name(b"\x03new\x04test\x00"));
+        assert!(is_plain_name(b"\x00"));
+        assert!(!is_plain_name(b"\x03new\xc0\x0c"), "compressed");
+        assert!(!is_plain_name(b"\x03new\x04test"), "no root");
+        assert!(!is_plain_name(b"\x03new\x00\x00"), "trailing bytes");
+        assert!(!is_plain_name(b"\x05ne"), "truncated");
+        assert!(!is_plain_name(b""));
+    }
+
     use super::*;
 
     /// A query for WWW.Example.COM AAAA with an OPT record (payload 1232, DO set).
