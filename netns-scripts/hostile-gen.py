@@ -10,8 +10,8 @@ Modes (--mode):
   malformed6   every kind in KINDS6, round robin, IPv6 (client side)
   malformed4   every kind in KINDS4, round robin, IPv4 (server side)
   sessions6    valid UDP from a new source address inside --src-prefix (a /64) for each packet
-  frags6       fragments that never complete (first ones and later ones, alternately) from
-               rotating sources in the /64
+  frags6       first fragments that never complete (UDP, and ICMPv6 echo) from rotating sources
+               in the /64
 
 Prints one line: "sent N packets (K kinds) in T s: R pps".
 """
@@ -306,14 +306,17 @@ def main():
                 s = fresh(i)
                 return [ip6(s, D, 17, udp6(s, D, 1024 + i % 60000, a.port, b"flood"))]
         else:
-            # Fragments that never complete, alternately a first one (with the UDP header) and a
-            # later one (offset 1232, More set) of another datagram: both kinds wait in a
-            # reassembly or fragment store until they time out.
+            # First fragments whose datagrams never complete: two of UDP (each takes an entry
+            # of the fragment store until it times out) for one of an ICMPv6 echo (each takes a
+            # reassembly slot: RFC 7915 cannot translate ICMP fragment by fragment).
             def gen(i):
                 s = fresh(i)
-                if i % 2 == 0:
-                    return [ip6(s, D, 44, frag6(17, 0, True, R.getrandbits(32), udp6(s, D, 7000 + i % 1000, a.port, b"F" * 1400)[:1232]))]
-                return [ip6(s, D, 44, frag6(17, 154, True, R.getrandbits(32), rnd(1232)))]
+                if i % 3 < 2:
+                    body = udp6(s, D, 7000 + i % 1000, a.port, b"F" * 1400)[:1232]
+                    return [ip6(s, D, 44, frag6(17, 0, True, R.getrandbits(32), body))]
+                echo = icmp6(s, D, 128, 0, struct.pack("!HH", i & 0xFFFF, 1) + b"E" * 2000)[:1232]
+                return [ip6(s, D, 44, frag6(58, 0, True, R.getrandbits(32), echo))]
+
         table = {a.mode: gen}
     names = sorted(table)
     if a.list:

@@ -10,8 +10,9 @@
 #               legitimate ping and a 10 MB transfer run (0 loss expected)
 #   sessions    one host rotating source addresses inside its /64 floods the session table; a
 #               second host must still get its new flows (needs the per-prefix session limit)
-#   fragments   one host sends fragments that never complete, from rotating sources; a second host's
-#               3000-byte UDP datagrams must still come back (needs per-host fragment shares)
+#   fragments   one host sends first fragments that never complete, from rotating sources; a second
+#               host's 3000-byte UDP datagrams and ping -s 3000 must still be answered (needs per-host
+#               fragment shares)
 #   reload      50 SIGHUPs in 10 s while a ping and a transfer run
 #   kill -9     the daemon is killed and restarted: it comes back, and a clean stop leaves nothing
 #   bad configs every tests/bad-configs/*.toml given to `nat64d run -c FILE`: exit 1 with
@@ -326,19 +327,21 @@ fragment_flood() {
     # is nat64d's fragment handling, not the server kernel's reassembly memory.
     in_gw ip route replace blackhole 203.0.113.99/32
     gen "$NS_CLI" c0 "$GC_MAC" --mode frags6 --src 2001:db8:1::/64 --dst "${POOL6}203.0.113.99" --port 9 \
-        --rate 2000 --count 12000 --seconds 6 >"$TMP/genf" 2>&1 &
+        --rate 3600 --count 30000 --seconds 8 >"$TMP/genf" 2>&1 &
     local g=$!
-    sleep 1
-    # The second host's fragmented datagrams (3000 bytes: three fragments each way).
-    in_cli2 timeout 40 "$PY" "$HERE/udp-check.py" "$SRV6" 9200 --size 3000 --count 10 --timeout 1 >"$TMP/fragok" 2>&1 || rc=1
+    sleep 2
+    # The second host's fragmented traffic: 3000-byte UDP datagrams (three fragments each way,
+    # the fragment store) and a 3000-byte ping (reassembled: the ICMP reassembly slots).
+    in_cli2 timeout 40 "$PY" "$HERE/udp-check.py" "$SRV6" 9200 --size 3000 --count 6 --timeout 0.5 >"$TMP/fragok" 2>&1 || rc=1
+    in_cli2 ping -6 -c 5 -i 0.2 -W 1 -s 3000 "$SRV6" >"$TMP/fragping" 2>&1 || rc=1
     wait "$g" || rc=1
     alive || rc=1
     c1="$(counters)"
     rss_end
     out="$(tail -n 1 "$TMP/genf")"
-    ok="$(cat "$TMP/fragok")"
+    ok="$(cat "$TMP/fragok"); ping -s 3000: $(grep -o '[0-9]* received, [0-9.]*% packet loss' "$TMP/fragping")"
     echo "$ok"
-    REPORT="offered: fragments that never complete, from rotating sources in 2001:db8:1::/64: $out
+    REPORT="offered: first fragments that never complete (UDP, ICMPv6 echo), rotating sources in 2001:db8:1::/64: $out
 second host: $ok
 $RSS_LINE
 counters: $(delta "$c0" "$c1")"
@@ -478,7 +481,7 @@ short_probes() {
     check "malformed: ~100 kinds both directions, mode siit, during ping + transfer (0 loss)" malformed siit
     check "malformed: ~100 kinds both directions, mode nat64, during ping + transfer (0 loss)" malformed nat64
     check "session flood: a host rotating addresses in its /64; a second host still gets 12/12 new flows" session_flood
-    check "fragment flood: never-completed fragments from rotating sources; a second host's 3000-byte UDP all echoed" fragment_flood
+    check "fragment flood: never-completed fragments from rotating sources; a second host's 3000-byte UDP and ping -s 3000 all answered" fragment_flood
     check "reload storm: 50 SIGHUPs in 10 s during ping + transfer (0 loss)" reload_storm
     check "kill -9 and restart: back, and a clean stop leaves no TUN, route or socket" kill9
     check "bad configs: nat64d run -c FILE exits 1 with file:line for each tests/bad-configs/*.toml" bad_configs
