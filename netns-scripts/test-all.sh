@@ -7,8 +7,9 @@
 #
 # Every stage runs even when an earlier one failed. The last line sums every stage:
 #   N passed, N failed
-# (cargo: its `test result:` lines; icount: one per case plus the README table; netns and
-# hostile: one per case). A stage that stops without its counts adds one failure.
+# (cargo: its `test result:` lines; icount: one per case plus the README table; docs: the README's
+# translate example run as pasted; netns and hostile: one per case). A stage that stops without
+# its counts adds one failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -61,11 +62,40 @@ else
     tally icount "$p" "$f"
 fi
 
-# --- 3. network namespaces: run.sh, hostile.sh --------------------------------------------------
+# --- 3. the README's examples that run offline -----------------------------------------------
+echo "== building nat64d (cargo build --release)"
+BUILT=0
+nice -n 10 cargo build --release --quiet && BUILT=1
+export NAT64D="${CARGO_TARGET_DIR:-$PWD/target}/release/nat64d"
+# readme_block BEGIN END: the lines between two marker lines of README.md.
+readme_block() {
+    awk -v b="$1" -v e="$2" 'index($0, e) == 1 { on = 0 } on { print } index($0, b) == 1 { on = 1 }' README.md
+}
+readme_translate() {
+    local block cmd want got
+    block="$(readme_block "<!-- translate example" "<!-- end of translate example")"
+    # The first fenced block is the command (with its here-document), the second the output.
+    cmd="$(echo "$block" | awk '/^```/ { n++; next } n == 1')"
+    want="$(echo "$block" | awk '/^```/ { n++; next } n == 3')"
+    [ -n "$cmd" ] && [ -n "$want" ] || { echo "README: translate example not found between its markers"; return 1; }
+    got="$(cd "$REPO" && bash -c "nat64d() { \"$NAT64D\" \"\$@\"; }; $cmd" 2>&1)"
+    if [ "$got" != "$want" ]; then
+        echo "README translate example: the output differs"
+        diff <(echo "$want") <(echo "$got")
+        return 1
+    fi
+}
+echo "== README examples"
+if [ "$BUILT" = 1 ] && readme_translate; then
+    echo "README translate example: output as documented"
+    tally docs 1 0
+else
+    tally docs 0 1 "README translate example$([ "$BUILT" = 1 ] || echo ": build failed")"
+fi
+
+# --- 4. network namespaces: run.sh, hostile.sh --------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
-    echo "== building nat64d (cargo build --release)"
-    if nice -n 10 cargo build --release --quiet; then
-        export NAT64D="${CARGO_TARGET_DIR:-$PWD/target}/release/nat64d"
+    if [ "$BUILT" = 1 ]; then
         for stage in netns hostile; do
             case "$stage" in
             netns) cmd=(netns-scripts/run.sh) ;;
