@@ -438,6 +438,7 @@ soak() {
     in_cli ping -6 -c $((SOAK_SECONDS * 5)) -i 0.2 -W 2 "$SRV6" >"$TMP/soak-ping" 2>&1 &
     local pp=$!
     end=$((SECONDS + SOAK_SECONDS))
+    local next_reload=$((SECONDS + 60))
     while [ "$SECONDS" -lt "$end" ]; do
         i=$((i + 1))
         if [ $((i % 2)) = 0 ]; then
@@ -450,8 +451,9 @@ soak() {
             curls=$((curls + 1))
             [ "$(in_cli2 timeout 30 curl -sS -g --max-time 25 "http://[$SRV6]:8000/small" 2>/dev/null)" = small ] && curl_ok=$((curl_ok + 1))
         fi
-        if [ $((i % 60)) = 0 ]; then
+        if [ "$SECONDS" -ge "$next_reload" ]; then
             kill -HUP "$NAT64D_PID" && reloads=$((reloads + 1))
+            next_reload=$((next_reload + 60))
         fi
         sleep 1
     done
@@ -468,6 +470,8 @@ soak() {
     rss_end
     [ "$udp_ok" = "$udps" ] && [ "$dig_ok" = "$digs" ] && [ "$curl_ok" = "$curls" ] || rc=1
     [ "${left:-x}" = 0 ] || { echo "sessions after expiry: ${left:-?}"; rc=1; }
+    [ "$reloads" -ge $((SOAK_SECONDS / 60 - 1)) ] || { echo "only $reloads reloads"; rc=1; }
+    grep -q "reload refused" "$TMP/nat64d.log" && { echo "a reload was refused"; rc=1; }
     REPORT="offered: ${SOAK_SECONDS} s of ping (5/s), UDP echo $udp_ok/$udps, HTTP $curl_ok/$curls, DNS64 AAAA $dig_ok/$digs, $reloads reloads
 legitimate: ping $(grep -o '[0-9]* packets transmitted, [0-9]* received' "$TMP/soak-ping") ($(grep -o '[0-9.]*% packet loss' "$TMP/soak-ping"))
 sessions after expiry: ${left:-?}
