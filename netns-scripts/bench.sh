@@ -27,7 +27,8 @@ DURATION="${DURATION:-5}"
 REPEAT="${REPEAT:-1}"
 QUEUES="${QUEUES:-2}"
 export BENCH_V6=1 SRV_LINK_MTU=1500 QUEUES
-TMP="$(mktemp -d /tmp/nat64d-bench.XXXXXX)"
+names_free "${NS_ALL[@]}" || exit 1
+TMP="$(new_tmp bench)"
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 IPERF_PID=
 TAYGA_PID=
@@ -54,6 +55,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ ! -x "$NAT64D" ]; then
+    need_rust
+    echo "building nat64d (cargo build --release; a few minutes the first time)"
     (cd "$REPO" && cargo build --release --quiet)
 fi
 "$REPO/netns-scripts/topology.sh" up

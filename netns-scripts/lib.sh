@@ -1,10 +1,19 @@
 # shellcheck shell=bash
 # Shared settings and helpers for the netns scripts. Source it; do not run it.
 #
-# Namespace names carry NS_PREFIX (default "n64-") so that parallel runs do not collide.
-# Only documentation addresses (RFC 3849, RFC 5737) and 64:ff9b::/96 are used.
+# Every name a run uses is derived from NS_PREFIX (default "n64-"): namespaces, temporary
+# directories (new_tmp), sockets and files inside them, /etc/netns entries. A script refuses to
+# start when a namespace it needs exists (names_free) and deletes only what it made, so two runs
+# with different prefixes never meet. Only documentation addresses (RFC 3849, RFC 5737) and
+# 64:ff9b::/96 are used.
 
 NS_PREFIX="${NS_PREFIX:-n64-}"
+case "$NS_PREFIX" in
+*[!A-Za-z0-9_.-]* | "")
+    echo "NS_PREFIX '$NS_PREFIX': use letters, digits, '-', '_' or '.' only" >&2
+    exit 2
+    ;;
+esac
 NS_CLI="${NS_PREFIX}cli"     # IPv6-only client (also the IPv6-only server of the EAMT case)
 NS_GW="${NS_PREFIX}gw"       # the gateway: nat64d (or the kernel / TAYGA in bench.sh)
 NS_SRV="${NS_PREFIX}srv"     # IPv4-only server (also the IPv4-only client of the EAMT case)
@@ -25,6 +34,68 @@ TUN_NAME="${TUN_NAME:-nat64}"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAT64D="${NAT64D:-${CARGO_TARGET_DIR:-$REPO/target}/release/nat64d}"
+
+# --- the Rust toolchain --------------------------------------------------------------------------
+# The minimum comes from Cargo.toml (rust-version), the one place it is written.
+RUST_MIN="$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$REPO/Cargo.toml" | head -n 1)"
+RUST_HINT="nat64d needs Rust ${RUST_MIN} or newer (rust-version in Cargo.toml; Debian's rustc package is older). Install it with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal && . \"\$HOME/.cargo/env\" (or, with rustup already there: rustup update stable)"
+
+# Stops the script early, with RUST_HINT, when cargo/rustc are missing or older than RUST_MIN.
+need_rust() {
+    # shellcheck source=/dev/null
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+    local have
+    if ! command -v cargo >/dev/null 2>&1 || ! command -v rustc >/dev/null 2>&1; then
+        echo "$(basename "$0"): cargo/rustc not found. $RUST_HINT" >&2
+        exit 1
+    fi
+    have="$(rustc --version 2>/dev/null | awk '{print $2}')"
+    if ! version_ge "${have%%-*}" "$RUST_MIN"; then
+        echo "$(basename "$0"): rustc ${have:-?} is too old. $RUST_HINT" >&2
+        exit 1
+    fi
+}
+
+# version_ge A B: A >= B for dotted numeric versions (1.88 = 1.88.0).
+version_ge() {
+    local a b i x y
+    IFS=. read -r -a a <<<"$1"
+    IFS=. read -r -a b <<<"$2"
+    for i in 0 1 2; do
+        x="${a[$i]:-0}" y="${b[$i]:-0}"
+        [[ "$x" =~ ^[0-9]+$ && "$y" =~ ^[0-9]+$ ]] || return 1
+        [ "$x" -gt "$y" ] && return 0
+        [ "$x" -lt "$y" ] && return 1
+    done
+    return 0
+}
+
+# apt_install PKG...: waits (up to 5 min) for another apt/dpkg to release its lock instead of
+# failing at once with "Could not get lock /var/lib/dpkg/lock-frontend".
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null
+}
+
+# --- names derived from NS_PREFIX ----------------------------------------------------------------
+# new_tmp WHAT: a fresh directory /tmp/nat64d-${NS_PREFIX}WHAT.XXXXXX.
+new_tmp() {
+    mktemp -d "/tmp/nat64d-${NS_PREFIX}$1.XXXXXX"
+}
+
+# names_free NS...: fails, naming them, when any of these namespaces exists (another run with
+# this NS_PREFIX, or one that was killed: delete its namespaces with `NS_PREFIX=... topology.sh down`).
+names_free() {
+    local ns taken=()
+    for ns in "$@"; do
+        [ -e "/run/netns/$ns" ] && taken+=("$ns")
+    done
+    if [ "${#taken[@]}" -gt 0 ]; then
+        echo "$(basename "$0"): namespace(s) ${taken[*]} exist: another run uses NS_PREFIX=$NS_PREFIX (or a killed run left them: NS_PREFIX=$NS_PREFIX $REPO/netns-scripts/topology.sh down). Choose another NS_PREFIX." >&2
+        return 1
+    fi
+}
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_gw() { ip netns exec "$NS_GW" "$@"; }
@@ -48,9 +119,7 @@ ensure_packages() {
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "installing: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt_install "${missing[@]}"
     fi
 }
 
@@ -127,6 +196,8 @@ CLI6B=2001:db8:1::21         # a second IPv6-only host address in the client nam
 POOL4=192.0.2.1              # the one IPv4 address the IPv6 clients share
 POOL4_AS6=64:ff9b::c000:201  # pool4 as the IPv6 clients see it (hairpinning)
 in_cli2() { ip netns exec "$NS_CLI2" "$@"; }
+# Every namespace of the topology (topology.sh down deletes these and only these).
+NS_ALL=("$NS_CLI" "$NS_GW" "$NS_SRV" "$NS_CLI2")
 
 # Writes a mode = "nat64" config to $1. Env: MAX_SESSIONS, CTL_SOCK, MAPLOG, OFFLOAD, QUEUES,
 # EXTRA_STATIC (more [[nat64.static_bib]] tables). Short timeouts (a lab: RFC minimums off).
@@ -160,11 +231,34 @@ ipv4 = "${POOL4}:8080"
 ${EXTRA_STATIC:-}
 [nat64.mapping_log]
 enabled = ${MAPLOG_ON:-true}
-path = "${MAPLOG:-/tmp/nat64d-mappings.jsonl}"
+path = "${MAPLOG:-/tmp/nat64d-${NS_PREFIX}mappings.jsonl}"
 [nat64.control]
-socket = "${CTL_SOCK:-/tmp/nat64d-control.sock}"
+socket = "${CTL_SOCK:-/tmp/nat64d-${NS_PREFIX}control.sock}"
 group = "${CTL_GROUP:-root}"
 [log]
 level = "${LOG_LEVEL:-info}"
 CFG
+}
+
+# --- counting cases --------------------------------------------------------------------------------
+# count_cases FILE [FUNC | - FUNC]: the cases FILE holds (all; only those in function FUNC; all but
+# those in FUNC). A case is a line that starts with `check ` or `pass ` (the `fail` in the else
+# branch of a `pass` is the same case). A script may instead declare `EXPECTED_CASES=N` at the start
+# of a line, which wins. run.sh and hostile.sh compare these with the cases that ran.
+count_cases() {
+    local file="$1" sel="${2:-}" func="${3:-${2:-}}" declared
+    if [ -z "$sel" ]; then
+        declared="$(sed -n 's/^EXPECTED_CASES=\([0-9][0-9]*\).*/\1/p' "$file" | head -n 1)"
+        if [ -n "$declared" ]; then
+            echo "$declared"
+            return
+        fi
+    fi
+    awk -v sel="$sel" -v fn="$func" '
+        $0 ~ "^" fn "\\(\\) *\\{" { infunc = 1 }
+        infunc && /^\}/ { infunc = 0; next }
+        /^[[:space:]]*(check|pass)[[:space:]]/ {
+            if (sel == "" || (sel == "-" && !infunc) || (sel != "-" && infunc)) n++
+        }
+        END { print n + 0 }' "$file"
 }

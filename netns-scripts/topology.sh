@@ -13,15 +13,19 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_root
 
+# Deletes this prefix's namespaces (and with them every veth and TUN inside).
 down() {
     local ns
-    for ns in "$NS_CLI" "$NS_GW" "$NS_SRV" "$NS_CLI2"; do
+    for ns in "${NS_ALL[@]}"; do
         ip netns del "$ns" 2>/dev/null || true
     done
 }
 
+# Refuses when any name exists (another run with this NS_PREFIX); on a failure half-way, deletes
+# what it created.
 up() {
-    down
+    names_free "${NS_ALL[@]}" || exit 1
+    trap 'echo "topology.sh up failed; deleting what it created" >&2; down' ERR
     ip netns add "$NS_CLI"
     ip netns add "$NS_GW"
     ip netns add "$NS_SRV"
@@ -71,6 +75,7 @@ up() {
     # about a second), so the first translated packets are not held behind it.
     in_cli ping -6 -c 1 -W 2 "$GW6" >/dev/null 2>&1 || true
     in_srv ping -4 -c 1 -W 2 "$GW4" >/dev/null 2>&1 || true
+    trap - ERR
 }
 
 case "${1:-}" in
