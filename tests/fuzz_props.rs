@@ -1,8 +1,11 @@
 //! The fuzz targets' properties (fuzz/fuzz_targets/config_parse.rs, control_request.rs) run as
 //! proptests in `cargo test`: the config parser and the control-socket request parser never
 //! panic; a refused config names a line inside the file; an accepted request round-trips.
+//! fuzz/fuzz_targets/dns64_request.rs: DNS64 request handling on untrusted bytes never panics
+//! and answers only with a response that carries the query's ID.
 
 use nat64d::config::{self, ConfigError};
+use nat64d::dns64::fuzzing::RequestFuzzer;
 use nat64d::nat64_ctl::Request;
 use proptest::prelude::*;
 use std::path::Path;
@@ -51,5 +54,71 @@ proptest! {
         if let Ok(r) = Request::parse(&line) {
             prop_assert_eq!(Request::parse(&r.to_line()), Ok(r));
         }
+    }
+}
+
+/// A DNS query for one of a few names and types, EDNS or not: the shape the fast path parses.
+fn query_bytes() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<u16>(),
+        prop_oneof![Just(0x0100u16), Just(0x0000), Just(0x0110), any::<u16>()],
+        prop_oneof![
+            Just(&b"\x01a\x07example\x00"[..]),
+            Just(&b"\x08ipv4only\x04arpa\x00"[..]),
+            Just(&b"\x03170\x010\x010\x03192\x07in-addr\x04arpa\x00"[..]),
+            Just(&b"\xc0\x0c"[..]),
+            Just(&b"\x00"[..]),
+        ],
+        prop_oneof![Just(28u16), Just(1), Just(12), Just(255), any::<u16>()],
+        prop_oneof![Just(1u16), any::<u16>()],
+        any::<bool>(),
+    )
+        .prop_map(|(id, flags, name, qtype, qclass, edns)| {
+            let mut q = Vec::new();
+            q.extend_from_slice(&id.to_be_bytes());
+            q.extend_from_slice(&flags.to_be_bytes());
+            q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
+            q.extend_from_slice(name);
+            q.extend_from_slice(&qtype.to_be_bytes());
+            q.extend_from_slice(&qclass.to_be_bytes());
+            if edns {
+                // OPT: root name, type 41, UDP size 1232, DO set.
+                q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+            }
+            q
+        })
+}
+
+/// A query with a few bytes overwritten, cut short or extended.
+fn mutated_query() -> impl Strategy<Value = Vec<u8>> {
+    (
+        query_bytes(),
+        prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        any::<usize>(),
+        prop::collection::vec(any::<u8>(), 0..8),
+    )
+        .prop_map(|(mut q, edits, cut, tail)| {
+            for (at, b) in edits {
+                let n = q.len();
+                q[at % n] = b;
+            }
+            q.truncate(12 + cut % (q.len() - 11));
+            q.extend_from_slice(&tail);
+            q
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn dns64_request_handling_never_panics_and_answers_with_the_query_id(
+        pkt in prop_oneof![query_bytes(), mutated_query(), prop::collection::vec(any::<u8>(), 0..64)]
+    ) {
+        thread_local! {
+            static FUZZER: std::cell::RefCell<RequestFuzzer> =
+                std::cell::RefCell::new(RequestFuzzer::new());
+        }
+        FUZZER.with(|f| f.borrow_mut().request(&pkt));
     }
 }

@@ -66,6 +66,28 @@ pub(crate) enum Admit {
 }
 
 impl Engine {
+    /// An engine for validated `settings`, asking `upstreams` (empty: every miss fails at once,
+    /// which the request fuzzer uses to reach the slow path without a network).
+    fn new(settings: config::Settings, upstreams: Vec<SocketAddr>) -> Engine {
+        let stats = Arc::new(Stats::default());
+        Engine {
+            cache: Cache::new(settings.cache_size, settings.cache_max_ttl),
+            upstream: UpstreamPool::new(upstreams, settings.upstream_timeout, stats.clone()),
+            limiters: (0..LIMITER_SHARDS)
+                .map(|_| {
+                    let mut rl = settings.rate_limit;
+                    rl.max_entries = rl.max_entries.div_ceil(LIMITER_SHARDS);
+                    Mutex::new(RateLimiter::new(rl))
+                })
+                .collect(),
+            inflight: Arc::new(tokio::sync::Semaphore::new(settings.max_inflight)),
+            epoch: Instant::now(),
+            pending: Mutex::default(),
+            stats,
+            settings,
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -204,27 +226,8 @@ impl Dns64Server {
     /// A configuration error (naming the key) or a socket that cannot be bound.
     pub async fn start(cfg: Dns64Config) -> anyhow::Result<Dns64Server> {
         let settings = cfg.validate()?;
-        let stats = Arc::new(Stats::default());
-        let engine = Arc::new(Engine {
-            cache: Cache::new(settings.cache_size, settings.cache_max_ttl),
-            upstream: UpstreamPool::new(
-                settings.upstreams.clone(),
-                settings.upstream_timeout,
-                stats.clone(),
-            ),
-            limiters: (0..LIMITER_SHARDS)
-                .map(|_| {
-                    let mut rl = settings.rate_limit;
-                    rl.max_entries = rl.max_entries.div_ceil(LIMITER_SHARDS);
-                    Mutex::new(RateLimiter::new(rl))
-                })
-                .collect(),
-            inflight: Arc::new(tokio::sync::Semaphore::new(settings.max_inflight)),
-            epoch: Instant::now(),
-            pending: Mutex::default(),
-            stats,
-            settings,
-        });
+        let upstreams = settings.upstreams.clone();
+        let engine = Arc::new(Engine::new(settings, upstreams));
         let stop = Arc::new(AtomicBool::new(false));
         let mut addrs = Vec::new();
         let mut threads = Vec::new();
@@ -297,6 +300,86 @@ pub async fn serve(
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// DNS64 request handling on untrusted bytes, for `fuzz/fuzz_targets/dns64_request.rs` and the
+/// same property in `cargo test` (tests/fuzz_props.rs): a request goes through the fast path
+/// (header checks, ACL, rate limit, cache) as a client inside and outside the ACL, and, where the
+/// fast path hands it on, through the slow path (the full parser, local answers, synthesis
+/// planning) with no upstream, so every miss ends in the failure answer without a network.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{config::Dns64Config, Admit, Engine};
+    use std::net::SocketAddr;
+
+    /// One engine and runtime kept across requests (the cache and limiters keep their state).
+    pub struct RequestFuzzer {
+        engine: Engine,
+        rt: tokio::runtime::Runtime,
+        out: Vec<u8>,
+    }
+
+    impl RequestFuzzer {
+        /// # Panics
+        /// If the fixed test configuration or the runtime cannot be built (not input-dependent).
+        pub fn new() -> RequestFuzzer {
+            let cfg = Dns64Config {
+                upstreams: vec!["192.0.2.53:53".parse().expect("fixed address")],
+                allow: vec!["2001:db8:1::/64".into()],
+                query_timeout_ms: 50,
+                ..Dns64Config::default()
+            };
+            let settings = cfg.validate().expect("fixed configuration is valid");
+            RequestFuzzer {
+                engine: Engine::new(settings, Vec::new()),
+                rt: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime"),
+                out: vec![0; 65535],
+            }
+        }
+
+        /// Handles `pkt` from an allowed and a refused client over UDP and TCP.
+        ///
+        /// # Panics
+        /// When an answer breaks a property: longer than its buffer or the UDP limit, not a
+        /// response, or not carrying the query's ID. A panic is the fuzzer's finding.
+        pub fn request(&mut self, pkt: &[u8]) {
+            let inside: SocketAddr = "[2001:db8:1::2]:5353".parse().expect("fixed");
+            let outside: SocketAddr = "[2001:db8:2::2]:5353".parse().expect("fixed");
+            for (src, udp) in [(inside, true), (inside, false), (outside, true)] {
+                let limit = if udp { 4096 } else { self.out.len() };
+                let answer = match self.engine.admit(pkt, src, &mut self.out[..limit], udp) {
+                    Admit::Answer(n) => Some(self.out[..n].to_vec()),
+                    Admit::Drop => None,
+                    Admit::Slow { udp_limit } => {
+                        assert!(src == inside, "a refused client reached the slow path");
+                        let a = self.rt.block_on(super::hickory_adapter::resolve(
+                            &self.engine,
+                            pkt,
+                            src,
+                        ));
+                        if let Some(a) = &a {
+                            assert!(!udp || a.len() <= udp_limit.max(512), "UDP answer too long");
+                        }
+                        a
+                    }
+                };
+                if let Some(a) = answer {
+                    assert!(a.len() >= 12, "answer shorter than a header");
+                    assert_eq!(a[..2], pkt[..2], "answer does not carry the query ID");
+                    assert!(a[2] & 0x80 != 0, "answer is not a response");
+                }
+            }
+        }
+    }
+
+    impl Default for RequestFuzzer {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
 }
 
 #[cfg(test)]
