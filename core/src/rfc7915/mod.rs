@@ -153,12 +153,11 @@ pub mod proto {
 /// shooting"): the callers skip this check for the quoted packet and the error's source.
 #[inline]
 pub fn is_special_v4(a: Ipv4Addr) -> bool {
-    let o = a.octets();
-    o[0] == 0
-        || o[0] == 127
-        || (o[0] == 169 && o[1] == 254)
-        || o[0] >= 224 && o[0] < 240
-        || u32::from(a) == u32::MAX
+    let x = u32::from(a);
+    // 0/8, 127/8 and 224/4 by a bit per first octet; then 169.254/16 and the broadcast address.
+    const FIRST: u128 = 1 | 1 << 127;
+    let o0 = x >> 24;
+    (o0 < 128 && FIRST >> o0 & 1 == 1) || o0 & 0xf0 == 0xe0 || x >> 16 == 0xa9fe || x == u32::MAX
 }
 
 #[inline]
