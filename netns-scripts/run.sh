@@ -397,7 +397,7 @@ persistent_attach() {
 check "persistent TUN (ip tuntap add ... multi_queue): attached, and on stop left in place without our routes" persistent_attach
 
 # The systemd unit's privilege model: an unprivileged user holding only CAP_NET_ADMIN (ambient)
-# creates the TUN, adds its routes with ip, translates, reloads and stops. /dev/net/tun may be
+# creates the TUN, adds its routes over netlink, translates, reloads and stops. /dev/net/tun may be
 # 0600 here, so a 0666 node is bind-mounted over it in a private mount namespace of this case.
 unprivileged() {
     command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || { echo "util-linux missing"; return 1; }
@@ -473,6 +473,37 @@ tun_refused() {
     return 0
 }
 check "TUN cannot be created (name taken by a veth; no CAP_NET_ADMIN): one clear message, non-zero exit" tun_refused
+
+# A netlink refusal at start: on a persistent TUN with IPv6 disabled the kernel refuses first an
+# IPv6 address (after the IPv4 one was added), then, without addresses, the pool6 route (after
+# the IPv4 EAMT route was added). Each time: one message naming the object and the kernel's
+# reason, exit status 1, and what was added before is removed again.
+netlink_refused() {
+    local out rc why=""
+    in_gw ip tuntap add dev "$TUN_NAME" mode tun multi_queue vnet_hdr || { echo "ip tuntap add failed"; return 1; }
+    in_gw sysctl -qw "net.ipv6.conf.$TUN_NAME.disable_ipv6=1" || why="cannot disable IPv6 on $TUN_NAME"
+    write_config "$TMP/nl-addr.toml"
+    sed -i 's|^mtu = 1500$|&\naddresses = ["192.0.2.253/32", "2001:db8:ff::1/128"]|' "$TMP/nl-addr.toml"
+    write_config "$TMP/nl-route.toml"
+    sed -i 's|^mtu = 1500$|&\naddresses = ["192.0.2.253/32"]|' "$TMP/nl-route.toml"
+    for f in addr route; do
+        [ -z "$why" ] || break
+        rc=0
+        out="$(in_gw timeout 10 "$NAT64D" run --config "$TMP/nl-$f.toml" 2>&1)" || rc=$?
+        echo "$out"
+        [ "$rc" -eq 1 ] || { why="$f: exit status $rc, not 1"; break; }
+        case "$f" in
+            addr) echo "$out" | grep -qE "netlink: cannot add address 2001:db8:ff::1/128 dev $TUN_NAME: Permission denied.*IPv6 is disabled" || why="addr: no message naming the address and the kernel's reason" ;;
+            route) echo "$out" | grep -qE "netlink: cannot add route ${POOL6}/96 dev $TUN_NAME: Permission denied.*IPv6 is disabled" || why="route: no message naming the route and the kernel's reason" ;;
+        esac
+        [ -z "$why" ] || break
+        in_gw ip -4 addr show dev "$TUN_NAME" | grep -q 192.0.2.253 && why="$f: the IPv4 address was left on $TUN_NAME"
+        in_gw ip -4 route | grep -q "dev $TUN_NAME" && why="$f: an IPv4 route was left: $(in_gw ip -4 route | grep "dev $TUN_NAME")"
+    done
+    in_gw ip tuntap del dev "$TUN_NAME" mode tun multi_queue vnet_hdr 2>/dev/null || true
+    [ -z "$why" ] || { echo "$why"; return 1; }
+}
+check "netlink refusal at start (IPv6 disabled on a persistent TUN): names the address / route and the kernel's reason, exit 1, earlier address and routes removed" netlink_refused
 
 # --- stateful NAT64 (mode = "nat64") ---------------------------------------------------------
 block_end siit "$SIIT_EXPECTED"

@@ -406,19 +406,6 @@ fn pool4_on_an_address_of_the_host_is_named_with_its_line() {
 }
 
 #[test]
-fn ip_addr_show_is_parsed() {
-    let t = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n4: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\ valid_lft forever\n";
-    let v = nat64d::netcfg::parse_addr_show(t);
-    assert_eq!(
-        v,
-        vec![
-            ("lo".to_string(), "127.0.0.1".parse().unwrap()),
-            ("eth0".to_string(), "192.0.2.2".parse().unwrap())
-        ]
-    );
-}
-
-#[test]
 fn eamt_in_nat64_mode_is_refused_at_its_line() {
     let text =
         format!("{NAT64_P4}[siit]\neamt = [{{ ipv4 = \"192.0.2.9\", ipv6 = \"2001:db8::9\" }}]\n");
