@@ -2,7 +2,9 @@
 # The whole test suite, in stages: unit, packet, property and integration tests (cargo test), the
 # instruction-count checks (benches/icount.sh --check), the black-box network-namespace cases with
 # real tools (netns-scripts/run.sh, as root) and the hostile-input probes (netns-scripts/hostile.sh,
-# short form; HOSTILE=full for the full form with the 10-minute soak, HOSTILE=0 to skip it).
+# short form; HOSTILE=full for the full form with the 10-minute soak, HOSTILE=0 to skip it), the
+# container image (netns-scripts/image-netns.sh) and the Debian package (netns-scripts/package-test.sh:
+# build and dpkg-deb checks; HEAVY=full adds the install into a clean mmdebstrap root).
 # Installs the Debian packages it needs when they are missing.
 #
 # Every stage runs even when an earlier one failed. The last line sums every stage:
@@ -16,7 +18,8 @@ cd "$(dirname "$0")/.."
 . netns-scripts/lib.sh
 need_rust
 if [ "$(id -u)" -eq 0 ]; then
-    ensure_packages valgrind:valgrind dnsmasq:dnsmasq-base dig:dnsutils
+    ensure_packages valgrind:valgrind dnsmasq:dnsmasq-base dig:dnsutils podman:podman buildah:buildah \
+        runc:runc mmdebstrap:mmdebstrap
 fi
 LOGS="$(new_tmp test-all)"
 trap 'rm -rf "$LOGS"' EXIT
@@ -96,9 +99,17 @@ fi
 # --- 4. network namespaces: run.sh, hostile.sh --------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
     if [ "$BUILT" = 1 ]; then
-        for stage in netns hostile; do
+        for stage in netns hostile image package; do
             case "$stage" in
             netns) cmd=(netns-scripts/run.sh) ;;
+            # The container image, built and run in a test namespace (seconds, always full).
+            image) cmd=(netns-scripts/image-netns.sh) ;;
+            # The Debian package: build + dpkg-deb checks; HEAVY=full also installs it into a
+            # clean mmdebstrap root (downloads a Debian root: minutes).
+            package)
+                cmd=(netns-scripts/package-test.sh)
+                [ "${HEAVY:-}" = full ] && cmd+=(--full)
+                ;;
             hostile)
                 [ "${HOSTILE:-short}" = 0 ] && { tally hostile 0 0 "skipped: HOSTILE=0"; continue; }
                 cmd=(netns-scripts/hostile.sh)
