@@ -14,6 +14,9 @@
 # /etc/nat64d/nat64d.toml is a conffile: dpkg keeps a locally edited copy on upgrade (asking, or
 # writing .dpkg-dist) and removes it only on purge.
 #
+# Depends: libc6/libgcc-s1 (ldd), passwd (groupadd in postinst), procps (the unit's ExecReload
+# runs /bin/kill; a minbase root has none).
+#
 # Env: NAT64D (default target/release/nat64d). Prints the .deb's path and size on its last line.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -72,7 +75,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: nat64d maintainers <nat64d@example.org>
 Installed-Size: $SIZE_KB
-Depends: libc6 (>= $GLIBC), libgcc-s1, passwd
+Depends: libc6 (>= $GLIBC), libgcc-s1, passwd, procps
 Section: net
 Priority: optional
 Description: userspace NAT64/SIIT/DNS64 gateway
