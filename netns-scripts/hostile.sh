@@ -111,6 +111,14 @@ ip -n "$NS_GW" link set gc2 up
 ip -n "$NS_CLI2" addr add "$CLI2_6/64" dev c2 nodad
 ip -n "$NS_CLI2" link set c2 up
 ip -n "$NS_CLI2" -6 route add default via 2001:db8:3::1 dev c2
+pin_neigh "$NS_GW" gc2 "$CLI2_6" "$NS_CLI2" c2
+pin_neigh "$NS_CLI2" c2 2001:db8:3::1 "$NS_GW" gc2
+# The floods' rotating sources: a /64 routed to the first client (a subscriber's delegated prefix),
+# so that what nat64d sends back to them (ICMPv6 errors for refused flows) needs one neighbour entry,
+# not one per address: on the client link itself, one run took the host-wide neighbour table
+# (shared by every namespace, 1024 entries) to 981, and two runs at once overflowed it.
+FLOOD6=2001:db8:4::/64
+ip -n "$NS_GW" -6 route add "$FLOOD6" via "$CLI6" dev gc
 GC_MAC="$(ip -n "$NS_GW" -o link show gc | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')"
 GS_MAC="$(ip -n "$NS_GW" -o link show gs | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')"
 
@@ -285,9 +293,9 @@ session_flood() {
     c0="$(counters)"
     legit_begin 6
     sleep 0.5
-    # One host, a new source address inside 2001:db8:1::/64 for every packet: 5000 new flows,
+    # One host, a new source address inside its /64 (FLOOD6) for every packet: 5000 new flows,
     # more than the whole table (2000). A limit per /128 does not stop it; one per /64 does.
-    out="$(gen "$NS_CLI" c0 "$GC_MAC" --mode sessions6 --src 2001:db8:1::/64 --dst "$SRV6" --port 9 \
+    out="$(gen "$NS_CLI" c0 "$GC_MAC" --mode sessions6 --src "$FLOOD6" --dst "$SRV6" --port 9 \
         --rate 2500 --count 5000 --seconds 4)" || rc=1
     # The second host (another /64) opens 12 new UDP flows: each must be answered.
     got="$(in_cli2 timeout 20 "$PY" -c "
@@ -326,7 +334,7 @@ fragment_flood() {
     # The flood's destination is blackholed by the gateway after translation, so what is measured
     # is nat64d's fragment handling, not the server kernel's reassembly memory.
     in_gw ip route replace blackhole 203.0.113.99/32
-    gen "$NS_CLI" c0 "$GC_MAC" --mode frags6 --src 2001:db8:1::/64 --dst "${POOL6}203.0.113.99" --port 9 \
+    gen "$NS_CLI" c0 "$GC_MAC" --mode frags6 --src "$FLOOD6" --dst "${POOL6}203.0.113.99" --port 9 \
         --rate 3600 --count 30000 --seconds 8 >"$TMP/genf" 2>&1 &
     local g=$!
     sleep 2
@@ -341,7 +349,7 @@ fragment_flood() {
     out="$(tail -n 1 "$TMP/genf")"
     ok="$(cat "$TMP/fragok"); ping -s 3000: $(grep -o '[0-9]* received, [0-9.]*% packet loss' "$TMP/fragping")"
     echo "$ok"
-    REPORT="offered: first fragments that never complete (UDP, ICMPv6 echo), rotating sources in 2001:db8:1::/64: $out
+    REPORT="offered: first fragments that never complete (UDP, ICMPv6 echo), rotating sources in $FLOOD6: $out
 second host: $ok
 $RSS_LINE
 counters: $(delta "$c0" "$c1")"

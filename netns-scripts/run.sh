@@ -302,6 +302,7 @@ reload_under_traffic() {
     local ping_out
     # Deprecated at once (preferred_lft 0): never picked as a source unless asked for with -I.
     in_cli ip addr add 2001:db8:1::3/64 dev c0 nodad preferred_lft 0
+    pin_neigh "$NS_GW" gc 2001:db8:1::3 "$NS_CLI" c0
     in_cli ping -6 -I "$CLI6" -c 60 -i 0.05 -W 2 "$SRV6" >"$TMP/ping-reload" 2>&1 &
     local ping_pid=$!
     sleep 0.5
