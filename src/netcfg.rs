@@ -132,6 +132,16 @@ impl NetCfg {
         ip(&["link", "set", "dev", &self.dev, "up"])
     }
 
+    /// Caps the segments of a GSO packet the kernel hands the device (`gso_max_segs`): a larger
+    /// one is segmented in software before it reaches the TUN.
+    ///
+    /// # Errors
+    /// `ip link set gso_max_segs` failed (a kernel or iproute2 without the setting).
+    pub fn limit_gso_segments(&self, n: usize) -> Result<(), NetError> {
+        let n = n.to_string();
+        ip(&["link", "set", "dev", &self.dev, "gso_max_segs", &n])
+    }
+
     /// Adds `a` to the device (IPv6 addresses without duplicate address detection).
     ///
     /// # Errors
