@@ -191,7 +191,11 @@ start_mode() {
     fi
     start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log" && started=1
     unset NOTIFY_SOCKET WATCHDOG_USEC
-    [ "$started" = 1 ]
+    [ "$started" = 1 ] || return 1
+    # What the case's name claims (it passed on "ready" alone): the device and both routes.
+    in_gw ip link show "$TUN_NAME" >/dev/null || { echo "no TUN device $TUN_NAME"; return 1; }
+    in_gw ip -6 route show "${POOL6}/96" | grep -q "dev $TUN_NAME" || { echo "no pool6 route into $TUN_NAME"; return 1; }
+    in_gw ip -4 route show "$CLI4" | grep -q "dev $TUN_NAME" || { echo "no EAMT route ($CLI4) into $TUN_NAME"; return 1; }
 }
 # The cases of one mode (counted once per mode).
 mode_cases() {
