@@ -191,7 +191,11 @@ start_mode() {
     fi
     start_nat64d "$TMP/nat64d.toml" "$TMP/nat64d.log" && started=1
     unset NOTIFY_SOCKET WATCHDOG_USEC
-    [ "$started" = 1 ]
+    [ "$started" = 1 ] || return 1
+    # What the case's name claims (it passed on "ready" alone): the device and both routes.
+    in_gw ip link show "$TUN_NAME" >/dev/null || { echo "no TUN device $TUN_NAME"; return 1; }
+    in_gw ip -6 route show "${POOL6}/96" | grep -q "dev $TUN_NAME" || { echo "no pool6 route into $TUN_NAME"; return 1; }
+    in_gw ip -4 route show "$CLI4" | grep -q "dev $TUN_NAME" || { echo "no EAMT route ($CLI4) into $TUN_NAME"; return 1; }
 }
 # The cases of one mode (counted once per mode).
 mode_cases() {
@@ -302,6 +306,7 @@ reload_under_traffic() {
     local ping_out
     # Deprecated at once (preferred_lft 0): never picked as a source unless asked for with -I.
     in_cli ip addr add 2001:db8:1::3/64 dev c0 nodad preferred_lft 0
+    pin_neigh "$NS_GW" gc 2001:db8:1::3 "$NS_CLI" c0
     in_cli ping -6 -I "$CLI6" -c 60 -i 0.05 -W 2 "$SRV6" >"$TMP/ping-reload" 2>&1 &
     local ping_pid=$!
     sleep 0.5

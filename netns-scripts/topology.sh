@@ -71,10 +71,16 @@ up() {
     if [ "${BENCH_V6:-0}" = 1 ]; then
         ip -n "$NS_SRV" -6 route add default via 2001:db8:2::1 dev s0
     fi
-    # Resolve the neighbours once (IPv6 neighbour discovery on a link that just came up takes
-    # about a second), so the first translated packets are not held behind it.
-    in_cli ping -6 -c 1 -W 2 "$GW6" >/dev/null 2>&1 || true
-    in_srv ping -4 -c 1 -W 2 "$GW4" >/dev/null 2>&1 || true
+    # Every hop's neighbour entry is permanent (pin_neigh in lib.sh): no case depends on neighbour
+    # discovery or on room in the host-wide neighbour table, which other runs can fill.
+    pin_neigh "$NS_CLI" c0 "$GW6" "$NS_GW" gc
+    pin_neigh "$NS_GW" gc "$CLI6" "$NS_CLI" c0
+    pin_neigh "$NS_GW" gs "$SRV4" "$NS_SRV" s0
+    pin_neigh "$NS_SRV" s0 "$GW4" "$NS_GW" gs
+    if [ "${BENCH_V6:-0}" = 1 ]; then
+        pin_neigh "$NS_GW" gs 2001:db8:2::2 "$NS_SRV" s0
+        pin_neigh "$NS_SRV" s0 2001:db8:2::1 "$NS_GW" gs
+    fi
     trap - ERR
 }
 

@@ -220,6 +220,14 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             net.add_address(*a)?;
         }
         net.link_up(!attached)?;
+        if tun.offload {
+            // Otherwise a 64 KiB TCP super-packet of small segments (130 of 552 bytes were seen
+            // during hostile.sh) cannot be split into the worker's buffers and is lost whole,
+            // counted as rx_errors.
+            if let Err(e) = net.limit_gso_segments(dataplane::OFFLOAD_MAX_SEGMENTS) {
+                tracing::warn!("tun.offload: {e}; GSO packets of more than {} segments will be dropped (rx_errors)", dataplane::OFFLOAD_MAX_SEGMENTS);
+            }
+        }
         for r in cfg.tun_routes() {
             net.add_route(r)?;
         }

@@ -238,7 +238,7 @@ pub fn run_worker<D: Queue, X: Xlate>(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     c.rx_errors += 1;
-                    tracing::debug!("worker {id}: tun read failed: {e}");
+                    tracing::debug!("worker {id}: tun read failed: {e} ({e:?})");
                     break;
                 }
             };
@@ -260,6 +260,11 @@ const OFF_IN: usize = HEADROOM;
 const OFF_OUT: usize = VIRTIO_NET_HDR_LEN;
 /// Reads (each possibly a GSO super-packet) per wake-up.
 const OFFLOAD_READS: usize = 16;
+/// Segments one offload read can be split into: the segment buffers of [`OffloadBuffers`]. A GSO
+/// super-packet with more segments (64 KiB of TCP at a gso_size under 512) cannot be split into
+/// them and would be lost whole (tun-rs: "too many GSO segments"); the daemon sets the device's
+/// `gso_max_segs` to this, so the kernel segments such packets in software before the TUN.
+pub const OFFLOAD_MAX_SEGMENTS: usize = IDEAL_BATCH_SIZE;
 
 /// The buffers of an offload worker, allocated once.
 pub struct OffloadBuffers {
@@ -282,8 +287,10 @@ impl OffloadBuffers {
         let seg_len = OFF_IN + mtu.max(1500) + 64;
         OffloadBuffers {
             raw: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
-            seg: (0..IDEAL_BATCH_SIZE).map(|_| vec![0; seg_len]).collect(),
-            sizes: vec![0; IDEAL_BATCH_SIZE],
+            seg: (0..OFFLOAD_MAX_SEGMENTS)
+                .map(|_| vec![0; seg_len])
+                .collect(),
+            sizes: vec![0; OFFLOAD_MAX_SEGMENTS],
             out: (0..IDEAL_BATCH_SIZE)
                 .map(|_| Vec::with_capacity(OFF_OUT + MAX_PACKET))
                 .collect(),
@@ -345,7 +352,7 @@ pub fn run_worker_offload<D: Queue, X: Xlate>(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     c.rx_errors += 1;
-                    tracing::debug!("worker {id}: tun read failed: {e}");
+                    tracing::debug!("worker {id}: tun read failed: {e} ({e:?})");
                     continue;
                 }
             };

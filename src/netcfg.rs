@@ -296,6 +296,22 @@ impl NetCfg {
         nl.request(RouteNetlinkMessage::SetLink(m), 0, &what)
     }
 
+    /// Caps the segments of a GSO packet the kernel hands the device (`IFLA_GSO_MAX_SEGS`): a
+    /// larger one is segmented in software before it reaches the TUN.
+    ///
+    /// # Errors
+    /// The kernel refused the setting (one without a settable `gso_max_segs`).
+    pub fn limit_gso_segments(&mut self, n: usize) -> Result<(), NetError> {
+        let what = format!("set link {} gso_max_segs {n}", self.dev);
+        let (nl, index) = self.ctx(&what)?;
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::GsoMaxSegs(
+            u32::try_from(n).unwrap_or(u32::MAX),
+        ));
+        nl.request(RouteNetlinkMessage::SetLink(m), 0, &what)
+    }
+
     fn address_message(a: IpPrefix, index: u32) -> AddressMessage {
         let mut m = AddressMessage::default();
         m.header.family = family(a.addr);
