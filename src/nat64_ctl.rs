@@ -31,14 +31,12 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const DEFAULT_LIMIT: usize = 10_000;
 
 /// A random 64-bit seed for the table hashes and port randomization, from the OS
-/// (`/dev/urandom`; the core never reads OS randomness).
+/// (the OS generator through `getrandom`; the core never reads OS randomness).
 ///
 /// # Errors
-/// `/dev/urandom` cannot be read.
+/// The OS generator cannot be read.
 pub fn random_seed() -> io::Result<u64> {
-    let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(u64::from_ne_bytes(b))
+    getrandom::u64().map_err(|e| io::Error::other(format!("reading OS randomness: {e}")))
 }
 
 /// The group id of `name`: a number, or a name looked up through the system's group database
