@@ -31,31 +31,34 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const DEFAULT_LIMIT: usize = 10_000;
 
 /// A random 64-bit seed for the table hashes and port randomization, from the OS
-/// (`/dev/urandom`; the core never reads OS randomness).
+/// (the OS generator through `getrandom`; the core never reads OS randomness).
 ///
 /// # Errors
-/// `/dev/urandom` cannot be read.
+/// The OS generator cannot be read.
 pub fn random_seed() -> io::Result<u64> {
-    let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(u64::from_ne_bytes(b))
+    getrandom::u64().map_err(|e| io::Error::other(format!("reading OS randomness: {e}")))
 }
 
-/// The group id of `name` (a number, or a name looked up in /etc/group).
-pub fn group_id(name: &str) -> Option<u32> {
+/// The group id of `name`: a number, or a name looked up through the system's group database
+/// (`getgrnam_r`, so NSS sources count: systemd `DynamicUser=` groups, LDAP, not only
+/// /etc/group).
+///
+/// # Errors
+/// `NotFound` naming the group when no source knows it; the lookup's own error otherwise.
+pub fn group_id(name: &str) -> io::Result<u32> {
     if let Ok(n) = name.parse::<u32>() {
-        return Some(n);
+        return Ok(n);
     }
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    groups.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let (n, _, gid) = (f.next()?, f.next()?, f.next()?);
-        if n == name {
-            gid.parse().ok()
-        } else {
-            None
-        }
-    })
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no such group \"{name}\" (looked up through NSS)"),
+        )),
+        Err(e) => Err(io::Error::other(format!(
+            "looking up group \"{name}\": {e}"
+        ))),
+    }
 }
 
 /// A parsed control request.
@@ -336,10 +339,7 @@ pub fn bind_control(c: &ControlConfig) -> io::Result<UnixListener> {
     }
     let l = UnixListener::bind(&c.socket)?;
     let gid = match &c.group {
-        Some(g) => Some(
-            group_id(g)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {g}")))?,
-        ),
+        Some(g) => Some(group_id(g)?),
         None => None,
     };
     if let Err(e) = set_socket_owner_mode(&c.socket, gid) {
@@ -701,8 +701,15 @@ mod tests {
 
     #[test]
     fn group_by_number_and_name() {
-        assert_eq!(group_id("0"), Some(0));
-        assert_eq!(group_id("root"), Some(0));
-        assert_eq!(group_id("no-such-group-nat64d"), None);
+        assert_eq!(group_id("0").unwrap(), 0);
+        assert_eq!(group_id("root").unwrap(), 0);
+        // A group of this process, by the name the system gives it (whatever source holds it).
+        let me = nix::unistd::getegid();
+        if let Ok(Some(g)) = nix::unistd::Group::from_gid(me) {
+            assert_eq!(group_id(&g.name).unwrap(), me.as_raw());
+        }
+        let e = group_id("no-such-group-nat64d").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("\"no-such-group-nat64d\""), "{e}");
     }
 }

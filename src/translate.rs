@@ -1,11 +1,12 @@
 //! `nat64d translate`: run captured packets through the translator the daemon would build and
 //! show the verdicts.
 //!
-//! Reads raw IP packets from a classic pcap file (LINKTYPE_RAW and friends; Ethernet and Linux
-//! cooked captures have their link header stripped) or as hex on standard input (one packet per
-//! line), translates each with the configured mode: stateless SIIT (pool6/EAMT/RFC 6791 tables)
-//! or stateful NAT64 (pool4, static BIB, timeouts, filtering; the tables are kept across the
-//! packets of one capture and expire on the capture's clock). Prints one line per packet and
+//! Reads IP packets from a pcap or pcapng capture (raw IP, Ethernet with VLAN tags, Linux cooked
+//! v1/v2 as `tcpdump -i any` writes, BSD loopback; link headers stripped, frames that carry no IP
+//! packet named in the report) or as hex on standard input (one packet per line), translates
+//! each with the configured mode: stateless SIIT (pool6/EAMT/RFC 6791 tables) or stateful NAT64
+//! (pool4, static BIB, timeouts, filtering; the tables are kept across the packets of one
+//! capture and expire on the capture's clock). Prints one line per packet and
 //! writes the translated packets (and ICMP errors) to a LINKTYPE_RAW pcap.
 
 use crate::xlator::{Translator, Xlate};
@@ -13,20 +14,31 @@ use anyhow::{bail, Context, Result};
 use nat64_core::nat64::Nat64;
 use nat64_core::siit::Siit;
 use nat64_core::{packets, Ctx, DropCounters, Timestamp, Verdict, AUX_LEN, HEADROOM};
+use pcap_parser::nom;
 use std::fmt::Write as _;
 use std::io::{BufRead, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-/// pcap link types we accept.
+/// Link types we read (<https://www.tcpdump.org/linktypes.html>).
+const LINKTYPE_NULL: u32 = 0;
 const LINKTYPE_ETHERNET: u32 = 1;
 const LINKTYPE_RAW: u32 = 101;
+const LINKTYPE_LOOP: u32 = 108;
 const LINKTYPE_LINUX_SLL: u32 = 113;
 const LINKTYPE_IPV4: u32 = 228;
 const LINKTYPE_IPV6: u32 = 229;
+const LINKTYPE_LINUX_SLL2: u32 = 276;
 /// DLT_RAW as some BSDs number it.
 const DLT_RAW_12: u32 = 12;
 const DLT_RAW_14: u32 = 14;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// IEEE 802.1Q C-tag, 802.1ad S-tag, and the pre-standard QinQ tag.
+const ETHERTYPE_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+/// More stacked tags than this is not a frame anyone captured.
+const MAX_VLAN_TAGS: usize = 4;
 
 /// One captured packet: time (seconds, microseconds) and the IP bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,69 +47,258 @@ pub struct Captured {
     pub ip: Vec<u8>,
 }
 
-/// Reads a classic pcap file (not pcapng) and returns its IP packets.
+/// A capture file's IP packets, and the frames that carried none (record number, why).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub packets: Vec<Captured>,
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reads a pcap or pcapng file and returns its IP packets (frames that carry none are left out;
+/// [`read_capture`] names them).
 ///
 /// # Errors
-/// Not a pcap file, an unsupported link type, or a truncated record.
+/// See [`read_capture`].
 pub fn read_pcap(data: &[u8], name: &str) -> Result<Vec<Captured>> {
-    if data.len() < 24 {
-        bail!("{name}: too short for a pcap file header");
+    Ok(read_capture(data, name)?.packets)
+}
+
+/// Reads a pcap or pcapng file (parsed by `pcap-parser`) and strips each frame's link header:
+/// raw IP (101, 228, 229, and 12/14 as BSDs number DLT_RAW), Ethernet with any 802.1Q/802.1ad
+/// tags, Linux cooked v1 (113) and v2 (276, what `tcpdump -i any` writes), BSD loopback (0, 108).
+///
+/// # Errors
+/// Not a capture file, a link type we cannot strip, or a truncated or malformed block, naming
+/// the file and the record.
+pub fn read_capture(data: &[u8], name: &str) -> Result<Capture> {
+    if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        read_pcapng(data, name)
+    } else {
+        read_legacy(data, name)
     }
-    let magic = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-    let (le, nanos) = match magic {
-        0xa1b2_c3d4 => (true, false),
-        0xa1b2_3c4d => (true, true),
-        0xd4c3_b2a1 => (false, false),
-        0x4d3c_b2a1 => (false, true),
-        0x0a0d_0d0a => bail!("{name}: pcapng is not supported; convert it with `editcap -F pcap`"),
-        _ => bail!("{name}: not a pcap file (magic {magic:#010x})"),
+}
+
+/// Classic pcap. `LegacyPcapSlice` reads every record as little-endian and ignores the
+/// nanosecond magic, so records are parsed here with the frame parser the header calls for.
+fn read_legacy(data: &[u8], name: &str) -> Result<Capture> {
+    use pcap_parser::pcap::{
+        parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
     };
-    let u32_at = |at: usize| -> u32 {
-        let b = [data[at], data[at + 1], data[at + 2], data[at + 3]];
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
+    let (mut rest, hdr) = match parse_pcap_header(data) {
+        Ok(ok) => ok,
+        Err(nom::Err::Incomplete(_)) => bail!("{name}: too short for a pcap file header"),
+        Err(_) => {
+            let magic = data
+                .get(..4)
+                .map_or(0, |m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+            bail!("{name}: not a pcap or pcapng file (magic {magic:#010x})")
         }
     };
-    let linktype = u32_at(20) & 0x0fff_ffff;
-    let strip = match linktype {
-        LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 | DLT_RAW_12 | DLT_RAW_14 => 0,
-        LINKTYPE_ETHERNET => 14,
-        LINKTYPE_LINUX_SLL => 16,
-        other => bail!("{name}: link type {other} is not supported (use raw IP, Ethernet or Linux cooked captures)"),
+    // The upper bits of the link-type field carry the FCS length (pcap file format §4).
+    let linktype = (hdr.network.0 as u32) & 0x0fff_ffff;
+    check_linktype(linktype, name)?;
+    let parse = if hdr.is_modified_format() {
+        parse_pcap_frame_modified
+    } else if hdr.is_bigendian() {
+        parse_pcap_frame_be
+    } else {
+        parse_pcap_frame
     };
-    let mut out = Vec::new();
-    let mut at = 24;
+    let nanos = hdr.is_nanosecond_precision();
+    let mut cap = Capture::default();
     let mut n = 0;
-    while at < data.len() {
+    while !rest.is_empty() {
         n += 1;
-        if at + 16 > data.len() {
-            bail!("{name}: record {n} header is truncated");
-        }
-        let (sec, frac, incl) = (u32_at(at), u32_at(at + 4), u32_at(at + 8) as usize);
-        at += 16;
-        let Some(rec) = data.get(at..at + incl) else {
-            bail!("{name}: record {n} claims {incl} bytes past the end of the file");
+        let (r, rec) = match parse(rest) {
+            Ok(ok) => ok,
+            Err(nom::Err::Incomplete(_)) => bail!("{name}: record {n} is truncated"),
+            Err(e) => bail!("{name}: record {n} is malformed: {e:?}"),
         };
-        at += incl;
-        let usec = if nanos { frac / 1000 } else { frac };
-        if rec.len() < strip {
-            continue;
+        rest = r;
+        let usec = if nanos {
+            rec.ts_usec / 1000
+        } else {
+            rec.ts_usec
+        };
+        push_frame(&mut cap, n, linktype, (rec.ts_sec, usec), rec.data);
+    }
+    Ok(cap)
+}
+
+/// One pcapng interface: its link type and clock.
+struct Interface {
+    linktype: u32,
+    /// Timestamp units per second (`if_tsresol`).
+    units: u64,
+    offset: i64,
+}
+
+/// `if_tsresol` (pcapng §4.2): the low 7 bits are a power of ten, or of two when the top bit is
+/// set. pcap-parser's own helper refuses every power of two, so it is decoded here.
+fn tsresol_units(r: u8) -> Option<u64> {
+    let e = u32::from(r & 0x7f);
+    if r & 0x80 == 0 {
+        10u64.checked_pow(e)
+    } else {
+        1u64.checked_shl(e).filter(|_| e < 64)
+    }
+}
+
+/// pcapng: sections, each with its own interfaces; EPB timestamps in the interface's units.
+fn read_pcapng(data: &[u8], name: &str) -> Result<Capture> {
+    use pcap_parser::pcapng::Block;
+    use pcap_parser::traits::PcapNGPacketBlock;
+    use pcap_parser::{PcapBlockOwned, PcapNGSlice};
+    let blocks = PcapNGSlice::from_slice(data).map_err(|e| {
+        anyhow::anyhow!("{name}: pcapng section header block is malformed or truncated: {e:?}")
+    })?;
+    let mut cap = Capture::default();
+    let mut ifaces: Vec<Interface> = Vec::new();
+    let mut last_ts = (0, 0);
+    let mut n = 0;
+    for (i, b) in blocks.enumerate() {
+        let b = match b {
+            Ok(PcapBlockOwned::NG(b)) => b,
+            Ok(_) => continue,
+            Err(nom::Err::Incomplete(_)) => bail!("{name}: block {} is truncated", i + 1),
+            Err(e) => bail!("{name}: block {} is malformed: {e:?}", i + 1),
+        };
+        match b {
+            // A new section starts with no interfaces (pcapng §4.1).
+            Block::SectionHeader(_) => ifaces.clear(),
+            Block::InterfaceDescription(idb) => {
+                let linktype = (idb.linktype.0 as u32) & 0x0fff_ffff;
+                check_linktype(linktype, name)?;
+                let Some(units) = tsresol_units(idb.if_tsresol) else {
+                    bail!(
+                        "{name}: interface {}: if_tsresol {:#04x} is out of range",
+                        ifaces.len(),
+                        idb.if_tsresol
+                    );
+                };
+                ifaces.push(Interface {
+                    linktype,
+                    units,
+                    offset: idb.if_tsoffset,
+                });
+            }
+            Block::EnhancedPacket(epb) => {
+                n += 1;
+                let Some(ifc) = ifaces.get(epb.if_id as usize) else {
+                    bail!(
+                        "{name}: packet {n} names interface {} but the section describes {}",
+                        epb.if_id,
+                        ifaces.len()
+                    );
+                };
+                let t = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let secs = i128::from(t / ifc.units) + i128::from(ifc.offset);
+                let frac = u128::from(t % ifc.units) * 1_000_000 / u128::from(ifc.units);
+                let ts = (
+                    u32::try_from(secs).unwrap_or(0),
+                    u32::try_from(frac).unwrap_or(0),
+                );
+                last_ts = ts;
+                push_frame(&mut cap, n, ifc.linktype, ts, epb.packet_data());
+            }
+            // A Simple Packet Block has no time and belongs to the first interface (§4.4).
+            Block::SimplePacket(spb) => {
+                n += 1;
+                let Some(ifc) = ifaces.first() else {
+                    bail!("{name}: packet {n} comes before any interface description");
+                };
+                push_frame(&mut cap, n, ifc.linktype, last_ts, spb.packet_data());
+            }
+            _ => {}
         }
-        // Ethernet and SLL: keep only IPv4/IPv6 frames.
-        if strip > 0 {
-            let et = u16::from_be_bytes([rec[strip - 2], rec[strip - 1]]);
-            if et != 0x0800 && et != 0x86dd {
-                continue;
+    }
+    Ok(cap)
+}
+
+/// Refuses a link type we cannot strip, with the ones we can.
+fn check_linktype(linktype: u32, name: &str) -> Result<()> {
+    match linktype {
+        LINKTYPE_NULL | LINKTYPE_ETHERNET | LINKTYPE_RAW | LINKTYPE_LOOP | LINKTYPE_LINUX_SLL
+        | LINKTYPE_IPV4 | LINKTYPE_IPV6 | LINKTYPE_LINUX_SLL2 | DLT_RAW_12 | DLT_RAW_14 => Ok(()),
+        other => bail!(
+            "{name}: link type {other} is not supported (supported: raw IP 101/228/229, \
+             Ethernet 1 with VLAN tags, Linux cooked 113 and 276, loopback 0/108)"
+        ),
+    }
+}
+
+/// Strips the link header of one frame and keeps the IP packet, or records why there is none.
+fn push_frame(cap: &mut Capture, record: usize, linktype: u32, ts: (u32, u32), frame: &[u8]) {
+    match strip_link(linktype, frame) {
+        Ok(ip) => cap.packets.push(Captured {
+            ts,
+            ip: ip.to_vec(),
+        }),
+        Err(why) => cap.skipped.push((record, why)),
+    }
+}
+
+/// The IP packet inside one frame, or why the frame carries none.
+fn strip_link(linktype: u32, f: &[u8]) -> std::result::Result<&[u8], String> {
+    let be16 = |at: usize| f.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let short = || format!("{}-byte frame is shorter than its link header", f.len());
+    match linktype {
+        LINKTYPE_RAW | DLT_RAW_12 | DLT_RAW_14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
+            match f.first().map(|b| b >> 4) {
+                Some(4 | 6) => Ok(f),
+                _ => Err("not an IPv4 or IPv6 packet".to_string()),
             }
         }
-        out.push(Captured {
-            ts: (sec, usec),
-            ip: rec[strip..].to_vec(),
-        });
+        // Destination, source, EtherType (IEEE 802.3 §3.1.1), then any VLAN tags.
+        LINKTYPE_ETHERNET => ethertype_payload(be16(12).ok_or_else(short)?, &f[14..]),
+        // Linux cooked v1: packet type, ARPHRD, address length, 8 address bytes, protocol.
+        LINKTYPE_LINUX_SLL => ethertype_payload(be16(14).ok_or_else(short)?, &f[16..]),
+        // Linux cooked v2: protocol, reserved, ifindex, ARPHRD, packet type, address length,
+        // 8 address bytes.
+        LINKTYPE_LINUX_SLL2 => {
+            if f.len() < 20 {
+                return Err(short());
+            }
+            ethertype_payload(be16(0).ok_or_else(short)?, &f[20..])
+        }
+        // BSD loopback: the address family in the capturing host's byte order (NULL) or in
+        // network order (LOOP). AF_INET is 2 everywhere, AF_INET6 is 24, 28 or 30.
+        LINKTYPE_NULL | LINKTYPE_LOOP => {
+            let Some(h) = f.get(..4) else {
+                return Err(short());
+            };
+            let fam = [
+                u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
+                u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+            ];
+            if fam.iter().any(|&a| matches!(a, 2 | 24 | 28 | 30)) {
+                Ok(&f[4..])
+            } else {
+                Err(format!("loopback address family {:#x} is not IP", fam[0]))
+            }
+        }
+        other => Err(format!("link type {other}")),
     }
-    Ok(out)
+}
+
+/// Follows 802.1Q/802.1ad tags (each a 2-byte TCI and the next EtherType) to an IP payload.
+fn ethertype_payload(mut et: u16, mut p: &[u8]) -> std::result::Result<&[u8], String> {
+    let mut tags = 0;
+    while ETHERTYPE_VLAN.contains(&et) {
+        tags += 1;
+        if tags > MAX_VLAN_TAGS {
+            return Err(format!("more than {MAX_VLAN_TAGS} VLAN tags"));
+        }
+        let Some(t) = p.get(..4) else {
+            return Err("VLAN tag is truncated".to_string());
+        };
+        et = u16::from_be_bytes([t[2], t[3]]);
+        p = &p[4..];
+    }
+    match et {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(p),
+        other => Err(format!("EtherType {other:#06x} is not IPv4 or IPv6")),
+    }
 }
 
 /// The clock step between hex packets (they carry no time): 1 ms, so a stateful table sees
@@ -343,21 +544,29 @@ pub fn run(
         }
         _ => (Replay(Translator::Siit(Siit::new(cfg.siit))), "siit"),
     };
-    let packets = match input {
+    let cap = match input {
         Some(p) if p.as_os_str() != "-" => {
             let data = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
-            read_pcap(&data, &p.display().to_string())?
+            read_capture(&data, &p.display().to_string())?
         }
         _ => {
             let mut s = String::new();
             std::io::stdin()
                 .read_to_string(&mut s)
                 .context("reading standard input")?;
-            read_hex(s.as_bytes())?
+            Capture {
+                packets: read_hex(s.as_bytes())?,
+                skipped: Vec::new(),
+            }
         }
     };
     let stdout = std::io::stdout();
     let mut report = stdout.lock();
+    // Frames without an IP packet (ARP, LLDP, ...) are named, not silently dropped.
+    for (record, why) in &cap.skipped {
+        writeln!(report, "record {record} skipped: {why}")?;
+    }
+    let packets = cap.packets;
     match output {
         Some(o) => {
             let f = std::fs::File::create(o)

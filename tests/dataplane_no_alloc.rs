@@ -18,6 +18,7 @@ thread_local! {
 }
 
 // SAFETY: forwards to the system allocator; only counts.
+#[allow(unsafe_code)] // a counting allocator must implement the unsafe GlobalAlloc trait
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if WATCH.with(|w| w.get()) {

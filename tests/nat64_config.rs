@@ -115,7 +115,7 @@ fn errors_name_file_line_and_key() {
         (
             "mode = \"nat64\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\n[nat64.control]\ngroup = \"no-such-group-nat64d\"\n",
             "t.toml:5: nat64.control.group:",
-            "no such group",
+            "no such group \"no-such-group-nat64d\"",
         ),
         (
             "mode = \"nat64\"\n[nat64.pool4]\naddresses = [\"192.0.2.1\"]\nports = 5\n",

@@ -144,7 +144,26 @@ fn bad_inputs_are_clear_errors() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("pcapng is not supported"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("x.pcapng: pcapng section header block is malformed or truncated"),
+        "{err}"
+    );
+    // A pcap whose last record claims more bytes than the file holds.
+    let mut cut = pcap_bytes(101, false, false, &[(1, 0, &v6_udp())]);
+    cut.truncate(cut.len() - 3);
+    let pc = d.join("cut.pcap");
+    std::fs::write(&pc, &cut).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_nat64d"))
+        .args(["translate", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&pc)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cut.pcap: record 1 is truncated"), "{err}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_nat64d"))
         .args(["translate", "--config"])
         .arg(&cfg)
@@ -237,4 +256,373 @@ fn nat64_mode_replays_statefully() {
         );
     }
     std::fs::remove_dir_all(&d).ok();
+}
+
+// ---- Capture files written by hand from the format specifications (not by our writer) ----
+// Classic pcap: draft-ietf-opsawg-pcap §4 (file header) and §5 (record header).
+// pcapng: draft-ietf-opsawg-pcapng §4.1 SHB, §4.2 IDB, §4.3 EPB, options §3.5.
+
+type Rec<'a> = (u32, u32, &'a [u8]);
+
+/// A classic pcap file: 24-byte header, then per record ts_sec, ts_frac, caplen, origlen.
+fn pcap_bytes(linktype: u32, big_endian: bool, nanos: bool, recs: &[Rec<'_>]) -> Vec<u8> {
+    let mut v = Vec::new();
+    let w32 = |v: &mut Vec<u8>, x: u32| {
+        v.extend_from_slice(&if big_endian {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        })
+    };
+    w32(&mut v, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+    // Version 2.4 as two 16-bit fields.
+    if big_endian {
+        v.extend_from_slice(&[0, 2, 0, 4]);
+    } else {
+        v.extend_from_slice(&[2, 0, 4, 0]);
+    }
+    w32(&mut v, 0); // reserved (thiszone)
+    w32(&mut v, 0); // reserved (sigfigs)
+    w32(&mut v, 262_144); // snaplen
+    w32(&mut v, linktype);
+    for (sec, frac, data) in recs {
+        w32(&mut v, *sec);
+        w32(&mut v, *frac);
+        w32(&mut v, data.len() as u32);
+        w32(&mut v, data.len() as u32);
+        v.extend_from_slice(data);
+    }
+    v
+}
+
+/// One pcapng block (little-endian): type, total length, body padded to 32 bits, total length.
+fn ng_block(btype: u32, body: &[u8]) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let total = (12 + body.len() + pad) as u32;
+    let mut v = Vec::new();
+    v.extend_from_slice(&btype.to_le_bytes());
+    v.extend_from_slice(&total.to_le_bytes());
+    v.extend_from_slice(body);
+    v.extend(std::iter::repeat_n(0u8, pad));
+    v.extend_from_slice(&total.to_le_bytes());
+    v
+}
+
+/// Section Header Block: byte-order magic, version 1.0, section length -1 (unknown).
+fn ng_shb() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&(-1i64).to_le_bytes());
+    ng_block(0x0a0d_0d0a, &b)
+}
+
+/// Interface Description Block; `tsresol` adds the if_tsresol option (code 9).
+fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&linktype.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes()); // snaplen: no limit
+    if let Some(r) = tsresol {
+        b.extend_from_slice(&9u16.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&[r, 0, 0, 0]);
+        b.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+    }
+    ng_block(1, &b)
+}
+
+/// Enhanced Packet Block: interface, 64-bit timestamp in the interface's units, lengths, data.
+fn ng_epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&if_id.to_le_bytes());
+    b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    b.extend_from_slice(&(ts as u32).to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(data);
+    ng_block(6, &b)
+}
+
+fn v4_udp() -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ipv4([198, 51, 100, 10], [192, 0, 2, 1], 64)
+        .udp(53, 5353)
+        .write(&mut v, b"answer")
+        .unwrap();
+    v
+}
+
+/// An Ethernet frame: destination, source, then the given tags and EtherType, then payload.
+fn ether(tags_and_type: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    f.extend_from_slice(tags_and_type);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Runs `nat64d translate` on a capture file; returns (success, stdout, stderr).
+fn translate_file(
+    name: &str,
+    config: &str,
+    bytes: &[u8],
+    extra: &[&str],
+) -> (bool, String, String) {
+    let d = tmpdir(name);
+    let cfg = d.join("nat64d.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let input = d.join("in.cap");
+    std::fs::write(&input, bytes).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_nat64d"))
+        .arg("translate")
+        .args(extra)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&d).ok();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const V6_OUT: &str = "-> 192.0.2.1.5353 > 198.51.100.10.53 UDP";
+const V4_OUT: &str = "-> 64:ff9b::c633:640a.53 > 2001:db8:1::1.5353 UDP";
+
+#[test]
+fn raw_ip_link_types_101_228_229() {
+    for (lt, pkts) in [
+        (101, vec![v6_udp(), v4_udp()]),
+        (228, vec![v4_udp()]),
+        (229, vec![v6_udp()]),
+        // DLT_RAW as OpenBSD numbers it.
+        (14, vec![v4_udp()]),
+    ] {
+        let recs: Vec<Rec<'_>> = pkts.iter().map(|p| (1, 0, &p[..])).collect();
+        // Big-endian files too: the reader must follow the magic's byte order.
+        for be in [false, true] {
+            let bytes = pcap_bytes(lt, be, false, &recs);
+            let (ok, out, err) = translate_file("lt-raw", CONFIG, &bytes, &[]);
+            assert!(ok, "link type {lt} be={be}: {out}{err}");
+            let n = pkts.len();
+            assert!(
+                out.contains(&format!("{n} packets (siit): {n} forwarded")),
+                "link type {lt} be={be}: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ethernet_frames_with_vlan_tags_are_translated() {
+    let v6 = v6_udp();
+    let v4 = v4_udp();
+    let frames = [
+        ether(&[0x86, 0xdd], &v6),
+        // 802.1Q C-tag, VLAN 100.
+        ether(&[0x81, 0x00, 0x00, 0x64, 0x86, 0xdd], &v6),
+        // QinQ: 802.1ad S-tag 10, then C-tag 100, then IPv4.
+        ether(
+            &[0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00],
+            &v4,
+        ),
+        // ARP: named in the report, not translated.
+        ether(&[0x08, 0x06], &[0, 1, 8, 0, 6, 4, 0, 1]),
+    ];
+    let recs: Vec<Rec<'_>> = frames.iter().map(|f| (1, 0, &f[..])).collect();
+    let bytes = pcap_bytes(1, false, false, &recs);
+    let (ok, out, err) = translate_file("lt-eth", CONFIG, &bytes, &[]);
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "record 4 skipped: EtherType 0x0806 is not IPv4 or IPv6",
+        "{out}"
+    );
+    assert!(
+        lines[2].contains(V6_OUT) && lines[4].contains(V6_OUT),
+        "{out}"
+    );
+    assert!(lines[6].contains(V4_OUT), "{out}");
+    assert!(
+        out.contains("3 packets (siit): 3 forwarded"),
+        "VLAN-tagged frames must be translated, not skipped: {out}"
+    );
+}
+
+#[test]
+fn linux_cooked_v1_and_v2() {
+    let v6 = v6_udp();
+    let v4 = v4_udp();
+    // SLL (113): packet type 0 (to us), ARPHRD_ETHER 1, address length 6, 8 address bytes,
+    // protocol.
+    let sll = |proto: &[u8], p: &[u8]| {
+        let mut f = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+        f.extend_from_slice(proto);
+        f.extend_from_slice(p);
+        f
+    };
+    let v1 = [
+        sll(&[0x86, 0xdd], &v6),
+        // libpcap puts a stripped VLAN tag back after the protocol field.
+        sll(&[0x81, 0x00, 0x00, 0x64, 0x08, 0x00], &v4),
+    ];
+    let recs: Vec<Rec<'_>> = v1.iter().map(|f| (1, 0, &f[..])).collect();
+    let bytes = pcap_bytes(113, false, false, &recs);
+    let (ok, out, err) = translate_file("lt-sll", CONFIG, &bytes, &[]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(V6_OUT) && out.contains(V4_OUT), "{out}");
+    assert!(out.contains("2 packets (siit): 2 forwarded"), "{out}");
+
+    // SLL2 (276, `tcpdump -i any`): protocol, reserved, ifindex, ARPHRD, packet type,
+    // address length, 8 address bytes.
+    let sll2 = |proto: [u8; 2], p: &[u8]| {
+        let mut f = vec![proto[0], proto[1], 0, 0, 0, 0, 0, 3, 0, 1, 4, 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+        f.extend_from_slice(p);
+        f
+    };
+    let v2 = [sll2([0x08, 0x00], &v4), sll2([0x86, 0xdd], &v6)];
+    let recs: Vec<Rec<'_>> = v2.iter().map(|f| (1, 0, &f[..])).collect();
+    let bytes = pcap_bytes(276, false, true, &recs);
+    let (ok, out, err) = translate_file("lt-sll2", CONFIG, &bytes, &[]);
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].contains(V4_OUT) && lines[3].contains(V6_OUT),
+        "{out}"
+    );
+    assert!(out.contains("2 packets (siit): 2 forwarded"), "{out}");
+}
+
+#[test]
+fn bsd_loopback_null() {
+    // LINKTYPE_NULL: the family in the capturing host's order; AF_INET6 is 30 on macOS.
+    let mut a = 30u32.to_le_bytes().to_vec();
+    a.extend_from_slice(&v6_udp());
+    let mut b = 2u32.to_be_bytes().to_vec();
+    b.extend_from_slice(&v4_udp());
+    let recs: Vec<Rec<'_>> = vec![(1, 0, &a), (1, 0, &b)];
+    let bytes = pcap_bytes(0, false, false, &recs);
+    let (ok, out, err) = translate_file("lt-null", CONFIG, &bytes, &[]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2 packets (siit): 2 forwarded"), "{out}");
+}
+
+#[test]
+fn unknown_link_type_is_refused_clearly() {
+    let v6 = v6_udp();
+    // LINKTYPE_IEEE802_11 (105).
+    let bytes = pcap_bytes(105, false, false, &[(1, 0, &v6)]);
+    let (ok, out, err) = translate_file("lt-unknown", CONFIG, &bytes, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("in.cap: link type 105 is not supported"),
+        "{err}"
+    );
+    // The same in a pcapng interface description.
+    let mut ng = ng_shb();
+    ng.extend(ng_idb(105, None));
+    ng.extend(ng_epb(0, 0, &v6));
+    let (ok, out, err) = translate_file("lt-unknown-ng", CONFIG, &ng, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("in.cap: link type 105 is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pcapng_is_read_with_its_timestamps() {
+    let mut ng = ng_shb();
+    // Interface 0: Ethernet, nanosecond clock; interface 1: raw IP, default microseconds.
+    ng.extend(ng_idb(1, Some(9)));
+    ng.extend(ng_idb(101, None));
+    ng.extend(ng_epb(
+        0,
+        1_700_000_000_123_456_789,
+        &ether(&[0x86, 0xdd], &v6_udp()),
+    ));
+    ng.extend(ng_epb(1, 1_700_000_001_000_250, &v4_udp()));
+    let d = tmpdir("pcapng-out");
+    let out_pcap = d.join("out.pcap");
+    let (ok, out, err) = translate_file(
+        "pcapng",
+        CONFIG,
+        &ng,
+        &["--output", out_pcap.to_str().unwrap()],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(V6_OUT) && out.contains(V4_OUT), "{out}");
+    assert!(out.contains("2 packets (siit): 2 forwarded"), "{out}");
+    // The outputs carry the input's time, in microseconds.
+    let o = read_pcap(&std::fs::read(&out_pcap).unwrap(), "out").unwrap();
+    assert_eq!(o.len(), 2);
+    assert_eq!(o[0].ts, (1_700_000_000, 123_456));
+    assert_eq!(o[1].ts, (1_700_000_001, 250));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+const NAT64_UDP_CONFIG: &str = r#"
+mode = "nat64"
+pool6 = ["64:ff9b::/96"]
+wkp_strict = false
+[nat64]
+filtering = "address-dependent"
+[nat64.pool4]
+addresses = ["192.0.2.1"]
+"#;
+
+/// Stateful replay runs on the pcapng clock: a reply 10 s after the query finds its session,
+/// one 1,000 s later (past the default 300 s UDP timeout) does not.
+#[test]
+fn pcapng_timestamps_drive_the_stateful_clock() {
+    let client: std::net::Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+    let server: std::net::Ipv6Addr = "64:ff9b::c633:640a".parse().unwrap();
+    let mut q = Vec::new();
+    PacketBuilder::ipv6(client.octets(), server.octets(), 64)
+        .udp(5353, 53)
+        .write(&mut q, b"query")
+        .unwrap();
+    let ng_of = |pkts: &[(u64, &[u8])]| {
+        let mut ng = ng_shb();
+        ng.extend(ng_idb(101, Some(9)));
+        for (t, p) in pkts {
+            ng.extend(ng_epb(0, *t, p));
+        }
+        ng
+    };
+    const S: u64 = 1_000_000_000;
+    // First run: learn the pool4 port the query is given (a function of the seed).
+    let first = ng_of(&[(100 * S, &q)]);
+    let (ok, out, err) = translate_file("ng-clock-1", NAT64_UDP_CONFIG, &first, &["--seed", "9"]);
+    assert!(ok, "{out}{err}");
+    let port: u16 = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split("-> 192.0.2.1.").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no mapped port in {out}"));
+    let mut reply = Vec::new();
+    PacketBuilder::ipv4([198, 51, 100, 10], [192, 0, 2, 1], 64)
+        .udp(53, port)
+        .write(&mut reply, b"answer")
+        .unwrap();
+    let all = ng_of(&[(100 * S, &q), (110 * S, &reply), (1110 * S, &reply)]);
+    let (ok, out, err) = translate_file("ng-clock-2", NAT64_UDP_CONFIG, &all, &["--seed", "9"]);
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[2].starts_with("#2 4->6") && lines[2].ends_with("[forward]"),
+        "{out}"
+    );
+    assert!(
+        lines[4].starts_with("#3 4->6") && lines[4].contains("[drop "),
+        "{out}"
+    );
 }

@@ -15,6 +15,7 @@ struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards to the system allocator and only counts sizes.
+#[allow(unsafe_code)] // a counting allocator must implement the unsafe GlobalAlloc trait
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size(), Ordering::Relaxed);

@@ -20,6 +20,7 @@ thread_local! {
 }
 
 // SAFETY: forwards to the system allocator; only counts calls made on the measuring thread.
+#[allow(unsafe_code)] // a counting allocator must implement the unsafe GlobalAlloc trait
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if ON.with(|o| o.get()) {

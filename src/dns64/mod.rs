@@ -395,6 +395,7 @@ mod alloc_tests {
         static ALLOCS: Cell<usize> = const { Cell::new(0) };
     }
     // SAFETY: forwards to the system allocator unchanged; only counts calls.
+    #[allow(unsafe_code)] // a counting allocator must implement the unsafe GlobalAlloc trait
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, l: Layout) -> *mut u8 {
             ALLOCS.with(|c| c.set(c.get() + 1));
