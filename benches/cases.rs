@@ -9,7 +9,7 @@ use nat64_core::rfc6052::Prefix6052;
 use nat64_core::rfc6791::Rfc6791Pool;
 use nat64_core::rfc7915::XlatConfig;
 use nat64_core::siit::{Siit, SiitConfig};
-use nat64_core::{Ctx, Timestamp, Verdict, AUX_LEN, HEADROOM};
+use nat64_core::{Verdict, HEADROOM};
 
 pub const CLIENT6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 pub const CLIENT4: [u8; 4] = [192, 0, 2, 1];
@@ -30,10 +30,53 @@ pub fn siit() -> Siit {
     })
 }
 
-/// A named input packet. `size` is the IP packet length.
+/// A named input packet and what its translation must give. `size` is the IP packet length.
 pub struct Case {
     pub name: String,
     pub pkt: Vec<u8>,
+    /// The verdict and output size the case is meant to time: a case that falls into a drop
+    /// (or the wrong path) must fail, not show up as a speed-up.
+    pub expect: Expect,
+}
+
+/// The expected result of translating a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// `Verdict::Forward` of one packet of this many bytes.
+    Forward(usize),
+    /// `Verdict::ForwardAux` holding packets of these sizes back to back (IPv6 fragments, or an
+    /// ICMP error the translator rebuilt there).
+    Aux(&'static [usize]),
+}
+
+/// Checks one translation's verdict and output against `case.expect`, so the bench and the
+/// instruction counter refuse to time a case that took another path.
+pub fn check(case: &Case, v: Verdict, buf: &[u8], aux: &[u8]) -> Result<(), String> {
+    let fail = |what: String| Err(format!("case {}: {what}", case.name));
+    match (case.expect, v) {
+        (Expect::Forward(want), Verdict::Forward { start, len }) => {
+            if len != want {
+                return fail(format!("forwarded {len} bytes, expected {want}"));
+            }
+            let out = &buf[start..start + len];
+            let want_version = if case.pkt[0] >> 4 == 6 { 4 } else { 6 };
+            if out[0] >> 4 != want_version {
+                return fail(format!(
+                    "output is IPv{}, expected IPv{want_version}",
+                    out[0] >> 4
+                ));
+            }
+            Ok(())
+        }
+        (Expect::Aux(want), Verdict::ForwardAux { len }) => {
+            let got: Vec<usize> = nat64_core::packets(&aux[..len]).map(<[u8]>::len).collect();
+            if got != want {
+                return fail(format!("fragments of {got:?} bytes, expected {want:?}"));
+            }
+            Ok(())
+        }
+        (e, v) => fail(format!("verdict {v:?}, expected {e:?}")),
+    }
 }
 
 fn udp6(size: usize) -> Vec<u8> {
@@ -56,9 +99,15 @@ fn udp4(size: usize) -> Vec<u8> {
 
 /// Sets DF (as Linux does for TCP and PMTU-discovering UDP) and fixes the header checksum with
 /// etherparse, so the packet takes the in-place path rather than §4.1 fragmentation.
-fn with_df(mut v: Vec<u8>) -> Vec<u8> {
+fn with_df(v: Vec<u8>) -> Vec<u8> {
+    set_df(v, true)
+}
+
+/// Sets or clears DF and recomputes the header checksum with etherparse (its builder's default
+/// is DF=1, which sends a 1500-byte packet down the Fragmentation Needed path instead).
+fn set_df(mut v: Vec<u8>, df: bool) -> Vec<u8> {
     let (mut h, _) = etherparse::Ipv4Header::from_slice(&v).expect("parse");
-    h.dont_fragment = true;
+    h.dont_fragment = df;
     h.header_checksum = h.calc_header_checksum();
     let mut hdr = Vec::new();
     h.write(&mut hdr).expect("write");
@@ -74,16 +123,23 @@ pub fn cases() -> Vec<Case> {
         c.push(Case {
             name: format!("6to4/udp/{s6}"),
             pkt: udp6(s6),
+            // §5.1: the 40-byte IPv6 header becomes a 20-byte IPv4 header.
+            expect: Expect::Forward(s6 - 20),
         });
         c.push(Case {
             name: format!("4to6/udp/{s4}"),
             pkt: with_df(udp4(s4)),
+            // §4.1: 20-byte IPv4 header → 40-byte IPv6 header, no Fragment header with DF=1.
+            expect: Expect::Forward(s4 + 20),
         });
     }
     // DF=0 above lowest-ipv6-mtu: split into IPv6 fragments (the one path that copies payload).
+    // §4.1: 1480 bytes of UDP in fragments of at most 1280 bytes: 40 + 8 + 1232 (a multiple of 8),
+    // then 40 + 8 + 248.
     c.push(Case {
         name: "4to6/udp-frag/1500".into(),
-        pkt: udp4(1500),
+        pkt: set_df(udp4(1500), false),
+        expect: Expect::Aux(&[1280, 296]),
     });
     let mut v = Vec::new();
     PacketBuilder::ipv6(CLIENT6, SERVER6, 64)
@@ -94,6 +150,7 @@ pub fn cases() -> Vec<Case> {
     c.push(Case {
         name: "6to4/tcp/1460".into(),
         pkt: v,
+        expect: Expect::Forward(1440),
     });
     let mut v = Vec::new();
     PacketBuilder::ipv4(SERVER4, CLIENT4, 64)
@@ -104,6 +161,7 @@ pub fn cases() -> Vec<Case> {
     c.push(Case {
         name: "4to6/tcp/1440".into(),
         pkt: with_df(v),
+        expect: Expect::Forward(1460),
     });
     let mut v = Vec::new();
     PacketBuilder::ipv6(CLIENT6, SERVER6, 64)
@@ -113,6 +171,7 @@ pub fn cases() -> Vec<Case> {
     c.push(Case {
         name: "6to4/icmp-echo".into(),
         pkt: v,
+        expect: Expect::Forward(84),
     });
     let mut v = Vec::new();
     PacketBuilder::ipv4(SERVER4, CLIENT4, 64)
@@ -122,20 +181,16 @@ pub fn cases() -> Vec<Case> {
     c.push(Case {
         name: "4to6/icmp-echo".into(),
         pkt: v,
+        expect: Expect::Forward(104),
     });
-    // An ICMPv4 Port Unreachable quoting the translated UDP datagram.
-    let s = siit();
-    let mut buf = vec![0u8; HEADROOM + 2048];
-    let q = udp6(576);
-    buf[HEADROOM..HEADROOM + q.len()].copy_from_slice(&q);
-    let mut aux = vec![0u8; AUX_LEN];
-    let mut ctx = Ctx::new(Timestamp(0), 1);
-    let Verdict::Forward { start, len } =
-        s.translate(&mut ctx, &mut buf, HEADROOM, q.len(), &mut aux)
-    else {
-        panic!("seed translation failed");
-    };
-    let quoted = buf[start..start + len].to_vec();
+    // An ICMPv4 Port Unreachable quoting the IPv4 form of 6to4/udp/576 (built with etherparse,
+    // not by the translator: 192.0.2.1 -> 198.51.100.10, TTL 63).
+    let mut quoted = Vec::new();
+    PacketBuilder::ipv4(CLIENT4, SERVER4, 63)
+        .udp(40000, 53)
+        .write(&mut quoted, &[0x5a; 576 - 48])
+        .expect("build");
+    let quoted = set_df(quoted, false); // §5.1: 556 bytes ≤ 1260 leave with DF=0
     let mut v = Vec::new();
     PacketBuilder::ipv4(SERVER4, CLIENT4, 64)
         .icmpv4_raw(3, 3, [0; 4])
@@ -144,6 +199,8 @@ pub fn cases() -> Vec<Case> {
     c.push(Case {
         name: "4to6/icmp-error".into(),
         pkt: v,
+        // §4.3: 40 + 8, then the 548 quoted bytes with their IPv4 header grown to IPv6 (+20).
+        expect: Expect::Aux(&[40 + 8 + 548 + 20]),
     });
     c
 }

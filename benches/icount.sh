@@ -5,11 +5,18 @@
 #   icount: N cases checked against benches/icount-baseline.txt: N passed, N failed (...)
 #
 #   benches/icount.sh            measure and print (no verdict on the baseline)
-#   benches/icount.sh --check    fail on a regression of more than ICOUNT_TOLERANCE percent
-#                                (default 20), on a case without a baseline entry, on a baseline
-#                                entry without a case, on zero cases, and when the README's
+#   benches/icount.sh --check    fail on a change of more than ICOUNT_TOLERANCE percent (default
+#                                20) either way (a large decrease usually means the case broke
+#                                into an early exit), on a case without a baseline entry, on a
+#                                baseline entry without a case, on zero cases, on a case whose
+#                                verdict or output length is not the expected one (the icount
+#                                example checks them and exits non-zero), and when the README's
 #                                instruction table is not the one generated from the baseline
 #   benches/icount.sh --update   rewrite the baseline with these measurements, and the README table
+#
+# Every run writes its table and the raw callgrind counts, with the date, load average and command
+# line, to ICOUNT_OUT (default target/bench-results/icount.txt); --update also copies that record
+# to benches/results/icount.txt, the committed source of the baseline and the README table.
 #
 # The binary is the icount example in the real target dir (CARGO_TARGET_DIR, else target/).
 set -uo pipefail
@@ -43,7 +50,11 @@ if ! command -v valgrind >/dev/null 2>&1; then
     }
 fi
 need_rust
-target="${CARGO_TARGET_DIR:-target}"
+# The target dir cargo really uses (CARGO_TARGET_DIR, build.target-dir in a cargo config, or
+# target/), so the binary measured is the one just built.
+target=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+target="${target:-${CARGO_TARGET_DIR:-target}}"
 bin="$target/release/examples/icount"
 nice -n 10 cargo build --release --example icount -q || {
     verdict 0 1 "cargo build --release --example icount failed"
@@ -66,10 +77,29 @@ readme_current() {
     awk -v b="$BEGIN_MARK" -v e="$END_MARK" '$0 == e { on = 0 } on { print } $0 == b { on = 1 }' "$readme"
 }
 
+# Instructions for one run of case $1 repeated $2 times; empty (and the example's complaint on
+# stderr) when the run fails, for example because the case's verdict is not the expected one.
 ir() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
-        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    local out rc
+    out=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1)
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        grep -m1 '^icount:' <<<"$out" >&2
+        return 0
+    fi
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out"
 }
+record="${ICOUNT_OUT:-$target/bench-results/icount.txt}"
+mkdir -p "$(dirname "$record")"
+{
+    echo "# benches/icount.sh record"
+    echo "# date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# command: $0 $*"
+    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+    echo "# instructions per packet = (Ir(N2) - Ir(N1)) / (N2 - N1), N1=$N1 N2=$N2"
+    echo "# case Ir(N1) Ir(N2) per-packet"
+} >"$record"
 cases=$("$bin" 2>&1 | sed -n "s/^  //p" || true)
 passed=0
 failed=0
@@ -79,11 +109,13 @@ for c in $cases; do
     a=$(ir "$c" $N1)
     b=$(ir "$c" $N2)
     if [ -z "$a" ] || [ -z "$b" ]; then
-        printf '%-20s %12s\n' "$c" "valgrind gave no count"
+        printf '%-20s %12s\n' "$c" "NO COUNT (the case failed its verdict check, or valgrind gave none)"
+        echo "$c - - FAILED" >>"$record"
         failed=$((failed + 1))
         continue
     fi
     per=$(((b - a) / (N2 - N1)))
+    echo "$c $a $b $per" >>"$record"
     base=$(awk -v c="$c" '$1 == c { print $2 }' "$baseline" 2>/dev/null || true)
     note=""
     if [ "$mode" = --check ]; then
@@ -93,6 +125,9 @@ for c in $cases; do
         elif [ "$per" -gt $((base * (100 + tol) / 100)) ]; then
             note="  REGRESSION (> ${tol}%)"
             failed=$((failed + 1))
+        elif [ "$per" -lt $((base * (100 - tol) / 100)) ]; then
+            note="  DECREASE (> ${tol}% fewer: a broken case? if real, --update)"
+            failed=$((failed + 1))
         else
             passed=$((passed + 1))
         fi
@@ -101,12 +136,19 @@ for c in $cases; do
     out+="$c $per"$'\n'
 done
 ncases=$(wc -w <<<"$cases")
+{
+    echo "# table"
+    readme_table <(printf '%s' "$out")
+} >>"$record"
+echo "record written to $record"
 if [ "$mode" = --update ]; then
-    if [ "$ncases" -eq 0 ]; then
-        verdict 0 1 "the icount example lists no cases; baseline left alone"
+    if [ "$ncases" -eq 0 ] || [ "$failed" -gt 0 ]; then
+        verdict 0 "$((failed > 0 ? failed : 1))" "zero cases or a failed case; baseline left alone"
         exit 1
     fi
     printf '%s' "$out" >"$baseline"
+    mkdir -p benches/results
+    cp "$record" benches/results/icount.txt
     tmp="$(mktemp)"
     {
         awk -v b="$BEGIN_MARK" '{ print } $0 == b { exit }' "$readme"
@@ -114,13 +156,13 @@ if [ "$mode" = --update ]; then
         awk -v e="$END_MARK" '$0 == e { on = 1 } on { print }' "$readme"
     } >"$tmp" && cat "$tmp" >"$readme"
     rm -f "$tmp"
-    echo "baseline written to $baseline, README table regenerated"
+    echo "baseline written to $baseline (record: benches/results/icount.txt), README table regenerated"
     verdict "$ncases" 0 "baseline updated"
     exit 0
 fi
 if [ "$mode" != --check ]; then
-    echo "icount: $ncases cases measured (no check; --check compares with $baseline)"
-    [ "$ncases" -gt 0 ]
+    echo "icount: $ncases cases measured, $failed failed (no baseline check; --check compares with $baseline)"
+    [ "$ncases" -gt 0 ] && [ "$failed" -eq 0 ]
     exit
 fi
 why=()

@@ -19,6 +19,16 @@ fn translate(c: &mut Criterion) {
         let mut ctx = Ctx::new(Timestamp(0), 1);
         let restore = cases::restore_len(&case.pkt);
         let len = case.pkt.len();
+        // The verdict and output length are checked before timing and again after (the context
+        // carries state such as the ICMP error bucket), so a case that falls into a drop fails.
+        let run_checked = |ctx: &mut Ctx, buf: &mut Vec<u8>, aux: &mut Vec<u8>| {
+            buf[..restore].copy_from_slice(&template[..restore]);
+            let v = s.translate(ctx, buf, HEADROOM, len, aux);
+            if let Err(e) = cases::check(&case, v, buf, aux) {
+                panic!("{e}");
+            }
+        };
+        run_checked(&mut ctx, &mut buf, &mut aux);
         g.throughput(Throughput::Elements(1));
         g.bench_function(&case.name, |b| {
             b.iter(|| {
@@ -26,6 +36,7 @@ fn translate(c: &mut Criterion) {
                 black_box(s.translate(&mut ctx, &mut buf, HEADROOM, len, &mut aux))
             })
         });
+        run_checked(&mut ctx, &mut buf, &mut aux);
     }
     g.finish();
 }

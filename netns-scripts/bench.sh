@@ -17,7 +17,8 @@
 # Interface packet counters are not used for UDP: with GRO on write, one skb on gs carries many
 # datagrams. Counters are sampled after a 1 s warm-up.
 #
-# Env: DURATION (seconds per test, default 5), REPEAT (default 1), NS_PREFIX, NAT64D, QUEUES.
+# Env: DURATION (seconds per test, default 5), REPEAT (default 1), NS_PREFIX, NAT64D, QUEUES,
+# BENCH_OUT (the record file, default netns-scripts/results/bench-DATE.md).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -200,6 +201,15 @@ sleep 0.3
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 unit() { case "$1" in udp*) echo "pps" ;; *) echo "Gbit/s" ;; esac; }
 
+# The report (tables, raw per-run figures, date, load and command line) also goes to BENCH_OUT;
+# the README's Throughput and Speed tables are copied from such a file.
+BENCH_OUT="${BENCH_OUT:-$(dirname "$0")/results/bench-$(date -u +%Y%m%dT%H%M%SZ).md}"
+mkdir -p "$(dirname "$BENCH_OUT")"
+{
+echo
+echo "# netns-scripts/bench.sh record"
+echo
+echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); command: DURATION=$DURATION REPEAT=$REPEAT QUEUES=$QUEUES $0 $*; commit: $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "nat64d bench: $(nproc) cores, load average before: $LOAD0, ${DURATION} s per test, median of $REPEAT, nat64d queues=$QUEUES"
 echo "(UDP counted at the server's UDP layer, TCP as bytes on the gateway's far link)"
@@ -239,3 +249,16 @@ echo
 echo "nat64d counters: offload: $(grep 'counters:' "$TMP/off.log" | tail -n 1 | sed 's/.*counters: //')"
 echo "                 plain:   $(grep 'counters:' "$TMP/plain.log" | tail -n 1 | sed 's/.*counters: //')"
 echo "                 stateful: $(grep 'counters:' "$TMP/stateful.log" | tail -n 1 | sed 's/.*counters: //')"
+echo
+echo "Raw figures (every run, in run order; pps or Gbit/s):"
+echo
+echo '```'
+for k in "${KINDS[@]}"; do
+    for p in "${PATHS[@]}"; do
+        echo "$k $p${ALL["$p,$k"]}"
+    done
+done
+echo '```'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$BENCH_OUT"
+echo "record written to $BENCH_OUT"

@@ -88,7 +88,9 @@ pub struct Ctx {
     pub now: Timestamp,
     /// Next IPv4 identification for translated packets that need one.
     pub next_ip_id: u16,
-    /// Token bucket for translator-generated ICMP errors (RFC 7915 §4.4 rate limit).
+    /// Token bucket for translator-generated ICMP errors (RFC 7915 §4.4 rate limit). Starts full
+    /// (`u32::MAX`); each use clamps it to the configured `icmp_errors_per_sec`, so the first
+    /// burst is the configured rate whatever it is.
     pub icmp_tokens: u32,
     /// When the bucket was last refilled (ms).
     pub icmp_bucket_time: u64,
@@ -104,7 +106,7 @@ impl Ctx {
         Ctx {
             now,
             next_ip_id: id_seed,
-            icmp_tokens: 100,
+            icmp_tokens: u32::MAX,
             icmp_bucket_time: now.0,
             reassembled: false,
         }

@@ -497,6 +497,23 @@ fn refused_new_flows_get_icmpv6_address_unreachable() {
     assert_eq!((err[20], err[21]), (3, 2));
 }
 
+/// RFC 6146 §3.5.1.1: when no pool4 port is left the packet is discarded and the sender gets an
+/// ICMPv6 Destination Unreachable / Address Unreachable (1/3), rate-limited like other errors.
+#[test]
+fn pool_exhaustion_gets_icmpv6_address_unreachable() {
+    let n = nat_with(|c| c.pool4.udp = nat64_core::nat64::pool4::PortRange::new(2000, 2001));
+    for (i, sport) in [3000u16, 3001].into_iter().enumerate() {
+        go(&n, i as u64, &udp6p(A, sport, wkp(Z), 53, b"ok")).one();
+    }
+    let p = udp6p(A, 3002, wkp(Z), 53, b"no port");
+    let (err, reason) = go(&n, 5, &p).error();
+    assert_eq!(reason, DropReason::PoolExhausted);
+    assert_eq!((err[40], err[41]), (1, 3), "Address Unreachable");
+    assert_eq!(&err[24..40], &v6(A), "to the sender");
+    assert!(l4_ok_v6(&err));
+    assert_eq!(&err[48..], &p[..], "quotes the refused packet");
+}
+
 /// Splits the payload after a 40-byte IPv6 header into IPv6 fragments of `chunk` bytes.
 fn fragment6(whole: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
     let src: [u8; 16] = whole[8..24].try_into().unwrap();

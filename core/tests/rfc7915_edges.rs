@@ -415,7 +415,6 @@ fn untranslatable_destination_is_answered_per_policy() {
             c.xlat.icmp_errors_per_sec = 2;
         });
         let mut ctx = Ctx::new(Timestamp(1_000), 7);
-        ctx.icmp_tokens = 2; // a bucket that holds its one-second share
         let mut n = 0;
         for _ in 0..5 {
             let mut buf = vec![0u8; HEADROOM + p.len()];

@@ -791,6 +791,79 @@ fn icmpv4_error_reaches_the_right_ipv6_host() {
     assert_eq!(n.session_count(), 2);
 }
 
+/// An ICMPv4 error about a session, as the mapper sees it: the quoted packet (Role::Inner),
+/// then the outer header from a router on the path.
+fn icmp4_error_about(n: &Nat64, now: u64, quoted: &Tuple4) -> Result<Tuple6, DropReason> {
+    let mut m = Nat64Mapper::new(n);
+    let inner = m.map_4to6(&mut ctx(now), quoted, Role::Inner)?;
+    let outer4 = Tuple4 {
+        src: "203.0.113.254".parse().unwrap(),
+        dst: quoted.src,
+        proto: 1,
+        l4: L4::None,
+        frag: None,
+        tcp_flags: 0,
+    };
+    m.map_4to6(&mut ctx(now), &outer4, Role::ErrorOuter(&inner))
+}
+
+/// RFC 6146 §3.5.3 / §3.6: ICMP errors are translated through a session but do not refresh it.
+/// On the injected clock: an error just before the timeout leaves the session to expire on time,
+/// while a data packet at the same moment keeps it.
+#[test]
+fn icmp_errors_do_not_refresh_sessions_data_does() {
+    let z = "198.51.100.1";
+    for refresh_with_data in [false, true] {
+        // TCP: ESTABLISHED moves to TRANS at TCP_EST (7200 s here) after the last segment.
+        let n = nat(cfg());
+        let o = out6to4(&n, 0, &p6(A, 40000, z, 80, 6, SYN)).unwrap();
+        let t = ports(o.l4).0;
+        out4to6(&n, 1000, &p4(z, 80, o.src, t, 6, SYN | ACK)).unwrap();
+        out6to4(&n, 2000, &p6(A, 40000, z, 80, 6, ACK)).unwrap();
+        assert_eq!(tcp_state(&n), Some(TcpState::Established));
+        let late = 2000 + 7_000_000;
+        if refresh_with_data {
+            out4to6(&n, late, &p4(z, 80, o.src, t, 6, ACK)).unwrap();
+        } else {
+            // The error quotes what the NAT64 sent: (T,t) -> (Z,80).
+            let quoted = p4(&o.src.to_string(), t, z.parse().unwrap(), 80, 6, ACK);
+            let to = icmp4_error_about(&n, late, &quoted).unwrap();
+            assert_eq!(
+                to.dst,
+                A.parse::<Ipv6Addr>().unwrap(),
+                "the error is translated"
+            );
+        }
+        n.expire(Timestamp(2000 + 7_201_000));
+        let want = if refresh_with_data {
+            TcpState::Established
+        } else {
+            TcpState::Trans
+        };
+        assert_eq!(
+            tcp_state(&n),
+            Some(want),
+            "data refreshes: {refresh_with_data}"
+        );
+
+        // UDP: 120 s after the last packet.
+        let mut c = cfg();
+        c.timeouts.udp = 120;
+        let n = nat(c);
+        let o = out6to4(&n, 1_000, &p6(A, 5000, z, 53, 17, 0)).unwrap();
+        let t = ports(o.l4).0;
+        if refresh_with_data {
+            out4to6(&n, 100_000, &p4(z, 53, o.src, t, 17, 0)).unwrap();
+        } else {
+            let quoted = p4(&o.src.to_string(), t, z.parse().unwrap(), 53, 17, 0);
+            icmp4_error_about(&n, 100_000, &quoted).unwrap();
+        }
+        let removed = n.expire(Timestamp(1_000 + 121_000)).sessions_removed;
+        assert_eq!(removed, usize::from(!refresh_with_data));
+        assert_eq!(n.session_count(), usize::from(refresh_with_data));
+    }
+}
+
 #[test]
 fn icmpv6_error_goes_to_the_ipv4_peer_from_t() {
     let n = nat(cfg());

@@ -36,8 +36,11 @@ pub struct XlatConfig {
     pub copy_tos: bool,
     /// The TOS / Traffic Class used when `copy_tos` is false.
     pub tos: u8,
-    /// §5.1: generate an IPv4 Identification for unfragmented packets of 88–1260 bytes
-    /// (DF=0); when false they carry identification 0.
+    /// §5.1: generate the IPv4 Identification of every translated packet that had no Fragment
+    /// header (the RFC sets it "according to a Fragment Identification generator", whatever DF);
+    /// when false such packets carry identification 0.
+    // DEVIATION(RFC 7915 §5.1): `false` sends ID 0 also on DF=0 packets (≤ 1260 bytes), which an
+    // IPv4 router may fragment; an operator option for hosts that want a fixed value.
     pub generate_ipv4_id: bool,
     /// Decrement TTL / hop limit (the translator is a router, §4.1/§5.1). Off only for the second
     /// pass of a hairpinned packet (RFC 7757 §4.2.2).
@@ -370,8 +373,9 @@ pub(crate) fn icmp_error_allowed_for(cfg: &XlatConfig, ctx: &mut Ctx, discard: b
     let rate = u64::from(cfg.icmp_errors_per_sec);
     let elapsed = now.saturating_sub(ctx.icmp_bucket_time);
     let refill = elapsed.saturating_mul(rate) / 1000;
+    // The bucket holds at most one second of the configured rate (a full bucket is the burst).
+    ctx.icmp_tokens = (u64::from(ctx.icmp_tokens) + refill).min(rate) as u32;
     if refill > 0 {
-        ctx.icmp_tokens = (u64::from(ctx.icmp_tokens) + refill).min(rate) as u32;
         ctx.icmp_bucket_time = now;
     }
     if ctx.icmp_tokens == 0 {
