@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
-# DNS64 serving benchmark: nat64d's DNS64 vs Unbound's dns64 module, same upstream, same machine,
-# one run, numbers printed side by side. Everything runs on the loopback of a private network
-# namespace (${NS_PREFIX}dbench, refused if it exists): dnsmasq as the IPv4-only upstream (any *.bench name has A
-# 198.51.100.7 and no AAAA), nat64d on port 5353, Unbound on 5354, dnsperf as the client.
+# DNS64 serving benchmark: `nat64d dns64` (the binary and the shipped configuration users run) vs
+# Unbound's dns64 module, same upstream, same machine, same thread count, one run, numbers side
+# by side. Everything runs on the loopback of a private network namespace (${NS_PREFIX}dbench,
+# refused if it exists): dnsmasq as the IPv4-only upstream (any *.bench name has A 198.51.100.7
+# and no AAAA), nat64d on port 5353, Unbound on 5354, dnsperf as the client.
 #
-# Measured per server: cached saturation qps (1000 names, warmed, -c 8 -q 100), latency p50/p99
-# at half that rate with at most 20 in flight (-c 8 -q 20 -Q half), and uncached qps (every query
-# a new name, so each one costs an AAAA and an A upstream query).
+# nat64d runs `systemd/nat64d-dns64.toml` with only these lines changed (the diff is printed and
+# written to the result file): listen (127.0.0.1:5353), upstreams (the local dnsmasq), prefixes
+# (2001:db8:64::/96, a documentation NSP, so the shipped wkp_strict = true still synthesizes the
+# documentation address 198.51.100.7; Unbound uses the same prefix), udp_threads (THREADS) and
+# rate_limit.qps = 0 (the single bench client sends hundreds of thousands of queries per second
+# from one address; the shipped 1000 qps per prefix would drop nearly all of them).
 #
-# Coalescing (issue 11): a second nat64d with `coalesce = false` runs the uncached test and a
-# burst of one uncached name (-c 8 -q 100, every query the same new name), so before/after come
-# from the same run; its "upstream queries per client query" is read from nat64d's counters.
+# Measured per server, ROUNDS times alternating nat64d / Unbound so slow drifts in the machine's
+# load hit both: cached saturation qps (1000 names, warmed, -c 8 -q 100), latency p50/p99 at half
+# that rate with at most 20 in flight (-c 8 -q 20 -Q half), and uncached qps (every query a new
+# name, so each one costs an AAAA and an A upstream query). While the saturation runs go, a
+# checker asks sample names (cached and new) with dig and compares each AAAA with the expected
+# synthesized address; any wrong or missing answer makes the script FAIL.
+#
+# Coalescing (issue 11): two more `nat64d dns64` (coalesce = true / false) behind a relay that
+# holds each upstream query 20 ms run the uncached test and a burst of one uncached name (-c 8
+# -q 100, every query the same new name); "upstream queries per client query" is read from
+# nat64d's counters (logged at exit).
+#
+# Output: the table on stdout and, with the raw dnsperf output, the date, load average, command
+# line and git revision, in RESULT (default docs/bench/dns64.md), which the README copies.
 #
 # Usage (root): netns-scripts/dns64-bench.sh [seconds per saturation run, default 10]
 # Env: THREADS (both servers, default 2), UNBOUND_THREADS / NAT64D_THREADS (override one side),
-# NAT64D_BATCH (datagrams per recvmmsg, default 32), SERVERS (default "nat64d unbound").
+# ROUNDS (default 3), RESULT (output file), SERVERS (default "nat64d unbound").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -22,6 +37,8 @@ for t in dnsperf unbound dnsmasq dig; do
     command -v "$t" >/dev/null || { apt-get update -qq && apt-get install -y -qq dnsperf unbound dnsmasq-base dnsutils >/dev/null; break; }
 done
 
+CMDLINE="$0 $*"
+LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 SECS=${1:-10}
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +50,11 @@ fi
 THREADS=${THREADS:-2}
 UNBOUND_THREADS=${UNBOUND_THREADS:-$THREADS}
 NAT64D_THREADS=${NAT64D_THREADS:-$THREADS}
+ROUNDS=${ROUNDS:-3}
+RESULT=${RESULT:-docs/bench/dns64.md}
+SHIPPED=systemd/nat64d-dns64.toml
+NSP=2001:db8:64::
+WANT="${NSP}c633:6407"          # 198.51.100.7 under 2001:db8:64::/96
 TMP=$(mktemp -d "/tmp/$NS.XXXXXX")
 MADE_NS=0
 PIDS=()
@@ -44,8 +66,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --quiet --release --example dns64
-BIN=target/release/examples/dns64
+cargo build --quiet --release --bin nat64d
+BIN=$NAT64D
 
 ip netns add "$NS"; MADE_NS=1
 ip -n "$NS" link set lo up
@@ -84,35 +106,32 @@ PY
 $X python3 "$TMP/delay.py" >"$TMP/delay.log" 2>&1 &
 PIDS+=($!)
 
-nat64d_conf() { # port, coalesce, upstream port
-    cat <<TOML
-[dns64]
-listen = ["127.0.0.1:$1"]
-upstreams = ["127.0.0.1:${3:-5300}"]
-prefixes = ["64:ff9b::/96"]
-wkp_strict = false
-allow = ["127.0.0.0/8"]
-cache_size = 1000000
-udp_threads = ${NAT64D_THREADS}
-udp_batch = ${NAT64D_BATCH:-32}
-max_inflight = 10000
-coalesce = $2
-[dns64.rate_limit]
-qps = 0
-TOML
+# The shipped file with the bench's lines replaced; a key the file lacks is an error (the
+# shipped file changed: fix this script rather than bench something else).
+nat64d_conf() { # port, upstream port, coalesce
+    local k
+    for k in '^listen = ' '^upstreams = ' '^prefixes = ' '^udp_threads = ' '^coalesce = ' '^qps = '; do
+        grep -q "$k" "$SHIPPED" || { echo "dns64-bench: $SHIPPED has no line $k" >&2; exit 1; }
+    done
+    sed -e "s|^listen = .*|listen = [\"127.0.0.1:$1\"]|" \
+        -e "s|^upstreams = .*|upstreams = [\"127.0.0.1:$2\"]|" \
+        -e "s|^prefixes = .*|prefixes = [\"$NSP/96\"]|" \
+        -e "s|^udp_threads = .*|udp_threads = $NAT64D_THREADS|" \
+        -e "s|^coalesce = .*|coalesce = $3|" \
+        -e "s|^qps = .*|qps = 0|" \
+        -e "s|^level = .*|level = \"warn,nat64d::dns64_service=info\"|" "$SHIPPED"
 }
-nat64d_conf 5353 true > "$TMP/dns64.toml"
-nat64d_conf 5355 false 5301 > "$TMP/nocoal.toml"
-nat64d_conf 5356 true 5301 > "$TMP/coal.toml"
-RUST_LOG=warn,nat64d=info $X "$BIN" "$TMP/dns64.toml" >"$TMP/dns64.out" 2>&1 &
-NAT64D_PID=$!
-PIDS+=($NAT64D_PID)
-RUST_LOG=warn,nat64d=info $X "$BIN" "$TMP/nocoal.toml" >"$TMP/nocoal.out" 2>&1 &
-NOCOAL_PID=$!
-PIDS+=($NOCOAL_PID)
-RUST_LOG=warn,nat64d=info $X "$BIN" "$TMP/coal.toml" >"$TMP/coal.out" 2>&1 &
-COAL_PID=$!
-PIDS+=($COAL_PID)
+nat64d_conf 5353 5300 true > "$TMP/dns64.toml"
+nat64d_conf 5355 5301 false > "$TMP/nocoal.toml"
+nat64d_conf 5356 5301 true > "$TMP/coal.toml"
+"$BIN" check-config "$TMP/dns64.toml" >/dev/null
+CONF_DIFF=$(diff "$SHIPPED" "$TMP/dns64.toml" || true)
+start_nat64d() { # name
+    $X "$BIN" dns64 --config "$TMP/$1.toml" >"$TMP/$1.out" 2>&1 &
+}
+start_nat64d dns64; PIDS+=($!)
+start_nat64d nocoal; NOCOAL_PID=$!; PIDS+=($!)
+start_nat64d coal; COAL_PID=$!; PIDS+=($!)
 
 cat > "$TMP/unbound.conf" <<CONF
 server:
@@ -129,7 +148,7 @@ server:
     use-syslog: no
     verbosity: 0
     module-config: "dns64 iterator"
-    dns64-prefix: 64:ff9b::/96
+    dns64-prefix: $NSP/96
     msg-cache-size: 64m
     rrset-cache-size: 128m
     qname-minimisation: no
@@ -142,56 +161,102 @@ $X unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.out" 2>&1 &
 PIDS+=($!)
 
 for port in 5353 5354 5355 5356; do
+    ok=0
     for _ in $(seq 100); do
-        $X dig +time=1 +tries=1 @127.0.0.1 -p $port AAAA probe.bench +short 2>/dev/null | grep -q 64:ff9b && break
+        if $X dig +time=1 +tries=1 @127.0.0.1 -p $port AAAA probe.bench +short 2>/dev/null | grep -qx "$WANT"; then
+            ok=1; break
+        fi
         sleep 0.1
     done
+    [ "$ok" = 1 ] || { echo "dns64-bench: FAIL: port $port never answered probe.bench with $WANT" >&2; exit 1; }
 done
 
 for i in $(seq 0 999); do echo "h$i.bench AAAA"; done > "$TMP/cached.txt"
 
+# Samples during a saturation run: cached names and new ones; every answer must be exactly $WANT.
+checker() { # port, label -> appends "ok" / "BAD name: answer" lines to $TMP/check.$2
+    local i n ans
+    for i in $(seq 1 20); do
+        for n in "h$((i * 37 % 1000)).bench" "chk$i.$2.$RANDOM.bench"; do
+            ans=$($X dig +time=2 +tries=2 +short @127.0.0.1 -p "$1" AAAA "$n" 2>&1 | paste -sd, -)
+            if [ "$ans" = "$WANT" ]; then echo ok; else echo "BAD $n: '$ans'"; fi
+        done
+        sleep 0.2
+    done >> "$TMP/check.$2"
+}
+
 qps() { awk '/Queries per second/ {print int($4)}'; }
 lost() { awk '/Queries lost/ {print $3}'; }
+median() { sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
+RAW="$TMP/raw.txt"
+raw() { printf '\n### %s\n' "$1" >> "$RAW"; cat >> "$RAW"; }
 declare -A R
-for name in ${SERVERS:-nat64d unbound}; do
-    case $name in nat64d) port=5353 ;; unbound) port=5354 ;; *) echo "unknown server $name" >&2; exit 1 ;; esac
-    P="$X dnsperf -s 127.0.0.1 -p $port"
-    # Check the answers are synthesized.
-    R[$name.check]=$($X dig +short @127.0.0.1 -p "$port" AAAA h1.bench)
-    $P -d "$TMP/cached.txt" -n 1 -c 8 >/dev/null 2>&1
-    out=$($P -d "$TMP/cached.txt" -c 8 -q 100 -l "$SECS" 2>&1)
-    R[$name.cached]=$(qps <<<"$out")
-    R[$name.cached_lost]=$(lost <<<"$out")
-    half=$(( R[$name.cached] / 2 ))
-    $P -d "$TMP/cached.txt" -c 8 -q 20 -Q "$half" -l 5 -v 2>/dev/null \
-        | awk '/^> NOERROR/ {print $NF}' | sort -g > "$TMP/lat.txt"
-    n=$(wc -l < "$TMP/lat.txt")
-    R[$name.p50]=$(awk -v n="$n" 'NR==int(n*0.50)+1 {printf "%.3f", $1*1000}' "$TMP/lat.txt")
-    R[$name.p99]=$(awk -v n="$n" 'NR==int(n*0.99)+1 {printf "%.3f", $1*1000}' "$TMP/lat.txt")
-    R[$name.half]=$half
+SERVER_LIST=${SERVERS:-nat64d unbound}
+port_of() { case $1 in nat64d) echo 5353 ;; unbound) echo 5354 ;; *) echo "unknown server $1" >&2; exit 1 ;; esac; }
+for name in $SERVER_LIST; do
+    $X dnsperf -s 127.0.0.1 -p "$(port_of "$name")" -d "$TMP/cached.txt" -n 1 -c 8 >/dev/null 2>&1
+done
+for r in $(seq 1 "$ROUNDS"); do
+    for name in $SERVER_LIST; do
+        port=$(port_of "$name")
+        checker "$port" "$name" & CHK=$!
+        out=$($X dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/cached.txt" -c 8 -q 100 -l "$SECS" 2>&1)
+        wait "$CHK"
+        raw "cached saturation, $name, round $r" <<<"$out"
+        R[$name.cached.$r]=$(qps <<<"$out")
+        R[$name.cached_lost.$r]=$(lost <<<"$out")
+    done
+done
+for name in $SERVER_LIST; do
+    port=$(port_of "$name")
+    R[$name.cached]=$(for r in $(seq 1 "$ROUNDS"); do echo "${R[$name.cached.$r]}"; done | median)
+    R[$name.cached_all]=$(for r in $(seq 1 "$ROUNDS"); do echo "${R[$name.cached.$r]}"; done | paste -sd/ -)
+done
+# Latency: both servers at the same rate, half the lower median (so the rows compare like for
+# like), and also each at half its own saturation.
+low=$(for name in $SERVER_LIST; do echo "${R[$name.cached]}"; done | sort -n | head -1)
+for name in $SERVER_LIST; do
+    port=$(port_of "$name")
+    for kind in common own; do
+        if [ "$kind" = common ]; then half=$((low / 2)); else half=$(( R[$name.cached] / 2 )); fi
+        $X dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/cached.txt" -c 8 -q 20 -Q "$half" -l 5 -v 2>/dev/null \
+            > "$TMP/lat.out" || true
+        awk '/^> NOERROR/ {print $NF}' "$TMP/lat.out" | sort -g > "$TMP/lat.txt"
+        grep -v '^> ' "$TMP/lat.out" | raw "latency, $name, $half qps ($kind)"
+        n=$(wc -l < "$TMP/lat.txt")
+        R[$name.$kind.p50]=$(awk -v n="$n" 'NR==int(n*0.50)+1 {printf "%.3f", $1*1000}' "$TMP/lat.txt")
+        R[$name.$kind.p99]=$(awk -v n="$n" 'NR==int(n*0.99)+1 {printf "%.3f", $1*1000}' "$TMP/lat.txt")
+        R[$name.$kind.half]=$half
+    done
     for i in $(seq 1 50000); do echo "u$i.$name.bench AAAA"; done > "$TMP/uncached.txt"
-    out=$($P -d "$TMP/uncached.txt" -n 1 -c 8 -q 100 2>&1)
+    checker "$port" "$name-unc" & CHK=$!
+    out=$($X dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/uncached.txt" -n 1 -c 8 -q 100 2>&1)
+    wait "$CHK"
+    raw "uncached, $name" <<<"$out"
     R[$name.uncached]=$(qps <<<"$out")
     R[$name.uncached_lost]=$(lost <<<"$out")
 done
 
 # Coalescing, before/after in this run: the same uncached test and a burst of one new name
-# (every query asks it) against two fresh nat64d instances whose upstream is 20 ms away, with and without coalescing (the
-# probe query of the start-up wait counts too).
+# (every query asks it) against two fresh nat64d whose upstream is 20 ms away, with and without
+# coalescing (the probe query of the start-up wait counts too).
 coal() { # label, port
     local P="$X dnsperf -s 127.0.0.1 -p $2" out
     for i in $(seq 1 10000); do echo "c$i.$1.bench AAAA"; done > "$TMP/unc.$1.txt"
     out=$($P -d "$TMP/unc.$1.txt" -n 1 -c 8 -q 100 2>&1)
+    raw "coalescing uncached, $1" <<<"$out"
     R[$1.uncached]=$(qps <<<"$out")
     for i in $(seq 1 20000); do echo "burst.$1.bench AAAA"; done > "$TMP/burst.$1.txt"
     out=$($P -d "$TMP/burst.$1.txt" -n 1 -c 8 -q 100 2>&1)
+    raw "coalescing burst, $1" <<<"$out"
     R[$1.burst]=$(qps <<<"$out")
 }
-counters() { # log -> "queries upstream_queries coalesced cache_hits" (the example
-    # prints one "label value" line per non-zero counter at exit)
+# "queries upstream_queries coalesced cache_hits" from the counters nat64d logs at exit
+# ("dns64 stopped; counters: k=v k=v ...").
+counters() {
     local k
     for k in queries upstream_queries coalesced cache_hits; do
-        awk -v k="$k" '$1 == k {v = $2} END {print v + 0}' "$1"
+        grep -o "[[:space:]]$k=[0-9]*" "$1" | tail -1 | cut -d= -f2 | awk '{v = $1} END {print v + 0}'
     done | paste -sd' '
 }
 coal coal 5356
@@ -200,26 +265,61 @@ coal nocoal 5355
 for p in "$COAL_PID" "$NOCOAL_PID"; do kill -TERM "$p"; wait "$p" 2>/dev/null || true; done
 read -r q_on up_on co_on hit_on <<<"$(counters "$TMP/coal.out")"
 read -r q_off up_off co_off hit_off <<<"$(counters "$TMP/nocoal.out")"
+[ "$q_on" -gt 0 ] && [ "$q_off" -gt 0 ] || { echo "dns64-bench: FAIL: no counters in the nat64d logs" >&2; exit 1; }
 
-printf '\nDNS64 on loopback (%s cores shared by server, dnsperf and dnsmasq)\n' "$(nproc)"
-printf 'config: nat64d udp_threads=%s udp_batch=%s; unbound num-threads=%s (THREADS=%s)\n' \
-    "$NAT64D_THREADS" "${NAT64D_BATCH:-32}" "$UNBOUND_THREADS" "$THREADS"
-printf '%-44s %14s %14s\n' "" "nat64d ${NAT64D_THREADS}t" "unbound ${UNBOUND_THREADS}t"
-printf '%-44s %14s %14s\n' "answer for h1.bench AAAA" "${R[nat64d.check]:-}" "${R[unbound.check]:-}"
-printf '%-44s %14s %14s\n' "cached qps (-c 8 -q 100, ${SECS}s)" "${R[nat64d.cached]:-}" "${R[unbound.cached]:-}"
-printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.cached_lost]:-}" "${R[unbound.cached_lost]:-}"
-printf '%-44s %14s %14s\n' "p50 ms at half rate (-c 8 -q 20 -Q half)" "${R[nat64d.p50]:-}" "${R[unbound.p50]:-}"
-printf '%-44s %14s %14s\n' "p99 ms at half rate" "${R[nat64d.p99]:-}" "${R[unbound.p99]:-}"
-printf '%-44s %14s %14s\n' "  (half rate, qps)" "${R[nat64d.half]:-}" "${R[unbound.half]:-}"
-printf '%-44s %14s %14s\n' "uncached qps (50k new names)" "${R[nat64d.uncached]:-}" "${R[unbound.uncached]:-}"
-printf '%-44s %14s %14s\n' "  lost" "${R[nat64d.uncached_lost]:-}" "${R[unbound.uncached_lost]:-}"
-awk -v a="${R[nat64d.cached]:-}" -v b="${R[unbound.cached]:-}" 'BEGIN { if (a > 0 && b > 0) printf "cached qps ratio nat64d/unbound: %.2f\n", a / b }'
-printf '\nCoalescing of identical misses (nat64d, same run)\n'
-printf '%-44s %14s %14s\n' "" "coalesce on" "coalesce off"
-printf '(upstream 20 ms away: a relay holds each query)\n'
-printf '%-44s %14s %14s\n' "uncached qps (10k new names)" "${R[coal.uncached]:-}" "${R[nocoal.uncached]:-}"
-printf '%-44s %14s %14s\n' "burst of one uncached name, qps (20k)" "${R[coal.burst]:-}" "${R[nocoal.burst]:-}"
-printf '%-44s %14s %14s\n' "upstream queries / client query" \
-    "$(awk -v u="$up_on" -v q="$q_on" 'BEGIN{ if (q > 0) printf "%.3f", u / q }')" \
-    "$(awk -v u="$up_off" -v q="$q_off" 'BEGIN{ if (q > 0) printf "%.3f", u / q }')"
-printf '%-44s %14s %14s\n' "  client queries / upstream queries / coalesced" "$q_on/$up_on/$co_on" "$q_off/$up_off/$co_off"
+checks=$(cat "$TMP"/check.* | grep -c '^ok' || true)
+bad=$(cat "$TMP"/check.* | grep '^BAD' || true)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b }'; }
+table() {
+    printf '| | nat64d dns64, %s threads | Unbound %s, %s threads | ratio |\n' "$NAT64D_THREADS" \
+        "$(unbound -V 2>/dev/null | awk '/^Version/ {print $2}')" "$UNBOUND_THREADS"
+    printf '|---|---|---|---|\n'
+    printf '| cached qps, median of %s (`-c 8 -q 100`, %s s each) | %s | %s | %s |\n' "$ROUNDS" "$SECS" \
+        "${R[nat64d.cached]:-}" "${R[unbound.cached]:-}" "$(ratio "${R[nat64d.cached]:-0}" "${R[unbound.cached]:-0}")"
+    printf '| &nbsp;&nbsp;each round | %s | %s | |\n' "${R[nat64d.cached_all]:-}" "${R[unbound.cached_all]:-}"
+    printf '| p50 / p99 ms at %s qps, both (`-c 8 -q 20`) | %s / %s | %s / %s | p99 %s |\n' "$((low / 2))" \
+        "${R[nat64d.common.p50]:-}" "${R[nat64d.common.p99]:-}" "${R[unbound.common.p50]:-}" "${R[unbound.common.p99]:-}" \
+        "$(ratio "${R[nat64d.common.p99]:-0}" "${R[unbound.common.p99]:-0}")"
+    printf '| p50 / p99 ms at half its own rate (%s / %s qps) | %s / %s | %s / %s | p99 %s |\n' \
+        "${R[nat64d.own.half]:-}" "${R[unbound.own.half]:-}" \
+        "${R[nat64d.own.p50]:-}" "${R[nat64d.own.p99]:-}" "${R[unbound.own.p50]:-}" "${R[unbound.own.p99]:-}" \
+        "$(ratio "${R[nat64d.own.p99]:-0}" "${R[unbound.own.p99]:-0}")"
+    printf '| uncached qps (50k new names, upstream on loopback) | %s | %s | %s |\n' \
+        "${R[nat64d.uncached]:-}" "${R[unbound.uncached]:-}" "$(ratio "${R[nat64d.uncached]:-0}" "${R[unbound.uncached]:-0}")"
+    printf '\nCoalescing of identical misses (two more `nat64d dns64`, upstream 20 ms away, same run):\n\n'
+    printf '| | coalesce = true (shipped) | coalesce = false | ratio |\n|---|---|---|---|\n'
+    printf '| uncached qps (10k new names) | %s | %s | %s |\n' "${R[coal.uncached]}" "${R[nocoal.uncached]}" \
+        "$(ratio "${R[coal.uncached]}" "${R[nocoal.uncached]}")"
+    printf '| burst of one uncached name, qps (20k queries) | %s | %s | %s |\n' "${R[coal.burst]}" "${R[nocoal.burst]}" \
+        "$(ratio "${R[coal.burst]}" "${R[nocoal.burst]}")"
+    printf '| upstream queries per client query | %s | %s | |\n' \
+        "$(awk -v u="$up_on" -v q="$q_on" 'BEGIN{ printf "%.3f", u / q }')" \
+        "$(awk -v u="$up_off" -v q="$q_off" 'BEGIN{ printf "%.3f", u / q }')"
+    printf '| client queries / upstream queries / coalesced | %s / %s / %s | %s / %s / %s | |\n' \
+        "$q_on" "$up_on" "$co_on" "$q_off" "$up_off" "$co_off"
+    printf '\nAnswers checked during the runs (dig, cached and new names, expected %s): %s right, %s wrong.\n' \
+        "$WANT" "$checks" "$(grep -c . <<<"$bad" || true)"
+}
+{
+    printf '# DNS64 bench: nat64d dns64 vs Unbound (written by netns-scripts/dns64-bench.sh)\n\n'
+    printf -- '- date: %s\n- command: `%s` (THREADS=%s ROUNDS=%s)\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$CMDLINE" "$THREADS" "$ROUNDS"
+    printf -- '- load average before / after: %s / %s\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf -- '- machine: %s cores shared by the servers, dnsperf and dnsmasq; git %s\n' "$(nproc)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    printf -- '- nat64d: `nat64d dns64 --config` %s with these changes:\n\n```diff\n%s\n```\n\n' "$SHIPPED" "$CONF_DIFF"
+    table
+    printf '\n<details><summary>raw dnsperf output</summary>\n\n```\n'
+    cat "$RAW"
+    printf '```\n</details>\n'
+} > "$TMP/result.md"
+mkdir -p "$(dirname "$RESULT")"
+cp "$TMP/result.md" "$RESULT"
+echo
+table
+echo
+echo "written: $RESULT"
+if [ -n "$bad" ]; then
+    echo "dns64-bench: FAIL: wrong answers during the run:" >&2
+    echo "$bad" >&2
+    exit 1
+fi

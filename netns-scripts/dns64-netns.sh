@@ -20,7 +20,7 @@
 #
 # Usage (root): NS_PREFIX=xx- netns-scripts/dns64-netns.sh      Prints "N passed, M failed".
 # run.sh compares the cases run with DNS64_CASES_EXPECTED.
-DNS64_CASES_EXPECTED=20
+DNS64_CASES_EXPECTED=21
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -182,10 +182,21 @@ check() { # name, expected substring, command...
         echo "FAIL $name: want '$want', got:"; sed 's/^/    /' <<<"$got"; FAIL=$((FAIL + 1))
     fi
 }
+check_eq() { # name, expected output (exactly, lines sorted), command...
+    local name=$1 want=$2; shift 2
+    local got
+    got=$("$@" 2>&1 | sort || true)
+    if [ "$got" = "$want" ]; then
+        echo "ok   $name"; PASS=$((PASS + 1))
+    else
+        echo "FAIL $name: want exactly '$want', got:"; sed 's/^/    /' <<<"$got"; FAIL=$((FAIL + 1))
+    fi
+}
 D="ip netns exec $CL dig +time=2 +tries=1 -b 2001:db8:64::2 @2001:db8:64::1"
 
 check "synthesized AAAA (RFC 6147 §5.1.7)" "64:ff9b::c633:640a" $D +short AAAA web.example
-check "real AAAA passes (§5.1.1)" "2001:db8:1::11" $D +short AAAA dual.example
+# Exactly the real AAAA: a synthesized record added beside it (64:ff9b::c633:640b) fails.
+check_eq "real AAAA passes, nothing synthesized beside it (§5.1.1)" "2001:db8:1::11" $D +short AAAA dual.example
 check "TTL = min(A TTL 300, negative TTL 120) (§5.1.7)" $'120\tIN\tAAAA' $D +noall +answer AAAA web.example
 check "ipv4only.arpa (RFC 7050)" "64:ff9b::c000:aa" $D +short AAAA ipv4only.arpa
 check "reverse: CNAME into in-addr.arpa (§5.3.1)" "10.100.51.198.in-addr.arpa." $D +short -x 64:ff9b::198.51.100.10
@@ -236,6 +247,9 @@ rfc6791_pool = ["203.0.113.254/32"]
 level = "info"
 TOML
     cat "$TMP/nat64d.toml" "$TMP/dns64.toml" > "$TMP/both.toml"
+    # A refusal here is a FAIL (the same-process case below then fails too), never a fallback.
+    check "check-config accepts the translator and [dns64] in one file" ": OK" \
+        "$NAT64D" check-config "$TMP/both.toml"
     kill "$DNS64_PID" && wait "$DNS64_PID" 2>/dev/null || true
     cp "$TMP/both.toml" "$TMP/nat64d.toml"
     ip netns exec $GW sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1

@@ -81,21 +81,200 @@ async fn ipv4_mapped_clients_are_normalized_before_the_acl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_per_client_prefix() {
+    // One token a second, burst 3, each IPv4 address its own client (/32).
     let (_mock, s) = setup(|c| {
         c.rate_limit.qps = 1;
-        c.rate_limit.burst = 2;
+        c.rate_limit.burst = 3;
+        c.rate_limit.ipv4_prefix_len = 32;
     })
     .await;
     let addr = s.local_addrs()[0];
-    let mut answered = 0;
-    for _ in 0..5 {
-        if ask(addr, &query("lowttl.test.", Rt::AAAA)).await.is_some() {
-            answered += 1;
-        }
+    let q = query("lowttl.test.", Rt::AAAA).to_vec().unwrap();
+    // Client 127.0.0.1 spends its burst (the first is resolved, the next two are cache hits,
+    // all within the first second) and the fourth query is dropped...
+    for i in 0..3 {
+        assert!(
+            udp_raw_from("127.0.0.1:0", addr, &q).await.is_some(),
+            "query {i} of the burst"
+        );
     }
-    // Burst 2 plus at most the tokens refilled while the dropped queries waited out their 2 s.
-    assert!(answered < 5, "answered {answered} of 5");
-    assert!(s.stats().get(Counter::RateLimited) >= 1);
+    assert!(udp_raw_from("127.0.0.1:0", addr, &q).await.is_none());
+    assert_eq!(s.stats().get(Counter::RateLimited), 1);
+    // ...while client 127.0.0.2, limited on its own, is still served.
+    for i in 0..3 {
+        assert!(
+            udp_raw_from("127.0.0.2:0", addr, &q).await.is_some(),
+            "second client, query {i}"
+        );
+    }
+    assert_eq!(s.stats().get(Counter::RateLimited), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_answers_are_capped_at_1232_bytes() {
+    let (_mock, s) = setup(|_| {}).await;
+    let addr = s.local_addrs()[0];
+    // 100 A records: about 1,650 bytes. A client offering 4096 still gets at most 1232 over
+    // UDP (RFC 6147 leaves it to DNS; we advertise 1232): TC set, no records...
+    let mut big = with_edns(query("huge.test.", Rt::A), false);
+    big.edns.as_mut().unwrap().set_max_payload(4096);
+    let raw = udp_raw(addr, &big.to_vec().unwrap()).await.unwrap();
+    assert!(raw.len() <= 1232, "{} bytes", raw.len());
+    let r = hickory_proto::op::Message::from_vec(&raw).unwrap();
+    assert!(r.metadata.truncation);
+    assert!(r.answers.is_empty());
+    // ...the same from the cache...
+    let raw = udp_raw(addr, &big.to_vec().unwrap()).await.unwrap();
+    assert!(raw.len() <= 1232 && raw[2] & 0x02 != 0, "TC from the cache");
+    // ...and over TCP the whole answer, longer than 1232.
+    let r = ask_tcp(addr, &query("huge.test.", Rt::A)).await;
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 100);
+    assert!(r.to_vec().unwrap().len() > 1232);
+    assert!(s.stats().get(Counter::Truncated) >= 2);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthesized_answers_have_ra_set() {
+    let (_mock, s) = setup(|_| {}).await;
+    let addr = s.local_addrs()[0];
+    for _ in 0..2 {
+        // Resolved, then from the cache.
+        let r = ask(addr, &query("v4only.test.", Rt::AAAA)).await.unwrap();
+        assert_eq!(aaaas(&r).len(), 2);
+        assert!(r.metadata.recursion_available, "RA on a synthesized answer");
+        assert!(r.metadata.recursion_desired);
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cname_loops_and_long_chains_are_capped() {
+    let (_mock, s) = setup(|_| {}).await;
+    let addr = s.local_addrs()[0];
+    // A loop: answered (not hung, not SERVFAIL), the chain passed on, nothing synthesized.
+    let r = ask(addr, &query("loop.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(r.answers.len(), 2);
+    assert!(aaaas(&r).is_empty());
+    // 30 CNAMEs then an A: the chain is followed at most MAX_CHAIN (16) steps, so the A at
+    // its end is not reached and nothing is synthesized.
+    let r = ask_tcp(addr, &query("long0.test.", Rt::AAAA)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(aaaas(&r).is_empty(), "{:?}", aaaas(&r));
+    s.shutdown().await;
+}
+
+/// An upstream on 127.0.0.1 that answers every query with `bytes(query)` and records the
+/// source port of each query.
+async fn recording_upstream(
+    reply: fn(&[u8]) -> Vec<u8>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+) {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let p = ports.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, from)) = udp.recv_from(&mut buf).await {
+            p.lock().unwrap().push(from.port());
+            let _ = udp.send_to(&reply(&buf[..len]), from).await;
+        }
+    });
+    (addr, ports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_on_servfail_refused_and_garbage() {
+    // Each bad upstream first, then the mock: the answer comes from the mock, the failure is
+    // counted by kind, and the bad one was asked.
+    let garbage = |q: &[u8]| {
+        // The query's ID (so it is "for us") followed by bytes that parse as nothing.
+        let mut v = q[..2.min(q.len())].to_vec();
+        v.extend_from_slice(&[0x81, 0x80, 0xff, 0xff, 0, 0, 0, 0]);
+        v
+    };
+    let (g_addr, g_ports) = recording_upstream(garbage).await;
+    for (bad, counter) in [
+        (Some(ResponseCode::ServFail), Counter::UpstreamServfail),
+        (Some(ResponseCode::Refused), Counter::UpstreamRefused),
+        (None, Counter::UpstreamGarbage),
+    ] {
+        let mock = start_mock().await;
+        let (bad_addr, asked) = match bad {
+            Some(rc) => {
+                let (a, c) = start_fixed(rc, false).await;
+                (a, Some(c))
+            }
+            None => (g_addr, None),
+        };
+        let mut cfg = config(&mock);
+        cfg.upstreams = vec![bad_addr, mock.addr];
+        let s = start(cfg).await;
+        let r = ask(s.local_addrs()[0], &query("dual.test.", Rt::AAAA))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.metadata.response_code,
+            ResponseCode::NoError,
+            "{counter:?}"
+        );
+        assert_eq!(aaaas(&r), vec![v6("2001:db8::1")], "{counter:?}");
+        assert!(s.stats().get(counter) >= 1, "{counter:?} counted");
+        assert!(s.stats().get(Counter::UpstreamFailover) >= 1, "{counter:?}");
+        match asked {
+            Some(c) => assert!(*c.lock().unwrap() >= 1),
+            None => assert!(!g_ports.lock().unwrap().is_empty()),
+        }
+        assert_eq!(mock.count("dual.test.", Rt::AAAA), 1, "{counter:?}");
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_queries_use_random_source_ports() {
+    // An upstream that refuses everything: each client query costs one upstream query (no
+    // failover target), each from the port the resolver picked.
+    let refuse = |q: &[u8]| {
+        let mut v = q.to_vec();
+        if v.len() >= 4 {
+            v[2] |= 0x80;
+            v[3] = (v[3] & 0xf0) | 5;
+        }
+        v
+    };
+    let (up, ports) = recording_upstream(refuse).await;
+    let mock = start_mock().await;
+    let mut cfg = config(&mock);
+    cfg.upstreams = vec![up];
+    let s = start(cfg).await;
+    for i in 0..12 {
+        let r = ask(s.local_addrs()[0], &query(&format!("p{i}.test."), Rt::A))
+            .await
+            .unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    }
+    let ports = ports.lock().unwrap().clone();
+    assert!(ports.len() >= 12, "{ports:?}");
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // RFC 5452 §9.2: the source port is part of the query's entropy; a fixed or sequential
+    // port would show here (the kernel's ephemeral ports are random per bind).
+    assert!(
+        distinct.len() >= ports.len() - 1,
+        "repeated ports: {ports:?}"
+    );
+    let sequential = ports
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    assert!(sequential < ports.len() / 2, "sequential ports: {ports:?}");
     s.shutdown().await;
 }
 
@@ -309,26 +488,29 @@ async fn serve_stops_on_signal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_beyond_max_inflight_are_dropped_and_counted() {
-    let (_mock, s) = setup(|c| {
+    let (mock, s) = setup(|c| {
         c.max_inflight = 1;
-        // A wide window (the client waits 2 s): the slot stays taken for 1.5 s.
-        c.upstream_timeout_ms = 1500;
+        // The slot is held until the silent upstream's AAAA times out: far longer than this
+        // test runs, so the order of events below decides, not the clock.
+        c.upstream_timeout_ms = 30_000;
+        c.query_timeout_ms = 30_000;
     })
     .await;
     let addr = s.local_addrs()[0];
-    // Whichever query gets the only slot holds it for at least the upstream timeout (the
-    // upstream never answers AAAA for silent.test.), so the other one finds it taken.
-    let slow = query("silent.test.", Rt::AAAA);
-    let other = query("silent.test.", Rt::AAAA);
-    let (a, b) = tokio::join!(ask(addr, &slow), ask(addr, &other));
-    assert_eq!(
-        usize::from(a.is_some()) + usize::from(b.is_some()),
-        1,
-        "exactly one of two simultaneous queries fits in max_inflight = 1"
-    );
+    // The first query takes the only slot; wait until the upstream has seen it (the slot is
+    // taken before the upstream query is sent).
+    let first = tokio::spawn(async move { ask(addr, &query("silent.test.", Rt::AAAA)).await });
+    while mock.count("silent.test.", Rt::AAAA) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // A different name (no coalescing with the first) finds the slot taken: dropped, counted,
+    // and never forwarded.
+    assert!(ask(addr, &query("dual.test.", Rt::AAAA)).await.is_none());
     assert_eq!(s.stats().get(Counter::Overload), 1);
-    // Once the slot is free, queries are served again.
-    let r = ask(addr, &query("nosoa.test.", Rt::AAAA)).await.unwrap();
-    assert_eq!(aaaas(&r), vec![v6("64:ff9b::1.2.3.4")]);
+    assert_eq!(mock.count("dual.test.", Rt::AAAA), 0);
+    assert!(
+        first.await.unwrap().is_none(),
+        "the first query is still pending"
+    );
     s.shutdown().await;
 }

@@ -175,6 +175,27 @@ fn zone(name: &str, t: RecordType, tcp: bool) -> Option<(ResponseCode, Vec<Recor
         ("never.test.", Q4) => Some((ok, vec![a(name, 300, [1, 2, 3, 4])], vec![])),
         ("always.test.", Q6) => Some((ok, vec![aaaa(name, 300, "2001:db8::5")], vec![])),
         ("always.test.", Q4) => Some((ok, vec![a(name, 300, [1, 2, 3, 4])], vec![])),
+        // More than 1232 bytes over UDP (100 A records, 16 bytes each after the first).
+        ("huge.test.", Q4) => Some((
+            ok,
+            (0..100u8).map(|i| a(name, 300, [1, 2, 4, i])).collect(),
+            vec![],
+        )),
+        // A CNAME loop, and a chain longer than the cap (chainN -> chainN+1, A at the end).
+        ("loop.test.", _) => Some((
+            ok,
+            vec![cname(name, "loop2.test."), cname("loop2.test.", name)],
+            vec![],
+        )),
+        (x, t) if x.starts_with("long0.") => {
+            let mut v: Vec<Record> = (0..30)
+                .map(|i| cname(&format!("long{i}.test."), &format!("long{}.test.", i + 1)))
+                .collect();
+            if t == Q4 {
+                v.push(a("long30.test.", 300, [7, 7, 7, 7]));
+            }
+            Some((ok, v, vec![]))
+        }
         ("big.test.", Q4) => Some((
             ok,
             (0..60u8).map(|i| a(name, 300, [1, 2, 3, i])).collect(),
