@@ -179,6 +179,29 @@ impl Running {
     }
 }
 
+/// A writer of single packets on TUN queue `q` (a duplicate descriptor), with the zero virtio-net
+/// header an offload queue expects in front of each packet.
+fn tun_sink(
+    q: &tun_rs::SyncDevice,
+    offload: bool,
+) -> std::io::Result<crate::nat64_ctl::PacketSink> {
+    use std::io::Write as _;
+    use std::os::fd::AsFd as _;
+    let mut f = std::fs::File::from(q.as_fd().try_clone_to_owned()?);
+    let hdr = if offload {
+        tun_rs::VIRTIO_NET_HDR_LEN
+    } else {
+        0
+    };
+    let mut buf = Vec::with_capacity(hdr + 1500);
+    Ok(Box::new(move |p: &[u8]| {
+        buf.clear();
+        buf.resize(hdr, 0);
+        buf.extend_from_slice(p);
+        f.write(&buf).map(|_| ())
+    }))
+}
+
 /// Runs the gateway with the config at `path` until SIGTERM/SIGINT.
 ///
 /// # Errors
@@ -295,6 +318,20 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     let mut stats = Vec::new();
     let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
     let mut failed_start: Option<String> = None;
+    // The NAT64 timer's output (RFC 6146 §3.5.2.2 Port Unreachable on expiry of a stored SYN):
+    // a second descriptor of the first queue, written to only.
+    let sink = match (&nat, tun.queues.first()) {
+        (Some(_), Some(q)) => match tun_sink(q, offload) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(
+                    "nat64: no TUN writer for the timer ({e}); expiry errors are not sent"
+                );
+                None
+            }
+        },
+        _ => None,
+    };
     for (i, q) in tun.queues.into_iter().enumerate() {
         let st = Arc::new(WorkerStats::default());
         stats.push(st.clone());
@@ -313,7 +350,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     }
 
     let nat64 = match (nat, &cfg.nat64) {
-        (Some(nat), Some(s)) => match Nat64Runtime::start(nat, s, epoch) {
+        (Some(nat), Some(s)) => match Nat64Runtime::start_with_sink(nat, s, epoch, sink) {
             Ok(rt) => Some(rt),
             Err(e) => {
                 tracing::error!("{e}");

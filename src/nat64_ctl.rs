@@ -177,7 +177,8 @@ pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String 
                 out,
                 "sessions tcp={} udp={} icmp={} total={}\nbib tcp={} udp={} icmp={} static={}\n\
                  fragments={} reassembling={} mapping_events_dropped={}\n\
-                 table_bytes={} pool4_bytes={}",
+                 table_bytes={} pool4_bytes={}\n\
+                 syn_store held={} stored={} completed={} expired={} icmp_sent={}",
                 c.sessions[0],
                 c.sessions[1],
                 c.sessions[2],
@@ -190,7 +191,12 @@ pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String 
                 c.reassembling,
                 c.events_dropped,
                 c.table_bytes,
-                c.pool4_bytes
+                c.pool4_bytes,
+                c.syn_store.held,
+                c.syn_store.stored,
+                c.syn_store.completed,
+                c.syn_store.expired,
+                c.syn_store.icmp_sent
             );
         }
     }
@@ -281,6 +287,11 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
         }
     }
 }
+
+/// Where the timer writes the packets the core produces on expiry: the ICMP Port Unreachable
+/// errors for stored IPv4 SYNs that no IPv6 SYN answered (RFC 6146 §3.5.2.2). The daemon passes a
+/// writer on a TUN queue; one packet per call.
+pub type PacketSink = Box<dyn FnMut(&[u8]) -> io::Result<()> + Send>;
 
 /// The open mapping log file (reopened on reload, for log rotation).
 type LogFile = Arc<Mutex<Option<(PathBuf, std::fs::File)>>>;
@@ -397,6 +408,20 @@ impl Nat64Runtime {
     /// # Errors
     /// The control socket or the mapping log file cannot be set up, or a thread cannot start.
     pub fn start(nat: Arc<Nat64>, s: &Nat64Settings, epoch: Instant) -> Result<Self, String> {
+        Self::start_with_sink(nat, s, epoch, None)
+    }
+
+    /// [`Nat64Runtime::start`], with the timer writing the core's expiry packets (ICMP errors) to
+    /// `sink` (without one they are counted by the core and discarded).
+    ///
+    /// # Errors
+    /// As [`Nat64Runtime::start`].
+    pub fn start_with_sink(
+        nat: Arc<Nat64>,
+        s: &Nat64Settings,
+        epoch: Instant,
+        sink: Option<PacketSink>,
+    ) -> Result<Self, String> {
         let listener = bind_control(&s.control)
             .map_err(|e| format!("nat64.control.socket {}: {e}", s.control.socket.display()))?;
         let log_file: LogFile = Arc::new(Mutex::new(None));
@@ -411,7 +436,7 @@ impl Nat64Runtime {
             let (nat, stop, lf) = (nat.clone(), stop.clone(), log_file.clone());
             std::thread::Builder::new()
                 .name("nat64-timer".into())
-                .spawn(move || timer_loop(&nat, &stop, epoch, to_log, &lf))
+                .spawn(move || timer_loop(&nat, &stop, epoch, to_log, &lf, sink))
                 .map_err(|e| format!("cannot start the NAT64 timer: {e}"))?
         };
         let control = {
@@ -552,16 +577,37 @@ pub fn event_line(e: &MappingEvent, base_unix_ms: u64, line: &mut String) {
     );
 }
 
-fn timer_loop(nat: &Nat64, stop: &AtomicBool, epoch: Instant, to_log: bool, lf: &LogFile) {
+fn timer_loop(
+    nat: &Nat64,
+    stop: &AtomicBool,
+    epoch: Instant,
+    to_log: bool,
+    lf: &LogFile,
+    mut sink: Option<PacketSink>,
+) {
     let base = unix_ms_at_epoch(epoch);
     let mut ev = Vec::new();
     let mut line = String::new();
     let mut lines = String::new();
+    let mut errors = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
-        let st = nat.expire(now_ms(epoch));
-        if st.sessions_removed > 0 {
-            tracing::trace!("expired {} sessions", st.sessions_removed);
+        errors.clear();
+        let st = nat.expire_with_errors(now_ms(epoch), &mut errors);
+        if st.sessions_removed > 0 || st.syn_expired > 0 {
+            tracing::trace!(
+                "expired {} sessions, {} stored SYNs",
+                st.sessions_removed,
+                st.syn_expired
+            );
+        }
+        // §3.5.2.2: Port Unreachable for the stored SYNs no IPv6 SYN answered.
+        if let Some(out) = sink.as_mut() {
+            for p in nat64_core::packets(&errors) {
+                if let Err(e) = out(p) {
+                    tracing::debug!("tun write of an expiry ICMP error failed: {e}");
+                }
+            }
         }
         ev.clear();
         nat.drain_events(&mut ev);

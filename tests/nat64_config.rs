@@ -214,6 +214,21 @@ fn every_number_has_a_range_checked_with_file_line_and_key() {
             "1 to",
         ),
         (
+            "[nat64.syn_store]\nmax_entries = 70000\n",
+            "t.toml:5: nat64.syn_store.max_entries:",
+            "0 to 65536",
+        ),
+        (
+            "[nat64.syn_store]\nmax_entries = 10\nmax_per_source = 11\n",
+            "t.toml:6: nat64.syn_store.max_per_source:",
+            "1 to 10",
+        ),
+        (
+            "[nat64.syn_store]\nmax_per_source = 0\n",
+            "t.toml:5: nat64.syn_store.max_per_source:",
+            "1 to 1024",
+        ),
+        (
             "[nat64.fragments]\ntimeout_ms = 3600000\n",
             "t.toml:5: nat64.fragments.timeout_ms:",
             "2000 to 60000",

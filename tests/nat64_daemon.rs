@@ -196,3 +196,77 @@ fn mapping_log_lines_carry_wall_clock_time() {
     );
     assert!(line.ends_with('}'), "{line}");
 }
+
+/// RFC 6146 §3.5.2.2 through the daemon's pieces: an unsolicited IPv4 SYN goes through the
+/// worker's step (stored, counted as `tcp_v4_syn_stored`), and the NAT64 timer thread writes the
+/// ICMP Port Unreachable quoting it to its packet sink (the TUN in the daemon) once
+/// TCP_INCOMING_SYN (1 s here) has run out.
+#[test]
+fn timer_writes_port_unreachable_for_an_unanswered_stored_syn() {
+    use nat64_core::DropReason;
+    use std::sync::Mutex;
+    let sock = temp_socket("simopen");
+    let cfg = config(&sock, "");
+    let s = cfg.nat64.clone().expect("nat64 settings");
+    let mut core = s.core.clone();
+    // The core's floor for TCP_INCOMING_SYN is 1 s (the config file's is the RFC's 6 s).
+    core.timeouts.tcp_incoming_syn = 1;
+    core.hash_seed = 7;
+    core.max_sessions = 1024;
+    let nat = Arc::new(Nat64::new(core).expect("nat64"));
+    let t = Translator::Nat64(nat.clone());
+    let epoch = Instant::now();
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let sink = {
+        let seen = seen.clone();
+        Box::new(move |p: &[u8]| {
+            seen.lock().expect("sink").push(p.to_vec());
+            Ok(())
+        })
+    };
+    let rt = Nat64Runtime::start_with_sink(nat.clone(), &s, epoch, Some(sink)).expect("runtime");
+
+    let mut syn = Vec::new();
+    PacketBuilder::ipv4([198, 51, 100, 7], [192, 0, 2, 1], 64)
+        .tcp(5555, 4000, 31337, 64000)
+        .syn()
+        .write(&mut syn, &[])
+        .expect("build");
+    let mut buf = Buffers::default();
+    buf.buf[HEADROOM..HEADROOM + syn.len()].copy_from_slice(&syn);
+    let mut ctx = Ctx::new(now_ms(epoch), 1);
+    let mut c = BatchCounts::default();
+    let mut out = Vec::new();
+    handle_packet(
+        &t,
+        &mut ctx,
+        &mut buf.buf,
+        syn.len(),
+        &mut buf.aux,
+        &mut c,
+        |p| {
+            out.push(p.to_vec());
+            Ok(p.len())
+        },
+    );
+    assert!(out.is_empty(), "stored, not forwarded");
+    assert_eq!(c.drops.get(DropReason::TcpV4SynStored), 1);
+
+    // Wait (bounded) for the timer thread; no assertion on how long it took.
+    let mut errs = Vec::new();
+    for _ in 0..200 {
+        errs = seen.lock().expect("sink").clone();
+        if !errs.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    rt.stop();
+    assert_eq!(errs.len(), 1, "one Port Unreachable");
+    let e = &errs[0];
+    assert_eq!(&e[12..16], &[192, 0, 2, 1], "from T");
+    assert_eq!(&e[16..20], &[198, 51, 100, 7], "to the SYN's source");
+    assert_eq!((e[9], e[20], e[21]), (1, 3, 3), "ICMP 3/3");
+    assert_eq!(&e[28..], &syn[..], "quotes the stored SYN");
+    assert_eq!(nat.counts().syn_store.icmp_sent, 1);
+}

@@ -156,10 +156,20 @@ drop_reasons! {
     /// A non-first fragment whose first fragment was not seen (RFC 6146 §3.4; out-of-order
     /// fragments are not held, see `nat64::frag`).
     FragmentFirstMissing = "fragment_first_missing",
-    /// An unsolicited IPv4 SYN refused by address-dependent filtering: a V4 INIT session is kept
-    /// for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds (RFC 6146
-    /// §3.5.2.2), the SYN itself is not forwarded.
+    /// An IPv4 SYN for a session in V4 INIT whose first SYN is already held (a retransmission
+    /// while the store waits for the IPv6 side, RFC 6146 §3.5.2.2), or a held SYN the store did
+    /// not keep because it is off: not forwarded, the V4 INIT state is unchanged.
     TcpV4SynHeld = "tcp_v4_syn_held",
+    /// An unsolicited IPv4 SYN (no BIB entry, or refused by address-dependent filtering) stored
+    /// for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side completes (RFC 6146
+    /// §3.5.2.2); not a loss yet: it is delivered with the IPv6 SYN, or answered with ICMP Port
+    /// Unreachable when none comes.
+    TcpV4SynStored = "tcp_v4_syn_stored",
+    /// An unsolicited IPv4 SYN not stored because the SYN store is full (`syn_store.max_entries`).
+    SynStoreFull = "syn_store_full",
+    /// An unsolicited IPv4 SYN not stored because its IPv4 source holds its share of the SYN
+    /// store (`syn_store.max_per_source`).
+    SynStoreSourceLimit = "syn_store_source_limit",
     /// A first fragment (or an ICMP fragment for reassembly) refused because its source, an IPv6
     /// subscriber prefix or an IPv4 address, holds its share of the fragment store or of the
     /// reassembly slots (`fragments.max_entries_per_source`, `max_reassembly_per_source`).

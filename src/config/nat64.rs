@@ -10,6 +10,7 @@ use super::Validator;
 use nat64_core::nat64::bib::StaticBib;
 use nat64_core::nat64::frag::FragConfig;
 use nat64_core::nat64::pool4::{Pool4Config, PortRange};
+use nat64_core::nat64::synstore::SynStoreConfig;
 use nat64_core::nat64::{Filtering, Nat64, Nat64Config, Nat64ConfigError, Proto, Timeouts};
 use nat64_core::siit::SiitConfig;
 use serde::Deserialize;
@@ -71,6 +72,8 @@ pub(super) struct RawNat64 {
     #[serde(default)]
     fragments: RawFrag,
     #[serde(default)]
+    syn_store: RawSynStore,
+    #[serde(default)]
     mapping_log: RawMappingLog,
     #[serde(default)]
     control: RawControl,
@@ -112,6 +115,13 @@ struct RawFrag {
     max_reassembly: Option<Spanned<u64>>,
     max_entries_per_source: Option<Spanned<u64>>,
     max_reassembly_per_source: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSynStore {
+    max_entries: Option<Spanned<u64>>,
+    max_per_source: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,6 +202,9 @@ impl Nat64Settings {
         }
         if a.frag != b.frag {
             out.push("nat64.fragments");
+        }
+        if a.syn_store != b.syn_store {
+            out.push("nat64.syn_store");
         }
         if a.xlat != b.xlat {
             out.push("xlat");
@@ -426,6 +439,25 @@ impl Validator<'_> {
                 "nat64.fragments.max_reassembly_per_source",
                 1..=max_reassembly.max(1),
                 (df.max_reassembly_per_source as u64).clamp(1, max_reassembly.max(1)),
+            )? as usize,
+        };
+
+        // RFC 6146 §3.5.2.2 simultaneous open: the store of unsolicited IPv4 SYNs.
+        let ds = SynStoreConfig::default();
+        let ss = &raw.syn_store;
+        let syn_max = self.number(
+            &ss.max_entries,
+            "nat64.syn_store.max_entries",
+            0..=SynStoreConfig::MAX_ENTRIES as u64,
+            ds.max_entries as u64,
+        )?;
+        core.syn_store = SynStoreConfig {
+            max_entries: syn_max as usize,
+            max_per_source: self.number(
+                &ss.max_per_source,
+                "nat64.syn_store.max_per_source",
+                1..=syn_max.max(1),
+                (ds.max_per_source as u64).clamp(1, syn_max.max(1)),
             )? as usize,
         };
 

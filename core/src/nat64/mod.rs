@@ -33,6 +33,7 @@ pub mod pool4;
 mod reasm;
 pub mod session;
 pub mod steps;
+pub mod synstore;
 pub mod tcp;
 
 use crate::pool6::Pool6;
@@ -50,6 +51,7 @@ use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
+use synstore::{SynStore, SynStoreConfig, SynStoreCounts};
 use tcp::Lifetime;
 
 pub use steps::Nat64Mapper;
@@ -221,6 +223,8 @@ pub struct Nat64Config {
     pub static_bib: Vec<StaticBib>,
     /// Fragment store limits.
     pub frag: FragConfig,
+    /// Store of unsolicited IPv4 SYNs for TCP simultaneous open (RFC 6146 §3.5.2.2).
+    pub syn_store: SynStoreConfig,
     /// Queue binding created/removed events for the mapping log (default false).
     pub mapping_log: bool,
     /// Events buffered per shard before new ones are dropped and counted (default 4096).
@@ -251,6 +255,7 @@ impl Nat64Config {
             filtering: Filtering::default(),
             static_bib: Vec::new(),
             frag: FragConfig::default(),
+            syn_store: SynStoreConfig::default(),
             mapping_log: false,
             mapping_log_capacity: 4096,
             shards: 16,
@@ -312,6 +317,7 @@ impl Nat64Config {
             .sum();
         shard
             .saturating_mul(shards)
+            .saturating_add(self.syn_store.bytes())
             .saturating_add(frags)
             .saturating_add(reasm)
             .saturating_add(self.pool4.addrs.len().saturating_mul(ports))
@@ -386,6 +392,8 @@ pub struct StaticBibError(pub &'static str);
 pub struct ExpireStats {
     /// Sessions removed.
     pub sessions_removed: usize,
+    /// Stored IPv4 SYNs whose TCP_INCOMING_SYN ran out (RFC 6146 §3.5.2.2 V4 INIT).
+    pub syn_expired: usize,
 }
 
 /// Table totals for metrics and `nat64d sessions` headers.
@@ -407,6 +415,8 @@ pub struct Nat64Counts {
     pub table_bytes: usize,
     /// Bytes of pool4 port owner bytes.
     pub pool4_bytes: usize,
+    /// The store of unsolicited IPv4 SYNs.
+    pub syn_store: SynStoreCounts,
 }
 
 /// Pref64::/n on the packet path: each prefix as a (mask, value) pair of `u128`, so matching is
@@ -496,6 +506,8 @@ pub struct Nat64 {
     has_oor: AtomicBool,
     pub(crate) frags: FragStore,
     reasm: reasm::Reassembly,
+    /// Unsolicited IPv4 SYNs waiting for a simultaneous open (§3.5.2.2).
+    pub(crate) synstore: SynStore,
     /// Sessions in all shards (kept exact; admission reserves before inserting).
     total: AtomicUsize,
 }
@@ -557,6 +569,11 @@ impl Nat64 {
             ("frag.max_entries", cfg.frag.max_entries, 1 << 20),
             ("frag.max_reassembly", cfg.frag.max_reassembly, 1024),
             ("mapping_log_capacity", cfg.mapping_log_capacity, 1 << 20),
+            (
+                "syn_store.max_entries",
+                cfg.syn_store.max_entries,
+                SynStoreConfig::MAX_ENTRIES,
+            ),
         ] {
             if value > max {
                 return Err(Nat64ConfigError::TooLarge { name, value, max });
@@ -572,6 +589,9 @@ impl Nat64 {
         }
         if cfg.frag.max_entries == 0 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries"));
+        }
+        if cfg.syn_store.max_entries > 0 && cfg.syn_store.max_per_source == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("syn_store.max_per_source"));
         }
         if cfg.frag.max_entries_per_source == 0 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries_per_source"));
@@ -625,6 +645,11 @@ impl Nat64 {
                 cfg.frag.max_reassembly_per_source,
                 subscriber_mask,
                 cfg.frag.timeout_ms,
+            ),
+            synstore: SynStore::new(
+                cfg.syn_store,
+                u64::from(cfg.timeouts.tcp_incoming_syn).saturating_mul(1000),
+                seed.rotate_left(29) ^ 0x3c6e_f372,
             ),
             total: AtomicUsize::new(0),
         };
@@ -838,6 +863,12 @@ impl Nat64 {
                 Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
                     self.refuse4(ctx, &buf[start..start + len], r, 2, aux)
                 }
+                // §3.5.2.2: an unsolicited SYN is stored (the mapper failed before the
+                // translator wrote, so the packet is intact).
+                Verdict::Drop(r) => match m.syn_to_store() {
+                    Some(k) => self.store_syn(k, &buf[start..start + len], ctx.now),
+                    None => Verdict::Drop(r),
+                },
                 v => v,
             },
             6 => {
@@ -854,6 +885,11 @@ impl Nat64 {
                     // §3.4: other protocols SHOULD get ICMPv6 Port Unreachable.
                     Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
                         self.refuse6(ctx, &buf[start..start + len], r, 4, aux)
+                    }
+                    // §3.5.2.2 V4 INIT: the IPv6 SYN completes a simultaneous open; the stored
+                    // IPv4 SYN follows it.
+                    Verdict::Forward { start, len } if m.syn_to_take().is_some() => {
+                        self.complete_open(m.syn_to_take(), ctx, buf, start, len, aux)
                     }
                     // §3.8: the translated packet is addressed to pool4, so it is treated as if
                     // received on the IPv4 interface, from step 2 on; the hop limit was already
@@ -884,6 +920,53 @@ impl Nat64 {
                 }
             }
             _ => Verdict::Drop(DropReason::UnknownVersion),
+        }
+    }
+
+    /// §3.5.2.2: stores the unsolicited IPv4 SYN `pkt` (its IPv4 total length of it).
+    #[cold]
+    #[inline(never)]
+    fn store_syn(&self, k: synstore::SynKey, pkt: &[u8], now: Timestamp) -> Verdict {
+        let total = pkt
+            .get(2..4)
+            .map_or(pkt.len(), |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        let pkt = &pkt[..total.min(pkt.len())];
+        Verdict::Drop(self.synstore.store(k, pkt, now))
+    }
+
+    /// §3.5.2.2 V4 INIT + V6 SYN: the translated IPv6 SYN (`buf[start..start + len]`) and, if a
+    /// SYN is stored for the session, that SYN translated to IPv6, back to back in `aux`.
+    #[cold]
+    #[inline(never)]
+    fn complete_open(
+        &self,
+        k: Option<synstore::SynKey>,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        let fwd = Verdict::Forward { start, len };
+        let Some(k) = k else {
+            return fwd;
+        };
+        let mut tmp = [0u8; crate::HEADROOM + synstore::SLOT_BYTES];
+        let n = match self.synstore.take(k, &mut tmp[crate::HEADROOM..]) {
+            synstore::Taken::Packet(n) => n,
+            synstore::Taken::None | synstore::Taken::Cut => return fwd,
+        };
+        let Some((first, rest)) = aux.split_at_mut_checked(len) else {
+            return fwd;
+        };
+        first.copy_from_slice(&buf[start..start + len]);
+        let mut m = Nat64Mapper::new(self);
+        match rfc7915::translate_4to6(&self.xlat, &mut m, ctx, &mut tmp, crate::HEADROOM, n, rest) {
+            Verdict::Forward { start: s, len: l } if l <= rest.len() => {
+                rest[..l].copy_from_slice(&tmp[s..s + l]);
+                Verdict::ForwardAux { len: len + l }
+            }
+            _ => fwd,
         }
     }
 
@@ -925,8 +1008,25 @@ impl Nat64 {
     /// Expires idle sessions and their dynamic BIB entries, and old fragment-store entries.
     /// Call it from a timer (every 0.1–1 s); its cost is proportional to what expires, not to the
     /// table size.
+    ///
+    /// The ICMP Port Unreachable errors owed to the sources of expired stored SYNs (§3.5.2.2)
+    /// are discarded here; a driver that can send them calls [`Nat64::expire_with_errors`].
     pub fn expire(&self, now: Timestamp) -> ExpireStats {
-        let mut st = ExpireStats::default();
+        let mut errors = Vec::new();
+        self.expire_with_errors(now, &mut errors)
+    }
+
+    /// [`Nat64::expire`], appending to `errors` (back to back, walk them with
+    /// [`crate::packets`]) the ICMPv4 Port Unreachable (3/3) errors that RFC 6146 §3.5.2.2 V4
+    /// INIT sends "back to the source of the v4 SYN" when no IPv6 SYN came within
+    /// TCP_INCOMING_SYN. Each quotes the stored SYN; they are rate-limited like the
+    /// translator's own errors (`xlat.icmp_errors_per_sec`, `xlat.send_icmp_errors`). The
+    /// caller writes them to the IPv4 side.
+    pub fn expire_with_errors(&self, now: Timestamp, errors: &mut Vec<u8>) -> ExpireStats {
+        let mut st = ExpireStats {
+            syn_expired: self.synstore.expire(now, &self.xlat, errors),
+            ..ExpireStats::default()
+        };
         // In chunks, so a mass expiry (a clock jump, a flood ageing out) never holds a shard's
         // lock for long while workers wait on it.
         const CHUNK: usize = 1024;
@@ -987,6 +1087,7 @@ impl Nat64 {
             c.table_bytes += t.memory_bytes;
         }
         c.fragments = self.frags.len();
+        c.syn_store = self.synstore.counts();
         c.reassembling = self.reasm.len();
         c.pool4_bytes = self.pool4.len()
             * Proto::ALL

@@ -17,6 +17,7 @@
 
 use super::frag::{FragKey, FragOut};
 use super::session::{Key4, Key6, Shard};
+use super::synstore::SynKey;
 use super::tcp::{self, flags, Lifetime, Side, TcpState, Timer};
 use super::{Filtering, Nat64, Proto};
 use crate::tuple::{Ctx, Frag, Mapper, Role, Tuple4, Tuple6, L4};
@@ -349,10 +350,10 @@ pub fn filter_and_update4(nat: &Nat64, now: Timestamp, i: &In4) -> Result<Bound,
     match i.proto {
         Proto::Tcp if i.flags & flags::SYN != 0 => {
             // §3.5.2.2 CLOSED, V4 SYN with a BIB entry. Under address-dependent filtering the SYN
-            // is held for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds.
-            // DEVIATION(RFC 6146 §3.5.2.2): the held SYN is not stored (the core cannot emit it
-            // later); the peer's SYN retransmission passes once the IPv6 SYN moved the session
-            // to ESTABLISHED. A V4 SYN the filter allows is forwarded even under ADF.
+            // is held for TCP_INCOMING_SYN so a simultaneous open from the IPv6 side succeeds:
+            // the session is V4 INIT here, the packet is stored by the caller (`synstore`, from
+            // the `TcpV4SynHeld` error) and delivered after the IPv6 SYN or answered with Port
+            // Unreachable on expiry. A V4 SYN the filter allows is forwarded even under ADF.
             let held = !allowed;
             nat.admit(&sh, &bound.x6)?;
             let (st, l) = tcp::initial(Side::V4, held);
@@ -412,11 +413,23 @@ pub fn outgoing_tuple6(t: &Tuple4, proto: Proto, b: &Bound, y6: Ipv6Addr, z: u16
     }
 }
 
+/// What the last mapping asks of the SYN store (§3.5.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SynAction {
+    None,
+    /// The IPv4 SYN was refused (no BIB entry, or held under address-dependent filtering): store
+    /// it under this key.
+    Store(SynKey),
+    /// An IPv6 SYN mapped to this V4 INIT key while SYNs are stored: take the stored one out.
+    Take(SynKey),
+}
+
 /// The per-packet mapper: borrows the shared [`Nat64`], remembers whether the packet hairpins.
 #[derive(Debug)]
 pub struct Nat64Mapper<'a> {
     nat: &'a Nat64,
     hairpin: bool,
+    syn: SynAction,
 }
 
 impl<'a> Nat64Mapper<'a> {
@@ -425,6 +438,24 @@ impl<'a> Nat64Mapper<'a> {
         Nat64Mapper {
             nat,
             hairpin: false,
+            syn: SynAction::None,
+        }
+    }
+
+    /// §3.5.2.2: the key to store the just refused IPv4 packet under, if it is an unsolicited
+    /// SYN the store takes.
+    pub(crate) fn syn_to_store(&self) -> Option<SynKey> {
+        match self.syn {
+            SynAction::Store(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// §3.5.2.2: the V4 INIT key the just mapped IPv6 SYN completes, if SYNs are stored.
+    pub(crate) fn syn_to_take(&self) -> Option<SynKey> {
+        match self.syn {
+            SynAction::Take(k) => Some(k),
+            _ => None,
         }
     }
 
@@ -464,11 +495,48 @@ impl<'a> Nat64Mapper<'a> {
             Incoming::Tuple(i) => i,
         };
         let b = filter_and_update6(nat, ctx.now, &i)?;
+        if i.flags & flags::SYN != 0 && nat.synstore.held() && !self.hairpin {
+            self.syn = SynAction::Take(SynKey {
+                t4: b.t4,
+                t: b.t,
+                z4,
+                z: i.z,
+            });
+        }
         let out = outgoing_tuple4(t, i.proto, &b, z4, i.z);
         if let (Some(k), true) = (key, is_first_fragment(&t.frag)) {
             nat.frags.insert(k, frag_out4(&out), ctx.now)?;
         }
         Ok(out)
+    }
+
+    /// §3.5.2.2 CLOSED, V4 SYN: "if the destination transport address [...] is not in use in
+    /// the TCP BIB" the packet is stored (V4 INIT, TCP_INCOMING_SYN), and so it is when it is
+    /// in use but address-dependent filtering holds it. Only a plain SYN (no ACK, RST or FIN),
+    /// unfragmented, to a port pool4 could bind, and only while the store is on (off is the
+    /// RFC's "security policy requires silently dropping externally initiated TCP connections").
+    #[cold]
+    fn note_unsolicited_syn(&mut self, t: &Tuple4, i: &In4, e: DropReason) {
+        let nat = self.nat;
+        let plain_syn = i.flags & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN;
+        let storable = match e {
+            DropReason::NoBinding => nat.pool4.range(Proto::Tcp).contains(i.t),
+            DropReason::TcpV4SynHeld => true,
+            _ => false,
+        };
+        if i.proto == Proto::Tcp
+            && plain_syn
+            && storable
+            && t.frag.is_none()
+            && nat.synstore.enabled()
+        {
+            self.syn = SynAction::Store(SynKey {
+                t4: i.t4,
+                t: i.t,
+                z4: i.z4,
+                z: i.z,
+            });
+        }
     }
 
     fn packet_4to6(&mut self, ctx: &mut Ctx, t: &Tuple4) -> Result<Tuple6, DropReason> {
@@ -501,7 +569,13 @@ impl<'a> Nat64Mapper<'a> {
         };
         // Y' first: a peer without an IPv6 representation creates no state.
         let y6 = nat.pref64.embed(t.src)?;
-        let b = filter_and_update4(nat, ctx.now, &i)?;
+        let b = match filter_and_update4(nat, ctx.now, &i) {
+            Ok(b) => b,
+            Err(e) => {
+                self.note_unsolicited_syn(t, &i, e);
+                return Err(e);
+            }
+        };
         let out = outgoing_tuple6(t, i.proto, &b, y6, i.z);
         if let (Some(k), true) = (key, is_first_fragment(&t.frag)) {
             let o = FragOut {

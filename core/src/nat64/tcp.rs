@@ -208,8 +208,8 @@ pub fn next(state: TcpState, side: Side, tcp_flags: u8) -> (TcpState, Timer) {
 /// endpoint before moving to TRANS; the core has no packet output on the timer path, so the
 /// session moves to TRANS without a probe. The session still lives TCP_EST + TCP_TRANS idle, the
 /// RFC 5382 minimum; a live connection's next segment brings it back to ESTABLISHED.
-/// DEVIATION(RFC 6146 §3.5.2.2): when a held V4 SYN expires in V4 INIT, no ICMP Port Unreachable
-/// is sent, because the SYN is not stored (see [`super`]).
+/// A held V4 SYN's V4 INIT session is deleted here; the ICMP Port Unreachable the RFC sends then
+/// comes from the SYN store's own expiry of the same TCP_INCOMING_SYN ([`super::synstore`]).
 pub fn on_expiry(state: TcpState) -> Option<(TcpState, Lifetime)> {
     match state {
         TcpState::Established => Some((TcpState::Trans, Lifetime::TcpTrans)),
