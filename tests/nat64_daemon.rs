@@ -42,6 +42,7 @@ fn req(what: What, proto: Option<Proto>) -> Request {
             ..Filter::default()
         },
         limit: 100,
+        json: false,
     }
 }
 
