@@ -405,14 +405,16 @@ impl Collector for Metrics {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.0.snapshot();
         {
+            // A gauge of 1 (the Prometheus convention for build info; the OpenMetrics `info`
+            // type is not understood by the Prometheus text format tools).
             let mut m = e.encode_descriptor(
-                "nat64d_build",
-                "Build and mode of the running daemon (always 1).",
+                "nat64d_build_info",
+                "Version and mode of the running daemon (always 1).",
                 None,
-                MetricType::Info,
+                MetricType::Gauge,
             )?;
             let labels = [("version", s.version), ("mode", s.mode)];
-            m.encode_info(&labels)?;
+            ConstGauge::new(1i64).encode(m.encode_family(&labels)?)?;
         }
         gauge(
             &mut e,
