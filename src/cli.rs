@@ -77,6 +77,12 @@ pub enum Command {
     Sessions(TableArgs),
     /// List the NAT64 binding information base (BIB) of the running daemon.
     Bib(TableArgs),
+    /// Show the running daemon's counters (either mode; the same as its Prometheus metrics):
+    /// packets, drops by reason, tables, DNS64, reloads.
+    Stats(StatsArgs),
+    /// Ask the running daemon to re-read its configuration file (as SIGHUP does) and print the
+    /// result: applied, refused (file:line: key: reason) or what needs a restart.
+    Reload(ReloadArgs),
     /// Validate a configuration file without starting anything (exit status 0 if valid).
     CheckConfig {
         /// The configuration file.
@@ -100,7 +106,35 @@ pub struct TableArgs {
     /// Most entries listed.
     #[arg(long, default_value_t = 10_000)]
     pub limit: usize,
-    /// The control socket (default: nat64.control.socket of --config).
+    /// The control socket (default: control.socket or nat64.control.socket of --config).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// One JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
+    /// The configuration file naming the control socket.
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `nat64d stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The control socket (default: control.socket or nat64.control.socket of --config).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// The configuration file naming the control socket.
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `nat64d reload`.
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The control socket (default: control.socket or nat64.control.socket of --config).
     #[arg(long)]
     pub socket: Option<PathBuf>,
     /// The configuration file naming the control socket.

@@ -99,6 +99,25 @@ struct RawConfig {
     dns64: Option<Spanned<crate::dns64::Dns64Config>>,
     #[serde(default)]
     nat64: Option<nat64::RawNat64>,
+    /// The Prometheus endpoint; absent = off.
+    #[serde(default)]
+    metrics: Option<Spanned<RawMetrics>>,
+    /// The control socket in either mode (mode nat64 also reads `[nat64.control]`).
+    #[serde(default)]
+    control: Option<Spanned<RawTopControl>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopControl {
+    socket: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -233,6 +252,11 @@ pub struct Config {
     pub allow_empty_mappings: bool,
     /// Mode nat64: each pool4 prefix with the line that writes it.
     pub pool4_lines: Vec<(IpPrefix, usize)>,
+    /// `[metrics] listen`: the Prometheus endpoint (`None`: off).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The control socket of `nat64d stats|reload|sessions|bib`: `[control]`, or in mode nat64
+    /// `[nat64.control]` (with its default path); `None` in mode siit without `[control]`.
+    pub control: Option<ControlConfig>,
 }
 
 impl Config {
@@ -836,6 +860,63 @@ impl Validator<'_> {
             (Mode::Siit, None) => None,
         };
 
+        let metrics = match &raw.metrics {
+            None => None,
+            Some(m) => match &m.get_ref().listen {
+                None => {
+                    return Err(self.err(
+                        m.span(),
+                        "metrics.listen",
+                        "missing: write listen = \"[::1]:9164\" (or remove [metrics] to turn \
+                         the endpoint off)",
+                    ))
+                }
+                Some(l) => Some(l.get_ref().parse::<std::net::SocketAddr>().map_err(|e| {
+                    self.err(
+                        l.span(),
+                        "metrics.listen",
+                        format!(
+                            "\"{}\": {e}; an address and port such as \"[::1]:9164\" or \
+                             \"127.0.0.1:9164\"",
+                            l.get_ref()
+                        ),
+                    )
+                })?),
+            },
+        };
+        let control = match (&raw.control, &nat64) {
+            // [control] wins over [nat64.control] (documented in docs/operations.md).
+            (Some(c), _) => {
+                let c = c.get_ref();
+                let socket = match &c.socket {
+                    Some(s) => {
+                        let p = PathBuf::from(s.get_ref());
+                        if !p.is_absolute() {
+                            return Err(self.err(
+                                s.span(),
+                                "control.socket",
+                                format!("\"{}\": an absolute path is needed", s.get_ref()),
+                            ));
+                        }
+                        p
+                    }
+                    None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+                };
+                let group = match &c.group {
+                    Some(g) if g.get_ref().is_empty() => None,
+                    Some(g) => {
+                        if let Err(e) = crate::nat64_ctl::group_id(g.get_ref()) {
+                            return Err(self.err(g.span(), "control.group", e.to_string()));
+                        }
+                        Some(g.get_ref().clone())
+                    }
+                    None => None,
+                };
+                Some(ControlConfig { socket, group })
+            }
+            (None, Some(n)) => Some(n.control.clone()),
+            (None, None) => None,
+        };
         let pool4_lines = nat64
             .iter()
             .flat_map(|n| n.pool4_prefixes.iter())
@@ -864,6 +945,8 @@ impl Validator<'_> {
             pool6_written,
             allow_empty_mappings: raw.allow_empty_mappings,
             pool4_lines,
+            metrics,
+            control,
         })
     }
 

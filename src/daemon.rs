@@ -7,6 +7,11 @@
 //!   pool, RFC 7915 options) for all workers at once, sync routes and the log level; if invalid,
 //!   log why and keep the running config; then READY.
 //! - SIGUSR1: log the counters (packets, ICMP errors, drops per reason).
+//! - `nat64d reload` (control socket): the same reload as SIGHUP; its result goes back to the
+//!   client.
+//!
+//! The watchdog is pinged only while every worker made progress or waits idle (the check of the
+//! metrics endpoint's `/healthz`), so systemd restarts a gateway whose worker is stuck.
 //! - SIGTERM / SIGINT: STOPPING; stop the workers, remove the routes and addresses this process
 //!   added (the TUN device itself disappears with its last descriptor unless it was a persistent
 //!   device we attached to), log the counters.
@@ -15,9 +20,10 @@
 use crate::config::{self, Config};
 use crate::dataplane::{self, SharedTranslator};
 use crate::logging::LogHandle;
-use crate::nat64_ctl::Nat64Runtime;
+use crate::metrics::{MetricsServer, ReloadCounts, Sources};
+use crate::nat64_ctl::{ControlCtx, ControlServer, Nat64Runtime, ReloadAsk, ReloadReport};
 use crate::netcfg::NetCfg;
-use crate::stats::{Totals, WorkerStats};
+use crate::stats::{AliveGuard, Totals, WorkerStats};
 use crate::tun;
 use crate::xlator::Translator;
 use arc_swap::ArcSwap;
@@ -93,6 +99,7 @@ fn notify(states: &[NotifyState]) {
 
 enum Event {
     Signal(i32),
+    Reload(ReloadAsk),
 }
 
 struct Running {
@@ -101,8 +108,10 @@ struct Running {
     net: NetCfg,
     log: Option<LogHandle>,
     stats: Vec<Arc<WorkerStats>>,
-    /// Mode nat64: the tables' timer and control socket (the state survives reloads).
+    /// Mode nat64: the tables' timer (the state survives reloads).
     nat64: Option<Nat64Runtime>,
+    /// Reload outcomes (metrics).
+    reloads: Arc<ReloadCounts>,
 }
 
 impl Running {
@@ -110,23 +119,34 @@ impl Running {
         Totals::sum(self.stats.iter().map(|s| s.as_ref()))
     }
 
-    fn reload(&mut self) {
+    fn reload(&mut self) -> ReloadReport {
         let mono = NotifyState::monotonic_usec_now().ok();
         let mut st = vec![NotifyState::Reloading];
         st.extend(mono);
         notify(&st);
+        let mut report = ReloadReport::default();
         match config::load(&self.cfg.path) {
             Err(e) => {
                 tracing::error!("reload refused, keeping the running configuration: {e}");
+                report.refused = Some(e.to_string());
             }
             Ok(new) if self.cfg.reload_refusal(&new).is_some() => {
                 let why = self.cfg.reload_refusal(&new).unwrap_or_default();
                 tracing::error!("reload refused, keeping the running configuration: {why}");
+                report.refused = Some(why);
             }
             Ok(new) => {
-                let plan = plan_reload(&self.cfg, &new);
+                let mut plan = plan_reload(&self.cfg, &new);
+                // Endpoints bound at start.
+                if self.cfg.metrics != new.metrics {
+                    plan.needs_restart.push("metrics.listen");
+                }
+                if self.cfg.control != new.control {
+                    plan.needs_restart.push("control");
+                }
                 for k in &plan.needs_restart {
                     tracing::warn!("reload: {k} changed; this takes effect only after a restart");
+                    report.needs_restart.push((*k).to_string());
                 }
                 // Mode nat64 keeps its tables (the Nat64 in the running translator); only the
                 // static BIB and the mapping log file change in place (nat64_ctl).
@@ -135,6 +155,7 @@ impl Running {
                         let (eff, warns) = rt.reload(old, n);
                         for w in warns {
                             tracing::warn!("reload: {w}");
+                            report.warnings.push(w);
                         }
                         Some(eff)
                     }
@@ -150,6 +171,7 @@ impl Running {
                     if self.cfg.log.level != new.log.level {
                         if let Err(e) = h.set_level(&new.log.level) {
                             tracing::warn!("reload: log.level: {e}");
+                            report.warnings.push(format!("log.level: {e}"));
                         }
                     }
                 }
@@ -164,18 +186,28 @@ impl Running {
                 applied.tun.offload = self.cfg.tun.offload;
                 applied.tun.addresses = self.cfg.tun.addresses.clone();
                 applied.log.format = self.cfg.log.format;
+                applied.metrics = self.cfg.metrics;
+                applied.control = self.cfg.control.clone();
                 if let Some(eff) = nat64_applied {
                     applied.siit = self.cfg.siit.clone();
                     applied.nat64 = Some(eff);
                 }
                 for e in self.net.sync_routes(&applied.tun_routes()) {
                     tracing::warn!("reload: {e}");
+                    report.warnings.push(e.to_string());
                 }
                 self.cfg = applied;
                 tracing::info!("reloaded: {}", config::summary(&self.cfg));
             }
         }
+        let c = match report.result() {
+            "applied" => &self.reloads.applied,
+            "partial" => &self.reloads.partial,
+            _ => &self.reloads.refused,
+        };
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         notify(&[NotifyState::Ready]);
+        report
     }
 }
 
@@ -232,6 +264,12 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         None => None,
     };
 
+    // The metrics port too (it is served once the workers run).
+    let metrics_listener = match cfg.metrics {
+        Some(a) => Some(MetricsServer::bind(a).map_err(StartError::Other)?),
+        None => None,
+    };
+
     let tun = tun::open(&cfg.tun)?;
     let attached = tun.attached;
     if let Some(e) = &tun.offload_error {
@@ -283,6 +321,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
         .map_err(|e| StartError::Other(format!("cannot install signal handlers: {e}")))?;
     let (tx, rx) = mpsc::channel::<Event>();
+    let reload_tx = tx.clone();
     let sig_handle = signals.handle();
     let sig_thread = std::thread::Builder::new()
         .name("signals".into())
@@ -339,6 +378,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         let h = std::thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || {
+                let _alive = AliveGuard(st.clone());
                 if offload {
                     dataplane::run_worker_offload(i, q, mtu, t, st, s, epoch)
                 } else {
@@ -349,8 +389,8 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         workers.push(h);
     }
 
-    let nat64 = match (nat, &cfg.nat64) {
-        (Some(nat), Some(s)) => match Nat64Runtime::start_with_sink(nat, s, epoch, sink) {
+    let nat64 = match (&nat, &cfg.nat64) {
+        (Some(nat), Some(s)) => match Nat64Runtime::start_tables(nat.clone(), s, epoch, sink) {
             Ok(rt) => Some(rt),
             Err(e) => {
                 tracing::error!("{e}");
@@ -360,6 +400,69 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         },
         _ => None,
     };
+    let reloads = Arc::new(ReloadCounts::default());
+    let sources = Arc::new(Sources {
+        mode: match cfg.mode {
+            config::Mode::Siit => "siit",
+            config::Mode::Nat64 => "nat64",
+        },
+        workers: stats.clone(),
+        epoch,
+        nat: nat.clone(),
+        dns64: dns64.as_ref().map(|d| d.stats()),
+        reloads: reloads.clone(),
+    });
+    // The control socket, in either mode: stats, reload, and the tables in mode nat64.
+    let (ask_tx, ask_rx) = mpsc::channel::<ReloadAsk>();
+    let mut ask_tx = Some(ask_tx);
+    let control = match (&cfg.control, &failed_start) {
+        (Some(c), None) => {
+            let ctx = ControlCtx {
+                nat: nat.clone(),
+                sources: Some(sources.clone()),
+                reload: ask_tx.take(),
+                epoch,
+            };
+            let key = if cfg.mode == config::Mode::Nat64 {
+                "control.socket (or nat64.control.socket)"
+            } else {
+                "control.socket"
+            };
+            match ControlServer::start(c, key, ctx) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failed_start = Some(e);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    // Only the control socket asks (the forwarder ends when it is gone).
+    drop(ask_tx);
+    // Forward reload asks into the main loop's channel.
+    let fwd = std::thread::Builder::new()
+        .name("reload-asks".into())
+        .spawn(move || {
+            for a in ask_rx {
+                if reload_tx.send(Event::Reload(a)).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| StartError::Other(format!("cannot start a thread: {e}")))?;
+    let metrics = match metrics_listener {
+        Some(l) => match MetricsServer::serve(l, sources.clone()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!("{e}");
+                failed_start.get_or_insert(e);
+                None
+            }
+        },
+        None => None,
+    };
     let mut run = Running {
         cfg,
         translator,
@@ -367,6 +470,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         log,
         stats,
         nat64,
+        reloads,
     };
     let mut failed = failed_start;
     if failed.is_none() {
@@ -384,6 +488,10 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             Ok(Event::Signal(SIGHUP)) => {
                 tracing::info!("SIGHUP: reloading {}", run.cfg.path.display());
                 run.reload();
+            }
+            Ok(Event::Reload(ask)) => {
+                tracing::info!("control socket: reloading {}", run.cfg.path.display());
+                let _ = ask.send(run.reload());
             }
             Ok(Event::Signal(SIGUSR1)) => {
                 tracing::info!("counters: {}", run.totals().render());
@@ -410,7 +518,13 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             }
         }
         if watchdog.is_some() {
-            notify(&[NotifyState::Watchdog]);
+            // Liveness is not enough: a worker stuck inside a batch stops the pings.
+            let stuck = sources.stuck_workers();
+            if stuck.is_empty() {
+                notify(&[NotifyState::Watchdog]);
+            } else {
+                tracing::error!("workers {stuck:?} made no progress: not pinging the watchdog");
+            }
         }
         if let Some(i) = workers.iter().position(|w| w.is_finished()) {
             failed = Some(format!("worker {i} ended unexpectedly"));
@@ -419,6 +533,11 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     }
 
     notify(&[NotifyState::Stopping]);
+    drop(metrics);
+    if let Some(c) = control {
+        c.stop();
+    }
+    let _ = fwd.join();
     if let Err(e) = stop.trigger() {
         tracing::error!("cannot signal the workers to stop: {e}");
     }

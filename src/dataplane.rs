@@ -41,8 +41,17 @@ pub fn handle_packet<T, W>(
     W: FnMut(&[u8]) -> io::Result<usize>,
 {
     c.rx += 1;
-    let mut out = |p: &[u8], c: &mut BatchCounts| match write(p) {
-        Ok(_) => c.tx += 1,
+    // `translated`: a translated packet (counted by direction and protocol once written), not
+    // an ICMP error of our own.
+    let mut out = |p: &[u8], c: &mut BatchCounts, translated: bool| match write(p) {
+        Ok(_) => {
+            c.tx += 1;
+            if translated {
+                let (d, q) = crate::stats::classify(p);
+                c.fwd_packets[d][q] += 1;
+                c.fwd_bytes[d][q] += p.len() as u64;
+            }
+        }
         Err(e) => {
             c.tx_errors += 1;
             tracing::debug!("tun write of {} bytes failed: {e}", p.len());
@@ -50,19 +59,19 @@ pub fn handle_packet<T, W>(
     };
     match siit.translate(ctx, buf, HEADROOM, n, aux) {
         Verdict::Forward { start, len } => match buf.get(start..start + len) {
-            Some(p) => out(p, c),
+            Some(p) => out(p, c, true),
             None => c.drops.count(nat64_core::DropReason::BufferTooSmall),
         },
         Verdict::ForwardAux { len } => {
             for p in nat64_core::packets(aux.get(..len).unwrap_or(&[])) {
-                out(p, c);
+                out(p, c, true);
             }
         }
         Verdict::IcmpError { len, reason } => {
             c.drops.count(reason);
             c.icmp_errors += 1;
             if let Some(p) = aux.get(..len) {
-                out(p, c);
+                out(p, c, false);
             }
         }
         Verdict::Drop(reason) => {
@@ -227,9 +236,14 @@ pub fn run_worker<D: Queue, X: Xlate>(
     let mut ctx = Ctx::new(now_ms(epoch), seed);
     let mut c = BatchCounts::default();
     tracing::debug!("worker {id} started");
-    while wait(id, &dev, &stop, &mut c) {
+    loop {
+        stats.set_idle(true, 0);
+        if !wait(id, &dev, &stop, &mut c) {
+            break;
+        }
         let siit = translator.load();
         ctx.now = now_ms(epoch);
+        stats.set_idle(false, ctx.now.0);
         for _ in 0..BATCH {
             let n = match dev.recv(&mut b.buf[HEADROOM..]) {
                 Ok(0) => break,
@@ -342,9 +356,14 @@ pub fn run_worker_offload<D: Queue, X: Xlate>(
     // Write errors of flushes that happen in the middle of a read (the output list was full).
     let mut mid = BatchCounts::default();
     tracing::debug!("worker {id} started (offload)");
-    while wait(id, &dev, &stop, &mut c) {
+    loop {
+        stats.set_idle(true, 0);
+        if !wait(id, &dev, &stop, &mut c) {
+            break;
+        }
         let siit = translator.load();
         ctx.now = now_ms(epoch);
+        stats.set_idle(false, ctx.now.0);
         for _ in 0..OFFLOAD_READS {
             let n = match dev.recv_multiple(&mut b.raw, &mut b.seg, &mut b.sizes, OFF_IN) {
                 Ok(n) => n,

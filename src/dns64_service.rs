@@ -2,9 +2,11 @@
 //! before the TUN (so a port that cannot be bound stops the daemon before it changes anything)
 //! and stopped after the workers. `nat64d dns64 --config FILE` runs it alone.
 
+use crate::dns64::stats::Stats;
 use crate::dns64::{Dns64Config, Dns64Server};
 use std::net::SocketAddr;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// A DNS64 server running on its own thread.
@@ -12,6 +14,7 @@ pub struct Dns64Service {
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
+    stats: Arc<Stats>,
 }
 
 impl Dns64Service {
@@ -21,7 +24,7 @@ impl Dns64Service {
     /// The `[dns64]` table is invalid or an address cannot be bound (message says which).
     pub fn start(cfg: Dns64Config) -> Result<Dns64Service, String> {
         let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<Vec<SocketAddr>, String>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(Vec<SocketAddr>, Arc<Stats>), String>>();
         let thread = std::thread::Builder::new()
             .name("dns64".into())
             .spawn(move || {
@@ -43,7 +46,7 @@ impl Dns64Service {
                             return;
                         }
                     };
-                    let _ = ready_tx.send(Ok(server.local_addrs().to_vec()));
+                    let _ = ready_tx.send(Ok((server.local_addrs().to_vec(), server.stats())));
                     while !*stop_rx.borrow_and_update() {
                         if stop_rx.changed().await.is_err() {
                             break;
@@ -62,7 +65,7 @@ impl Dns64Service {
             })
             .map_err(|e| format!("dns64: cannot start its thread: {e}"))?;
         match ready_rx.recv() {
-            Ok(Ok(addrs)) => {
+            Ok(Ok((addrs, stats))) => {
                 for a in &addrs {
                     tracing::info!("dns64 listening on {a} (udp, tcp)");
                 }
@@ -70,6 +73,7 @@ impl Dns64Service {
                     stop,
                     thread: Some(thread),
                     addrs,
+                    stats,
                 })
             }
             Ok(Err(e)) => {
@@ -86,6 +90,11 @@ impl Dns64Service {
     /// The bound addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// Stops the server and waits for its thread (dropping it does the same).

@@ -10,6 +10,7 @@ pub mod dataplane;
 pub mod dns64;
 pub mod dns64_service;
 pub mod logging;
+pub mod metrics;
 pub mod nat64_ctl;
 pub mod netcfg;
 pub mod stats;

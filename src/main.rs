@@ -38,6 +38,8 @@ fn main() -> ExitCode {
         },
         Command::Sessions(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Sessions, &a),
         Command::Bib(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Bib, &a),
+        Command::Stats(a) => nat64d::nat64_ctl::cli_stats(&a),
+        Command::Reload(a) => nat64d::nat64_ctl::cli_reload(&a),
         Command::CheckConfig { config } => match nat64d::config::load(&config.path()) {
             Ok(c) => {
                 // What `run` would refuse on this host (check-config on another machine cannot

@@ -1,11 +1,13 @@
 //! Stateful NAT64 around the packet path: the hash seed from the OS, the timer thread (session
-//! expiry and the mapping log) and the local control socket behind `nat64d sessions` and
-//! `nat64d bib`.
+//! expiry and the mapping log), and the local control socket (either mode) behind `nat64d
+//! stats`, `nat64d reload`, `nat64d sessions` and `nat64d bib`.
 //!
 //! Control protocol (one request per connection, served concurrently up to `MAX_CONNECTIONS`, each
 //! with a deadline; text): the client sends one line
-//! `sessions|bib|counts [proto=tcp|udp|icmp] [v6=ADDR] [v4=ADDR] [limit=N]` and reads lines until
-//! the daemon closes the connection; a refused request is answered with one line `error: ...`.
+//! `sessions|bib|counts [proto=tcp|udp|icmp] [v6=ADDR] [v4=ADDR] [limit=N] [format=json]`,
+//! `stats [format=json]` or `reload`, and reads until the daemon closes the connection; a refused
+//! request is answered with one line `error: ...`. `reload` answers `result: applied|partial|refused`
+//! then `refused: REASON`, `needs restart: KEY` and `warning: ...` lines.
 //! The socket is created with mode 0660, owned by the daemon's user (root) and the configured
 //! group, so only they can list the tables.
 
@@ -70,6 +72,8 @@ pub struct Request {
     pub filter: Filter,
     /// Most entries listed.
     pub limit: usize,
+    /// Answer in JSON (`format=json`).
+    pub json: bool,
 }
 
 /// Which table a request lists.
@@ -81,6 +85,10 @@ pub enum What {
     Bib,
     /// Table totals.
     Counts,
+    /// Every counter (either mode).
+    Stats,
+    /// Re-read the configuration file, as SIGHUP does, and report the result.
+    Reload,
 }
 
 impl Request {
@@ -90,8 +98,19 @@ impl Request {
             What::Sessions => "sessions",
             What::Bib => "bib",
             What::Counts => "counts",
+            What::Stats => "stats",
+            What::Reload => "reload",
         }
         .to_string();
+        if matches!(self.what, What::Reload) {
+            return s;
+        }
+        if self.json {
+            s.push_str(" format=json");
+        }
+        if matches!(self.what, What::Stats) {
+            return s;
+        }
         if let Some(p) = self.filter.proto {
             let _ = write!(s, " proto={}", p.as_str());
         }
@@ -115,6 +134,8 @@ impl Request {
             Some("sessions") => What::Sessions,
             Some("bib") => What::Bib,
             Some("counts") => What::Counts,
+            Some("stats") => What::Stats,
+            Some("reload") => What::Reload,
             Some(w) => return Err(format!("unknown request \"{w}\"")),
             None => return Err("empty request".to_string()),
         };
@@ -122,11 +143,20 @@ impl Request {
             what,
             filter: Filter::default(),
             limit: DEFAULT_LIMIT,
+            json: false,
         };
         for w in words {
             let bad = || format!("bad filter \"{w}\"");
             let (k, v) = w.split_once('=').ok_or_else(bad)?;
+            let table = matches!(r.what, What::Sessions | What::Bib | What::Counts);
             match k {
+                _ if r.what == What::Reload => return Err(format!("reload takes no \"{w}\"")),
+                "format" => match v {
+                    "json" => r.json = true,
+                    "text" => r.json = false,
+                    _ => return Err(bad()),
+                },
+                _ if !table => return Err(bad()),
                 "proto" => r.filter.proto = Some(v.parse::<Proto>().map_err(|()| bad())?),
                 "v6" => r.filter.v6 = Some(v.parse().map_err(|_| bad())?),
                 "v4" => r.filter.v4 = Some(v.parse().map_err(|_| bad())?),
@@ -138,8 +168,63 @@ impl Request {
     }
 }
 
+/// Answers a table request in JSON: `{"sessions": [...], "listed": N, "totals": {...}}`.
+fn answer_json(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String {
+    use serde_json::json;
+    let c = nat.counts();
+    let per = |v: [usize; 3]| json!({"tcp": v[0], "udp": v[1], "icmp": v[2]});
+    let v = match req.what {
+        What::Sessions => {
+            let list: Vec<_> = nat
+                .sessions(&req.filter, now, req.limit)
+                .iter()
+                .map(|s| {
+                    json!({
+                        "proto": s.proto.as_str(),
+                        "v6_src": {"addr": s.v6_src.0, "port": s.v6_src.1},
+                        "v6_dst": {"addr": s.v6_dst.0, "port": s.v6_dst.1},
+                        "v4_src": {"addr": s.v4_src.0, "port": s.v4_src.1},
+                        "v4_dst": {"addr": s.v4_dst.0, "port": s.v4_dst.1},
+                        "tcp_state": s.tcp_state.map(|t| t.as_str()),
+                        "expires_in_ms": s.expires_in_ms,
+                    })
+                })
+                .collect();
+            json!({"listed": list.len(), "sessions": list, "totals": per(c.sessions)})
+        }
+        What::Bib => {
+            let list: Vec<_> = nat
+                .bib(&req.filter, req.limit)
+                .iter()
+                .map(|b| {
+                    json!({
+                        "proto": b.proto.as_str(),
+                        "v6": {"addr": b.v6.0, "port": b.v6.1},
+                        "v4": {"addr": b.v4.0, "port": b.v4.1},
+                        "static": b.is_static,
+                        "sessions": b.sessions,
+                    })
+                })
+                .collect();
+            json!({"listed": list.len(), "bib": list, "totals": per(c.bib), "static": c.static_bib})
+        }
+        _ => json!({
+            "sessions": per(c.sessions), "bib": per(c.bib), "static_bib": c.static_bib,
+            "fragments": c.fragments, "reassembling": c.reassembling,
+            "mapping_events_dropped": c.events_dropped, "table_bytes": c.table_bytes,
+            "pool4_bytes": c.pool4_bytes,
+        }),
+    };
+    let mut s = v.to_string();
+    s.push('\n');
+    s
+}
+
 /// Answers `req` from `nat` (the lines the client prints).
 pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String {
+    if req.json {
+        return answer_json(nat, req, now);
+    }
     let mut out = String::new();
     let c = nat.counts();
     match req.what {
@@ -172,7 +257,7 @@ pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String 
                 c.static_bib
             );
         }
-        What::Counts => {
+        What::Counts | What::Stats | What::Reload => {
             let _ = writeln!(
                 out,
                 "sessions tcp={} udp={} icmp={} total={}\nbib tcp={} udp={} icmp={} static={}\n\
@@ -232,6 +317,31 @@ pub fn query(socket: &Path, req: &Request) -> Result<String, String> {
     Ok(out)
 }
 
+/// The control socket named by `--socket` or the configuration file.
+fn socket_of(socket: &Option<PathBuf>, config: &crate::cli::ConfigArg) -> Result<PathBuf, String> {
+    if let Some(s) = socket {
+        return Ok(s.clone());
+    }
+    match crate::config::load(&config.path()) {
+        Ok(c) => c.control.map(|c| c.socket).ok_or_else(|| {
+            format!(
+                "{}: no control socket: mode is \"siit\" and there is no [control] table",
+                config.path().display()
+            )
+        }),
+        // No readable config (e.g. not root): the default socket.
+        Err(crate::config::ConfigError::Io { .. }) => {
+            Ok(PathBuf::from(crate::config::DEFAULT_CONTROL_SOCKET))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn print(out: &str) {
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+}
+
 /// `nat64d sessions` / `nat64d bib`: prints the daemon's answer.
 pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
     use std::process::ExitCode;
@@ -243,28 +353,12 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let socket = match &a.socket {
-        Some(s) => s.clone(),
-        None => match crate::config::load(&a.config.path()) {
-            Ok(c) => match c.nat64 {
-                Some(n) => n.control.socket,
-                None => {
-                    eprintln!(
-                        "nat64d: {}: mode is not \"nat64\"; there are no sessions to list",
-                        a.config.path().display()
-                    );
-                    return ExitCode::FAILURE;
-                }
-            },
-            // No readable config (e.g. not root): the default socket.
-            Err(crate::config::ConfigError::Io { .. }) => {
-                PathBuf::from(crate::config::DEFAULT_CONTROL_SOCKET)
-            }
-            Err(e) => {
-                eprintln!("nat64d: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+    let socket = match socket_of(&a.socket, &a.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nat64d: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let req = Request {
         what,
@@ -274,11 +368,11 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
             v4: a.v4,
         },
         limit: a.limit,
+        json: a.json,
     };
     match query(&socket, &req) {
         Ok(out) => {
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            print(&out);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -293,6 +387,166 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
 /// writer on a TUN queue; one packet per call.
 pub type PacketSink = Box<dyn FnMut(&[u8]) -> io::Result<()> + Send>;
 
+/// `nat64d stats`: every counter, as a table or JSON.
+pub fn cli_stats(a: &crate::cli::StatsArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let socket = match socket_of(&a.socket, &a.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nat64d: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let req = Request {
+        what: What::Stats,
+        filter: Filter::default(),
+        limit: 0,
+        json: a.json,
+    };
+    match query(&socket, &req) {
+        Ok(out) => {
+            print(&out);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nat64d: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `nat64d reload`: asks the daemon to re-read its file and prints the result. Exit status 0
+/// when applied (even partly: the keys that need a restart are printed), 1 when refused.
+pub fn cli_reload(a: &crate::cli::ReloadArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let socket = match socket_of(&a.socket, &a.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nat64d: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let req = Request {
+        what: What::Reload,
+        filter: Filter::default(),
+        limit: 0,
+        json: false,
+    };
+    match query(&socket, &req) {
+        Ok(out) => {
+            print(&out);
+            if out.starts_with("result: refused") {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("nat64d: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a reload did (the answer of `reload`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// The file was refused (`file:line: key: reason`); the running configuration stays.
+    pub refused: Option<String>,
+    /// Changed settings that take effect only after a restart.
+    pub needs_restart: Vec<String>,
+    /// Parts that could not be applied (static BIB entries, log level...).
+    pub warnings: Vec<String>,
+}
+
+impl ReloadReport {
+    /// `applied`, `partial` (applied, something needs a restart or warned) or `refused`.
+    pub fn result(&self) -> &'static str {
+        if self.refused.is_some() {
+            "refused"
+        } else if self.needs_restart.is_empty() && self.warnings.is_empty() {
+            "applied"
+        } else {
+            "partial"
+        }
+    }
+
+    /// The answer's lines.
+    pub fn render(&self) -> String {
+        let mut s = format!("result: {}\n", self.result());
+        if let Some(r) = &self.refused {
+            let _ = writeln!(s, "refused: {r}");
+        }
+        for k in &self.needs_restart {
+            let _ = writeln!(s, "needs restart: {k}");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+}
+
+/// A reload asked over the control socket: the main thread answers on the channel.
+pub type ReloadAsk = tokio::sync::oneshot::Sender<ReloadReport>;
+
+/// What the control socket answers from.
+pub struct ControlCtx {
+    /// Mode nat64: the tables (`sessions`, `bib`, `counts`).
+    pub nat: Option<Arc<Nat64>>,
+    /// The counters (`stats`).
+    pub sources: Option<Arc<crate::metrics::Sources>>,
+    /// Where `reload` goes (the daemon's main loop).
+    pub reload: Option<std::sync::mpsc::Sender<ReloadAsk>>,
+    /// The tables' clock.
+    pub epoch: Instant,
+}
+
+/// The control socket's thread.
+pub struct ControlServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    socket: PathBuf,
+}
+
+impl ControlServer {
+    /// Binds `c` (see [`bind_control`]) and serves `ctx`; `key` names the setting in errors.
+    ///
+    /// # Errors
+    /// The socket cannot be bound or the thread cannot start (the message names the socket).
+    pub fn start(c: &ControlConfig, key: &str, ctx: ControlCtx) -> Result<ControlServer, String> {
+        let listener = bind_control(c).map_err(|e| format!("{key} {}: {e}", c.socket.display()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let ctx = Arc::new(ctx);
+        let thread = std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || control_loop(listener, ctx, st))
+            .map_err(|e| format!("cannot start the control socket thread: {e}"))?;
+        Ok(ControlServer {
+            stop,
+            thread: Some(thread),
+            socket: c.socket.clone(),
+        })
+    }
+
+    /// Stops the thread and removes the socket file.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the thread out of accept().
+        let _ = UnixStream::connect(&self.socket);
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+        // Only our socket: something else put at the path meanwhile is left alone.
+        if std::fs::symlink_metadata(&self.socket)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+}
+
 /// The open mapping log file (reopened on reload, for log rotation).
 type LogFile = Arc<Mutex<Option<(PathBuf, std::fs::File)>>>;
 
@@ -302,8 +556,7 @@ pub struct Nat64Runtime {
     epoch: Instant,
     stop: Arc<AtomicBool>,
     timer: Option<JoinHandle<()>>,
-    control: Option<JoinHandle<()>>,
-    socket: PathBuf,
+    control: Option<ControlServer>,
     log_file: LogFile,
 }
 
@@ -403,27 +656,36 @@ fn set_socket_owner_mode(p: &Path, gid: Option<u32>) -> io::Result<()> {
 }
 
 impl Nat64Runtime {
-    /// Starts the timer thread and the control socket for `nat`, whose clock is `epoch`.
+    /// Starts the timer thread and a control socket (`nat64.control`, answering table requests
+    /// only) for `nat`, whose clock is `epoch`.
     ///
     /// # Errors
     /// The control socket or the mapping log file cannot be set up, or a thread cannot start.
     pub fn start(nat: Arc<Nat64>, s: &Nat64Settings, epoch: Instant) -> Result<Self, String> {
-        Self::start_with_sink(nat, s, epoch, None)
+        let ctx = ControlCtx {
+            nat: Some(nat.clone()),
+            sources: None,
+            reload: None,
+            epoch,
+        };
+        let control = ControlServer::start(&s.control, "nat64.control.socket", ctx)?;
+        let mut rt = Self::start_tables(nat, s, epoch, None)?;
+        rt.control = Some(control);
+        Ok(rt)
     }
 
-    /// [`Nat64Runtime::start`], with the timer writing the core's expiry packets (ICMP errors) to
-    /// `sink` (without one they are counted by the core and discarded).
+    /// Starts the timer thread only (the daemon runs the control socket itself, in either mode).
+    /// The timer writes the core's expiry packets (ICMP errors for unanswered stored SYNs) to
+    /// `sink`; without one they are counted by the core and discarded.
     ///
     /// # Errors
-    /// As [`Nat64Runtime::start`].
-    pub fn start_with_sink(
+    /// The mapping log file cannot be opened, or the thread cannot start.
+    pub fn start_tables(
         nat: Arc<Nat64>,
         s: &Nat64Settings,
         epoch: Instant,
         sink: Option<PacketSink>,
     ) -> Result<Self, String> {
-        let listener = bind_control(&s.control)
-            .map_err(|e| format!("nat64.control.socket {}: {e}", s.control.socket.display()))?;
         let log_file: LogFile = Arc::new(Mutex::new(None));
         if let MappingLog::File(p) = &s.mapping_log {
             let f =
@@ -439,20 +701,12 @@ impl Nat64Runtime {
                 .spawn(move || timer_loop(&nat, &stop, epoch, to_log, &lf, sink))
                 .map_err(|e| format!("cannot start the NAT64 timer: {e}"))?
         };
-        let control = {
-            let (nat, stop) = (nat.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("nat64-control".into())
-                .spawn(move || control_loop(listener, nat, stop, epoch))
-                .map_err(|e| format!("cannot start the control socket thread: {e}"))?
-        };
         Ok(Nat64Runtime {
             nat,
             epoch,
             stop,
             timer: Some(timer),
-            control: Some(control),
-            socket: s.control.socket.clone(),
+            control: None,
             log_file,
         })
     }
@@ -505,22 +759,14 @@ impl Nat64Runtime {
         (eff, warn)
     }
 
-    /// Stops both threads and removes the socket file.
+    /// Stops the threads and removes the socket file (when it runs one).
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wake the control thread out of accept().
-        let _ = UnixStream::connect(&self.socket);
-        for h in [self.timer.take(), self.control.take()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = h.join();
+        if let Some(c) = self.control.take() {
+            c.stop();
         }
-        // Only our socket: something else put at the path meanwhile is left alone.
-        if std::fs::symlink_metadata(&self.socket)
-            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-        {
-            let _ = std::fs::remove_file(&self.socket);
+        if let Some(h) = self.timer.take() {
+            let _ = h.join();
         }
     }
 }
@@ -644,7 +890,7 @@ pub const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 /// Serves the control socket: every connection is a task of a one-thread runtime, so an idle or
 /// slow client holds a task, not the socket; at most [`MAX_CONNECTIONS`] at once, each with a
 /// deadline for its request ([`REQUEST_DEADLINE`]) and for its answer ([`ANSWER_DEADLINE`]).
-fn control_loop(l: UnixListener, nat: Arc<Nat64>, stop: Arc<AtomicBool>, epoch: Instant) {
+fn control_loop(l: UnixListener, ctx: Arc<ControlCtx>, stop: Arc<AtomicBool>) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -693,9 +939,9 @@ fn control_loop(l: UnixListener, nat: Arc<Nat64>, stop: Arc<AtomicBool>, epoch: 
                 });
                 continue;
             };
-            let nat = nat.clone();
+            let ctx = ctx.clone();
             tokio::spawn(async move {
-                serve(&mut s, &nat, epoch).await;
+                serve(&mut s, &ctx).await;
                 drop(permit);
             });
         }
@@ -704,7 +950,7 @@ fn control_loop(l: UnixListener, nat: Arc<Nat64>, stop: Arc<AtomicBool>, epoch: 
 
 /// One connection: one request line (at most 4096 bytes) within [`REQUEST_DEADLINE`], then the
 /// answer within [`ANSWER_DEADLINE`].
-async fn serve(s: &mut tokio::net::UnixStream, nat: &Nat64, epoch: Instant) {
+async fn serve(s: &mut tokio::net::UnixStream, ctx: &ControlCtx) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let mut line = String::new();
     let read = {
@@ -713,7 +959,7 @@ async fn serve(s: &mut tokio::net::UnixStream, nat: &Nat64, epoch: Instant) {
     };
     let reply = match read {
         Ok(Ok(_)) => match Request::parse(line.trim()) {
-            Ok(req) => answer(nat, &req, now_ms(epoch)),
+            Ok(req) => dispatch(ctx, &req).await,
             Err(e) => format!("error: {e}\n"),
         },
         Ok(Err(e)) => format!("error: {e}\n"),
@@ -726,6 +972,53 @@ async fn serve(s: &mut tokio::net::UnixStream, nat: &Nat64, epoch: Instant) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::debug!("control socket: {e}"),
         Err(_) => tracing::debug!("control socket: answer not read within the deadline"),
+    }
+}
+
+/// How long `reload` waits for the main loop's answer.
+pub const RELOAD_DEADLINE: Duration = Duration::from_secs(30);
+
+async fn dispatch(ctx: &ControlCtx, req: &Request) -> String {
+    match req.what {
+        What::Sessions | What::Bib | What::Counts => match &ctx.nat {
+            Some(nat) => answer(nat, req, now_ms(ctx.epoch)),
+            None => "error: mode is \"siit\": there are no NAT64 tables (stats and reload work)\n"
+                .to_string(),
+        },
+        What::Stats => match &ctx.sources {
+            Some(src) => {
+                let snap = src.snapshot();
+                if req.json {
+                    match serde_json::to_string(&snap) {
+                        Ok(mut j) => {
+                            j.push('\n');
+                            j
+                        }
+                        Err(e) => format!("error: {e}\n"),
+                    }
+                } else {
+                    snap.table()
+                }
+            }
+            None => "error: this socket does not serve stats\n".to_string(),
+        },
+        What::Reload => {
+            let Some(tx) = &ctx.reload else {
+                return "error: this socket does not serve reload\n".to_string();
+            };
+            let (ask, answer) = tokio::sync::oneshot::channel();
+            if tx.send(ask).is_err() {
+                return "error: the daemon is stopping\n".to_string();
+            }
+            match tokio::time::timeout(RELOAD_DEADLINE, answer).await {
+                Ok(Ok(r)) => r.render(),
+                Ok(Err(_)) => "error: the daemon is stopping\n".to_string(),
+                Err(_) => format!(
+                    "error: no reload result within {} s\n",
+                    RELOAD_DEADLINE.as_secs()
+                ),
+            }
+        }
     }
 }
 
@@ -743,6 +1036,15 @@ mod tests {
         assert!(Request::parse("sessions proto=sctp").is_err());
         assert!(Request::parse("drop all").is_err());
         assert!(Request::parse("bib v4=2001:db8::1").is_err());
+        let j = Request::parse("bib format=json limit=3").unwrap();
+        assert!(j.json);
+        assert_eq!(Request::parse(&j.to_line()).unwrap(), j);
+        let st = Request::parse("stats format=json").unwrap();
+        assert_eq!((st.what, st.json), (What::Stats, true));
+        assert_eq!(Request::parse(&st.to_line()).unwrap(), st);
+        assert!(Request::parse("stats proto=udp").is_err());
+        assert_eq!(Request::parse("reload").unwrap().what, What::Reload);
+        assert!(Request::parse("reload format=json").is_err());
     }
 
     #[test]

@@ -2,11 +2,48 @@
 //!
 //! Each worker owns one [`WorkerStats`] and is its only writer: it counts a batch in plain local
 //! integers and publishes them with relaxed stores once per batch, so the packet path has no
-//! atomic read-modify-write and no lock. Readers (SIGUSR1 dump, the exit summary) sum all workers.
+//! atomic read-modify-write and no lock. Readers (SIGUSR1 dump, the exit summary, a Prometheus
+//! scrape, `nat64d stats`) sum all workers: the work of one read is bounded by the number of
+//! workers and counters, whatever the traffic.
+//!
+//! Each worker also publishes a heartbeat (the core's clock at its last wake-up) and whether it
+//! sleeps waiting for packets, once per wake-up: [`WorkerStats::healthy`] is the check behind
+//! `GET /healthz` and the systemd watchdog.
 #![deny(unsafe_code)]
 
 use nat64_core::{DropCounters, DropReason};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// Direction labels of the translated-packet counters, indexed like [`BatchCounts::fwd_packets`]:
+/// the family of the packet written (`ipv6_to_ipv4` writes IPv4).
+pub const DIRECTIONS: [&str; 2] = ["ipv6_to_ipv4", "ipv4_to_ipv6"];
+/// Protocol labels of the translated-packet counters.
+pub const PROTOCOLS: [&str; 4] = ["tcp", "udp", "icmp", "other"];
+
+/// Direction and protocol index of a packet written to the TUN (its own header: after
+/// translation the written packet's family is the direction's target).
+#[inline]
+pub fn classify(p: &[u8]) -> (usize, usize) {
+    let (dir, proto) = match p.first().map(|b| b >> 4) {
+        Some(4) => (0, p.get(9).copied()),
+        // An IPv6 Fragment header (44) in front: its next header names the protocol.
+        Some(6) => match p.get(6).copied() {
+            Some(44) => (1, p.get(40).copied()),
+            nh => (1, nh),
+        },
+        _ => (1, None),
+    };
+    let i = match proto {
+        Some(6) => 0,
+        Some(17) => 1,
+        Some(1 | 58) => 2,
+        _ => 3,
+    };
+    (dir, i)
+}
+
+/// Milliseconds a busy worker may go without a wake-up before it counts as stuck.
+pub const STALL_MS: u64 = 5_000;
 
 /// Counters of one worker (single writer).
 #[derive(Debug)]
@@ -25,6 +62,16 @@ pub struct WorkerStats {
     pub internal_errors: AtomicU64,
     /// Packets not forwarded, by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
+    /// Translated packets written, by direction and protocol ([`DIRECTIONS`], [`PROTOCOLS`]).
+    pub fwd_packets: [[AtomicU64; 4]; 2],
+    /// Their bytes (IP header included).
+    pub fwd_bytes: [[AtomicU64; 4]; 2],
+    /// The core's clock (ms) at the worker's last wake-up.
+    pub beat_ms: AtomicU64,
+    /// The worker sleeps waiting for packets.
+    pub idle: AtomicBool,
+    /// The worker thread runs (false once it returned or unwound).
+    pub alive: AtomicBool,
 }
 
 impl Default for WorkerStats {
@@ -37,6 +84,11 @@ impl Default for WorkerStats {
             rx_errors: AtomicU64::new(0),
             internal_errors: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            fwd_packets: Default::default(),
+            fwd_bytes: Default::default(),
+            beat_ms: AtomicU64::new(0),
+            idle: AtomicBool::new(true),
+            alive: AtomicBool::new(true),
         }
     }
 }
@@ -58,6 +110,10 @@ pub struct BatchCounts {
     pub internal_errors: u64,
     /// Drops by reason.
     pub drops: DropCounters,
+    /// Translated packets written, by direction and protocol.
+    pub fwd_packets: [[u64; 4]; 2],
+    /// Their bytes.
+    pub fwd_bytes: [[u64; 4]; 2],
 }
 
 impl BatchCounts {
@@ -93,12 +149,50 @@ impl WorkerStats {
                 *n = 0;
             }
         }
+        for d in 0..2 {
+            for p in 0..4 {
+                bump(&self.fwd_packets[d][p], b.fwd_packets[d][p]);
+                bump(&self.fwd_bytes[d][p], b.fwd_bytes[d][p]);
+            }
+        }
+        b.fwd_packets = [[0; 4]; 2];
+        b.fwd_bytes = [[0; 4]; 2];
         b.rx = 0;
         b.tx = 0;
         b.icmp_errors = 0;
         b.tx_errors = 0;
         b.rx_errors = 0;
         b.internal_errors = 0;
+    }
+}
+
+impl WorkerStats {
+    /// The worker is about to sleep until a packet comes (`true`) or has woken up at `now_ms`
+    /// (`false`). Called once per wake-up by the owning worker.
+    #[inline]
+    pub fn set_idle(&self, idle: bool, now_ms: u64) {
+        if !idle {
+            self.beat_ms.store(now_ms, Relaxed);
+        }
+        self.idle.store(idle, Relaxed);
+    }
+
+    /// The worker runs and either sleeps waiting for packets or woke up within [`STALL_MS`] of
+    /// `now_ms` (a worker stuck inside a batch, or gone, is not healthy).
+    pub fn healthy(&self, now_ms: u64) -> bool {
+        self.alive.load(Relaxed)
+            && (self.idle.load(Relaxed)
+                || now_ms.saturating_sub(self.beat_ms.load(Relaxed)) <= STALL_MS)
+    }
+}
+
+/// Marks a worker gone when dropped (the worker's thread ends or unwinds).
+#[derive(Debug)]
+pub struct AliveGuard(pub std::sync::Arc<WorkerStats>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Relaxed);
     }
 }
 
@@ -119,6 +213,10 @@ pub struct Totals {
     pub internal_errors: u64,
     /// Drops by reason, indexed by [`DropReason::index`].
     pub drops: Vec<u64>,
+    /// Translated packets, by direction and protocol.
+    pub fwd_packets: [[u64; 4]; 2],
+    /// Their bytes.
+    pub fwd_bytes: [[u64; 4]; 2],
 }
 
 impl Totals {
@@ -138,8 +236,19 @@ impl Totals {
             for (i, d) in w.drops.iter().enumerate() {
                 t.drops[i] += d.load(Relaxed);
             }
+            for d in 0..2 {
+                for p in 0..4 {
+                    t.fwd_packets[d][p] += w.fwd_packets[d][p].load(Relaxed);
+                    t.fwd_bytes[d][p] += w.fwd_bytes[d][p].load(Relaxed);
+                }
+            }
         }
         t
+    }
+
+    /// Translated packets in all directions and protocols.
+    pub fn translated(&self) -> u64 {
+        self.fwd_packets.iter().flatten().sum()
     }
 
     /// The count for `r`.

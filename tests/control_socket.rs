@@ -45,6 +45,7 @@ fn counts() -> Request {
         what: What::Counts,
         filter: Filter::default(),
         limit: 10,
+        json: false,
     }
 }
 

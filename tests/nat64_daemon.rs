@@ -42,6 +42,7 @@ fn req(what: What, proto: Option<Proto>) -> Request {
             ..Filter::default()
         },
         limit: 100,
+        json: false,
     }
 }
 
@@ -224,7 +225,7 @@ fn timer_writes_port_unreachable_for_an_unanswered_stored_syn() {
             Ok(())
         })
     };
-    let rt = Nat64Runtime::start_with_sink(nat.clone(), &s, epoch, Some(sink)).expect("runtime");
+    let rt = Nat64Runtime::start_tables(nat.clone(), &s, epoch, Some(sink)).expect("runtime");
 
     let mut syn = Vec::new();
     PacketBuilder::ipv4([198, 51, 100, 7], [192, 0, 2, 1], 64)

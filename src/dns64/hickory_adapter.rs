@@ -6,6 +6,7 @@
 //! The decisions themselves (what to synthesize, the TTL, the exclusion set, the PTR mapping) are
 //! in `nat64_core::dns64`; here we only convert records to and from its [`Rr`] values.
 
+use super::stats::QueryResult;
 use super::upstream::UpstreamError;
 use super::{Counter, Engine};
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -62,6 +63,39 @@ pub(super) async fn resolve_udp(
 /// answer instead of asking the upstream again; each gets it with its own ID, RD bit and name
 /// case.
 pub(super) async fn resolve(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    let t0 = std::time::Instant::now();
+    let ans = resolve_shared(engine, query, src).await;
+    if let Some(a) = &ans {
+        let rcode = a.get(3).map_or(0xf, |b| b & 0xf);
+        let synthesized = rcode == 0 && holds_synthesized(engine, a);
+        engine
+            .stats
+            .resolved
+            .observe(QueryResult::of(rcode, synthesized), t0.elapsed());
+    }
+    ans
+}
+
+/// The answer holds an AAAA record inside one of the Pref64::/n (a synthesized one).
+fn holds_synthesized(engine: &Engine, ans: &[u8]) -> bool {
+    let Ok(m) = Message::from_vec(ans) else {
+        return false;
+    };
+    m.answers.iter().any(|r| match &r.data {
+        RData::AAAA(a) => {
+            let o = a.0.octets();
+            engine
+                .settings
+                .policy
+                .prefixes
+                .iter()
+                .any(|p| p.contains(&o))
+        }
+        _ => false,
+    })
+}
+
+async fn resolve_shared(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
     let mut qname = [0u8; wire::MAX_NAME];
     let Ok(q) = wire::parse_query(query, &mut qname) else {
         return resolve_one(engine, query, src).await;

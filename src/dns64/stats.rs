@@ -56,6 +56,8 @@ counters! {
 #[derive(Debug, Default)]
 pub struct Stats {
     c: [AtomicU64; Counter::ALL.len()],
+    /// Results and latency of resolved queries.
+    pub resolved: Resolved,
 }
 
 impl Stats {
@@ -76,5 +78,118 @@ impl Stats {
             .iter()
             .map(|c| (c.label(), self.get(*c)))
             .collect()
+    }
+}
+
+/// How a resolved (slow-path) query was answered: the `result` label of
+/// `nat64d_dns64_queries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum QueryResult {
+    /// NOERROR with at least one AAAA record inside a Pref64::/n (RFC 6147 §5.1.7).
+    Synthesized,
+    /// NOERROR relayed without synthesis (real AAAA, other types, NODATA).
+    Passed,
+    /// REFUSED.
+    Refused,
+    /// NXDOMAIN.
+    Nxdomain,
+    /// SERVFAIL.
+    Servfail,
+    /// FORMERR.
+    Formerr,
+    /// Any other RCODE (NOTIMP, BADVERS...).
+    Other,
+}
+
+impl QueryResult {
+    /// Every result, in index order.
+    pub const ALL: [QueryResult; 7] = [
+        QueryResult::Synthesized,
+        QueryResult::Passed,
+        QueryResult::Refused,
+        QueryResult::Nxdomain,
+        QueryResult::Servfail,
+        QueryResult::Formerr,
+        QueryResult::Other,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueryResult::Synthesized => "synthesized",
+            QueryResult::Passed => "passed",
+            QueryResult::Refused => "refused",
+            QueryResult::Nxdomain => "nxdomain",
+            QueryResult::Servfail => "servfail",
+            QueryResult::Formerr => "formerr",
+            QueryResult::Other => "other",
+        }
+    }
+
+    /// The result for an answer with RCODE `rcode` (RFC 1035 §4.1.1); `synthesized`: it holds
+    /// a synthesized AAAA.
+    pub fn of(rcode: u8, synthesized: bool) -> QueryResult {
+        match rcode {
+            0 if synthesized => QueryResult::Synthesized,
+            0 => QueryResult::Passed,
+            1 => QueryResult::Formerr,
+            2 => QueryResult::Servfail,
+            3 => QueryResult::Nxdomain,
+            5 => QueryResult::Refused,
+            _ => QueryResult::Other,
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the resolution latency histogram.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Results and latency of resolved queries (not the cache-hit fast path, which is counted by
+/// `cache_hits`). Written once per resolved query, read by a scrape.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    results: [AtomicU64; 7],
+    /// Per bucket (not cumulative); the last slot is +Inf.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Resolved {
+    /// Counts one resolved query.
+    pub fn observe(&self, r: QueryResult, elapsed: std::time::Duration) {
+        self.results[r as usize].fetch_add(1, Ordering::Relaxed);
+        let s = elapsed.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The count of `r`.
+    pub fn result(&self, r: QueryResult) -> u64 {
+        self.results[r as usize].load(Ordering::Relaxed)
+    }
+
+    /// The histogram: (sum in seconds, count, cumulative (upper bound, count) per bucket).
+    pub fn histogram(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut acc = 0u64;
+        let mut out = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
+        for (i, b) in self.buckets.iter().enumerate() {
+            acc += b.load(Ordering::Relaxed);
+            out.push((
+                LATENCY_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY),
+                acc,
+            ));
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (sum, acc, out)
     }
 }

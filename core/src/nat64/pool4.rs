@@ -206,6 +206,14 @@ impl Pool4 {
         &self.owners[ai * 3 + p as usize]
     }
 
+    /// Ports of `p` allocated on the address with index `ai` (a scan of its owner bytes, at
+    /// most 64 KiB: for metrics, never on the packet path).
+    pub fn ports_in_use(&self, ai: usize, p: Proto) -> usize {
+        self.owners.get(ai * 3 + p as usize).map_or(0, |o| {
+            o.iter().filter(|b| b.load(Ordering::Relaxed) != 0).count()
+        })
+    }
+
     /// The shard that owns `(address index, p, port)`, if the port is allocated. Ports outside
     /// the range are never owned here (static entries outside it are found by the caller).
     #[inline]
@@ -369,10 +377,14 @@ mod tests {
         assert!(p.claim(0, Proto::Tcp, 80, 5));
         assert!(!p.claim(0, Proto::Tcp, 80, 6));
         assert_eq!(p.owner(0, Proto::Tcp, 80), Some(5));
+        assert_eq!(p.ports_in_use(0, Proto::Tcp), 1);
+        assert_eq!(p.ports_in_use(0, Proto::Udp), 0);
+        assert_eq!(p.ports_in_use(1, Proto::Tcp), 0);
         // Other protocols have their own port space (RFC 6146 §3.5.1.1 last bullet).
         assert_eq!(p.owner(0, Proto::Udp, 80), None);
         p.release(0, Proto::Tcp, 80);
         assert_eq!(p.owner(0, Proto::Tcp, 80), None);
+        assert_eq!(p.ports_in_use(0, Proto::Tcp), 0);
     }
 
     #[test]
