@@ -18,14 +18,14 @@
 #![deny(unsafe_code)]
 
 use crate::config::{self, Config};
+use crate::control::metrics::{MetricsServer, ReloadCounts, Sources};
+use crate::control::socket::{ControlCtx, ControlServer, Nat64Runtime, ReloadAsk, ReloadReport};
+use crate::dataplane::netcfg::NetCfg;
+use crate::dataplane::stats::{AliveGuard, Totals, WorkerStats};
+use crate::dataplane::tun;
+use crate::dataplane::xlator::Translator;
 use crate::dataplane::{self, SharedTranslator};
 use crate::logging::LogHandle;
-use crate::metrics::{MetricsServer, ReloadCounts, Sources};
-use crate::nat64_ctl::{ControlCtx, ControlServer, Nat64Runtime, ReloadAsk, ReloadReport};
-use crate::netcfg::NetCfg;
-use crate::stats::{AliveGuard, Totals, WorkerStats};
-use crate::tun;
-use crate::xlator::Translator;
 use arc_swap::ArcSwap;
 use nat64_core::siit::Siit;
 use sd_notify::NotifyState;
@@ -47,7 +47,7 @@ pub enum StartError {
     Tun(#[from] tun::TunError),
     /// Routes or addresses could not be set.
     #[error(transparent)]
-    Net(#[from] crate::netcfg::NetError),
+    Net(#[from] crate::dataplane::netcfg::NetError),
     /// Anything else at start (threads, signals).
     #[error("{0}")]
     Other(String),
@@ -149,7 +149,7 @@ impl Running {
                     report.needs_restart.push((*k).to_string());
                 }
                 // Mode nat64 keeps its tables (the Nat64 in the running translator); only the
-                // static BIB and the mapping log file change in place (nat64_ctl).
+                // static BIB and the mapping log file change in place (control::socket).
                 let nat64_applied = match (&self.nat64, &self.cfg.nat64, &new.nat64) {
                     (Some(rt), Some(old), Some(n)) => {
                         let (eff, warns) = rt.reload(old, n);
@@ -216,7 +216,7 @@ impl Running {
 fn tun_sink(
     q: &tun_rs::SyncDevice,
     offload: bool,
-) -> std::io::Result<crate::nat64_ctl::PacketSink> {
+) -> std::io::Result<crate::control::socket::PacketSink> {
     use std::io::Write as _;
     use std::os::fd::AsFd as _;
     let mut f = std::fs::File::from(q.as_fd().try_clone_to_owned()?);
@@ -242,7 +242,7 @@ fn tun_sink(
 pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     let cfg = config::load(path)?;
     if cfg.mode == config::Mode::Nat64 {
-        let host = crate::netcfg::host_ipv4_addresses()?;
+        let host = crate::dataplane::netcfg::host_ipv4_addresses()?;
         if let Some(e) = cfg.pool4_on_host(&host).into_iter().next() {
             return Err(e.into());
         }
@@ -259,7 +259,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     // DNS64 first: a port that cannot be bound stops us before anything is changed.
     let dns64 = match &cfg.dns64 {
         Some(d) => {
-            Some(crate::dns64_service::Dns64Service::start(d.clone()).map_err(StartError::Other)?)
+            Some(crate::dns64::service::Dns64Service::start(d.clone()).map_err(StartError::Other)?)
         }
         None => None,
     };
@@ -276,7 +276,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         tracing::warn!("tun.offload: not available ({e}); running without offload");
     }
     let mut net = NetCfg::new(&tun.name);
-    let started = (|| -> Result<(), crate::netcfg::NetError> {
+    let started = (|| -> Result<(), crate::dataplane::netcfg::NetError> {
         for a in &cfg.tun.addresses {
             net.add_address(*a)?;
         }
@@ -337,7 +337,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
     let (first, nat) = match (&cfg.mode, &cfg.nat64) {
         (config::Mode::Nat64, Some(n)) => {
             let mut c = n.core.clone();
-            c.hash_seed = crate::nat64_ctl::random_seed()
+            c.hash_seed = crate::control::socket::random_seed()
                 .map_err(|e| StartError::Other(format!("cannot read a hash seed: {e}")))?;
             let nat = Arc::new(
                 nat64_core::nat64::Nat64::new(c)

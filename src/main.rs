@@ -20,8 +20,12 @@ fn main() -> ExitCode {
             output,
             seed,
         } => {
-            match nat64d::translate::run(&config.path(), input.as_deref(), output.as_deref(), seed)
-            {
+            match nat64d::tools::translate::run(
+                &config.path(),
+                input.as_deref(),
+                output.as_deref(),
+                seed,
+            ) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("nat64d translate: {e:#}");
@@ -29,23 +33,25 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Dns64 { config } => match nat64d::dns64_service::run_standalone(&config.path()) {
+        Command::Dns64 { config } => match nat64d::dns64::service::run_standalone(&config.path()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("nat64d dns64: {e:#}");
                 ExitCode::FAILURE
             }
         },
-        Command::Sessions(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Sessions, &a),
-        Command::Bib(a) => nat64d::nat64_ctl::cli(nat64d::nat64_ctl::What::Bib, &a),
-        Command::Stats(a) => nat64d::nat64_ctl::cli_stats(&a),
-        Command::Reload(a) => nat64d::nat64_ctl::cli_reload(&a),
+        Command::Sessions(a) => {
+            nat64d::control::socket::cli(nat64d::control::socket::What::Sessions, &a)
+        }
+        Command::Bib(a) => nat64d::control::socket::cli(nat64d::control::socket::What::Bib, &a),
+        Command::Stats(a) => nat64d::control::socket::cli_stats(&a),
+        Command::Reload(a) => nat64d::control::socket::cli_reload(&a),
         Command::CheckConfig { config } => match nat64d::config::load(&config.path()) {
             Ok(c) => {
                 // What `run` would refuse on this host (check-config on another machine cannot
                 // know that machine's addresses).
                 if c.mode == nat64d::config::Mode::Nat64 {
-                    match nat64d::netcfg::host_ipv4_addresses() {
+                    match nat64d::dataplane::netcfg::host_ipv4_addresses() {
                         Ok(host) => {
                             let errs = c.pool4_on_host(&host);
                             for e in &errs {

@@ -18,6 +18,7 @@
 pub mod cache;
 pub mod config;
 mod hickory_adapter;
+pub mod service;
 pub mod stats;
 mod tcp;
 mod udp;

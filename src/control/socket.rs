@@ -495,7 +495,7 @@ pub struct ControlCtx {
     /// Mode nat64: the tables (`sessions`, `bib`, `counts`).
     pub nat: Option<Arc<Nat64>>,
     /// The counters (`stats`).
-    pub sources: Option<Arc<crate::metrics::Sources>>,
+    pub sources: Option<Arc<crate::control::metrics::Sources>>,
     /// Where `reload` goes (the daemon's main loop).
     pub reload: Option<std::sync::mpsc::Sender<ReloadAsk>>,
     /// The tables' clock.

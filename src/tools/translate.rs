@@ -9,7 +9,7 @@
 //! capture and expire on the capture's clock). Prints one line per packet and
 //! writes the translated packets (and ICMP errors) to a LINKTYPE_RAW pcap.
 
-use crate::xlator::{Translator, Xlate};
+use crate::dataplane::xlator::{Translator, Xlate};
 use anyhow::{bail, Context, Result};
 use nat64_core::nat64::Nat64;
 use nat64_core::siit::Siit;

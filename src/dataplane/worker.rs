@@ -8,8 +8,8 @@
 //! each [`Verdict`] says. Nothing on this path allocates or logs above `debug`.
 #![deny(unsafe_code)]
 
-use crate::stats::{BatchCounts, WorkerStats};
-use crate::xlator::{Translator, Xlate};
+use crate::dataplane::stats::{BatchCounts, WorkerStats};
+use crate::dataplane::xlator::{Translator, Xlate};
 use arc_swap::ArcSwap;
 use nat64_core::{Ctx, Timestamp, Verdict, AUX_LEN, HEADROOM};
 use std::io;
@@ -47,7 +47,7 @@ pub fn handle_packet<T, W>(
         Ok(_) => {
             c.tx += 1;
             if translated {
-                let (d, q) = crate::stats::classify(p);
+                let (d, q) = crate::dataplane::stats::classify(p);
                 c.fwd_packets[d][q] += 1;
                 c.fwd_bytes[d][q] += p.len() as u64;
             }
