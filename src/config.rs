@@ -905,7 +905,7 @@ impl Validator<'_> {
                 let group = match &c.group {
                     Some(g) if g.get_ref().is_empty() => None,
                     Some(g) => {
-                        if let Err(e) = crate::control::socket::group_id(g.get_ref()) {
+                        if let Err(e) = crate::host::group_id(g.get_ref()) {
                             return Err(self.err(g.span(), "control.group", e.to_string()));
                         }
                         Some(g.get_ref().clone())

@@ -6,7 +6,8 @@
 //! - [`control`]: control socket and CLI client side, Prometheus metrics.
 //! - [`dns64`]: the DNS64 server and the service that runs it beside the dataplane.
 //! - [`tools`]: offline subcommands (`translate`).
-//! - [`config`] (file loading and validation), [`daemon`] (lifecycle), [`cli`], [`logging`].
+//! - [`config`] (file loading and validation), [`daemon`] (lifecycle), [`cli`], [`logging`],
+//!   [`host`] (group lookup shared by config and the control socket).
 //!
 //! One module per line (merges stay trivial). The gateway modules deny unsafe code: the TUN
 //! ioctls live in tun-rs.
@@ -16,6 +17,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod dns64;
+pub mod host;
 pub mod logging;
 pub mod tools;
 

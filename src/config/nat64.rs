@@ -505,7 +505,7 @@ impl Validator<'_> {
         let group = match &raw.control.group {
             Some(g) if g.get_ref().is_empty() => None,
             Some(g) => {
-                if let Err(e) = crate::control::socket::group_id(g.get_ref()) {
+                if let Err(e) = crate::host::group_id(g.get_ref()) {
                     return Err(self.err(g.span(), "nat64.control.group", e.to_string()));
                 }
                 Some(g.get_ref().clone())

@@ -41,28 +41,6 @@ pub fn random_seed() -> io::Result<u64> {
     getrandom::u64().map_err(|e| io::Error::other(format!("reading OS randomness: {e}")))
 }
 
-/// The group id of `name`: a number, or a name looked up through the system's group database
-/// (`getgrnam_r`, so NSS sources count: systemd `DynamicUser=` groups, LDAP, not only
-/// /etc/group).
-///
-/// # Errors
-/// `NotFound` naming the group when no source knows it; the lookup's own error otherwise.
-pub fn group_id(name: &str) -> io::Result<u32> {
-    if let Ok(n) = name.parse::<u32>() {
-        return Ok(n);
-    }
-    match nix::unistd::Group::from_name(name) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        Ok(None) => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no such group \"{name}\" (looked up through NSS)"),
-        )),
-        Err(e) => Err(io::Error::other(format!(
-            "looking up group \"{name}\": {e}"
-        ))),
-    }
-}
-
 /// A parsed control request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -603,7 +581,7 @@ pub fn bind_control(c: &ControlConfig) -> io::Result<UnixListener> {
     }
     let l = UnixListener::bind(&c.socket)?;
     let gid = match &c.group {
-        Some(g) => Some(group_id(g)?),
+        Some(g) => Some(crate::host::group_id(g)?),
         None => None,
     };
     if let Err(e) = set_socket_owner_mode(&c.socket, gid) {
@@ -1045,19 +1023,5 @@ mod tests {
         assert!(Request::parse("stats proto=udp").is_err());
         assert_eq!(Request::parse("reload").unwrap().what, What::Reload);
         assert!(Request::parse("reload format=json").is_err());
-    }
-
-    #[test]
-    fn group_by_number_and_name() {
-        assert_eq!(group_id("0").unwrap(), 0);
-        assert_eq!(group_id("root").unwrap(), 0);
-        // A group of this process, by the name the system gives it (whatever source holds it).
-        let me = nix::unistd::getegid();
-        if let Ok(Some(g)) = nix::unistd::Group::from_gid(me) {
-            assert_eq!(group_id(&g.name).unwrap(), me.as_raw());
-        }
-        let e = group_id("no-such-group-nat64d").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        assert!(e.to_string().contains("\"no-such-group-nat64d\""), "{e}");
     }
 }
