@@ -119,6 +119,19 @@ impl Running {
         Totals::sum(self.stats.iter().map(|s| s.as_ref()))
     }
 
+    /// SIGUSR1: the counters (and the NAT64 table sizes) as `info` lines.
+    fn log_counters(&self) {
+        tracing::info!("counters: {}", self.totals().render());
+        if let Some(rt) = &self.nat64 {
+            let c = rt.nat().counts();
+            tracing::info!(
+                "nat64: sessions tcp={} udp={} icmp={} bib tcp={} udp={} icmp={} static={} fragments={} events_dropped={}",
+                c.sessions[0], c.sessions[1], c.sessions[2], c.bib[0], c.bib[1], c.bib[2],
+                c.static_bib, c.fragments, c.events_dropped
+            );
+        }
+    }
+
     fn reload(&mut self) -> ReloadReport {
         let mono = NotifyState::monotonic_usec_now().ok();
         let mut st = vec![NotifyState::Reloading];
@@ -234,44 +247,342 @@ fn tun_sink(
     }))
 }
 
-/// Runs the gateway with the config at `path` until SIGTERM/SIGINT.
+/// Runs the gateway with the config at `path` until SIGTERM/SIGINT: [`Daemon::start`], then
+/// [`Daemon::run`] (the event loop, which reloads on request), then [`Daemon::stop`].
 ///
 /// # Errors
 /// [`StartError`] for anything that prevents starting; after start, only a worker thread that
 /// died makes it return an error.
 pub fn run(path: &std::path::Path) -> Result<(), StartError> {
-    let cfg = config::load(path)?;
-    if cfg.mode == config::Mode::Nat64 {
-        let host = crate::dataplane::netcfg::host_ipv4_addresses()?;
-        if let Some(e) = cfg.pool4_on_host(&host).into_iter().next() {
-            return Err(e.into());
+    let mut d = Daemon::start(path)?;
+    let failed = d.run();
+    d.stop(failed)
+}
+
+/// The TUN device with its addresses and routes in place.
+struct Dataplane {
+    tun: tun::Tun,
+    net: NetCfg,
+}
+
+/// The signal thread, forwarding into the main loop's channel.
+struct SignalThread {
+    handle: signal_hook::iterator::Handle,
+    thread: JoinHandle<()>,
+}
+
+/// A started gateway: what [`Daemon::run`] watches and [`Daemon::stop`] takes down.
+struct Daemon {
+    run: Running,
+    /// Signals and reload asks, in arrival order.
+    events: mpsc::Receiver<Event>,
+    signals: SignalThread,
+    /// Forwards the control socket's reload asks into `events`.
+    reload_fwd: JoinHandle<()>,
+    workers: Vec<JoinHandle<std::io::Result<()>>>,
+    /// Tells the workers to stop.
+    stop: Arc<InterruptEvent>,
+    sources: Arc<Sources>,
+    control: Option<ControlServer>,
+    metrics: Option<MetricsServer>,
+    dns64: Option<crate::dns64::service::Dns64Service>,
+    /// The TUN device existed before us (persistent): our routes and addresses stay on it
+    /// unless we take them off.
+    attached: bool,
+    /// A part that failed after the dataplane was up: the daemon stops at once, cleanly.
+    failed_start: Option<String>,
+}
+
+impl Daemon {
+    /// Start: validate the config, bind the DNS64 and metrics ports, open the TUN and configure
+    /// it, install the signal handlers, spawn the workers, the NAT64 timer and the control
+    /// socket, then tell systemd READY.
+    fn start(path: &std::path::Path) -> Result<Daemon, StartError> {
+        let cfg = config::load(path)?;
+        if cfg.mode == config::Mode::Nat64 {
+            let host = crate::dataplane::netcfg::host_ipv4_addresses()?;
+            if let Some(e) = cfg.pool4_on_host(&host).into_iter().next() {
+                return Err(e.into());
+            }
+        }
+        let log = match crate::logging::init(&cfg.log) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("nat64d: logging: {e}");
+                None
+            }
+        };
+        tracing::info!("starting: {}", config::summary(&cfg));
+
+        // DNS64 first: a port that cannot be bound stops us before anything is changed.
+        let dns64 = match &cfg.dns64 {
+            Some(d) => Some(
+                crate::dns64::service::Dns64Service::start(d.clone()).map_err(StartError::Other)?,
+            ),
+            None => None,
+        };
+        // The metrics port too (it is served once the workers run).
+        let metrics_listener = match cfg.metrics {
+            Some(a) => Some(MetricsServer::bind(a).map_err(StartError::Other)?),
+            None => None,
+        };
+
+        let Dataplane { tun, net } = open_dataplane(&cfg)?;
+        let attached = tun.attached;
+
+        // Signals first, so none is lost once workers run.
+        let (tx, events) = mpsc::channel::<Event>();
+        let reload_tx = tx.clone();
+        let signals = spawn_signals(tx)?;
+
+        let (first, nat) = match (&cfg.mode, &cfg.nat64) {
+            (config::Mode::Nat64, Some(n)) => {
+                let mut c = n.core.clone();
+                c.hash_seed = crate::control::socket::random_seed()
+                    .map_err(|e| StartError::Other(format!("cannot read a hash seed: {e}")))?;
+                let nat = Arc::new(
+                    nat64_core::nat64::Nat64::new(c)
+                        .map_err(|e| StartError::Other(format!("nat64: {e}")))?,
+                );
+                (Translator::Nat64(nat.clone()), Some(nat))
+            }
+            _ => (Translator::Siit(Siit::new(cfg.siit.clone())), None),
+        };
+        let translator: SharedTranslator = Arc::new(ArcSwap::from_pointee(first));
+        let stop = Arc::new(
+            InterruptEvent::new()
+                .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
+        );
+        let epoch = Instant::now();
+        let mut failed_start: Option<String> = None;
+        // The NAT64 timer's output (RFC 6146 §3.5.2.2 Port Unreachable on expiry of a stored
+        // SYN): a second descriptor of the first queue, written to only.
+        let sink = match (&nat, tun.queues.first()) {
+            (Some(_), Some(q)) => match tun_sink(q, tun.offload) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(
+                        "nat64: no TUN writer for the timer ({e}); expiry errors are not sent"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let (stats, workers) =
+            spawn_workers(tun, usize::from(cfg.tun.mtu), &translator, &stop, epoch)?;
+
+        let nat64 = match (&nat, &cfg.nat64) {
+            (Some(nat), Some(s)) => match Nat64Runtime::start_tables(nat.clone(), s, epoch, sink) {
+                Ok(rt) => Some(rt),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failed_start = Some(e);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let reloads = Arc::new(ReloadCounts::default());
+        let sources = Arc::new(Sources {
+            mode: match cfg.mode {
+                config::Mode::Siit => "siit",
+                config::Mode::Nat64 => "nat64",
+            },
+            workers: stats.clone(),
+            epoch,
+            nat: nat.clone(),
+            dns64: dns64.as_ref().map(|d| d.stats()),
+            reloads: reloads.clone(),
+        });
+        // The control socket, in either mode: stats, reload, and the tables in mode nat64.
+        let (ask_tx, ask_rx) = mpsc::channel::<ReloadAsk>();
+        let control = if failed_start.is_none() {
+            let ctx = ControlCtx {
+                nat: nat.clone(),
+                sources: Some(sources.clone()),
+                reload: Some(ask_tx),
+                epoch,
+            };
+            start_control(&cfg, ctx).unwrap_or_else(|e| {
+                tracing::error!("{e}");
+                failed_start = Some(e);
+                None
+            })
+        } else {
+            // Only the control socket asks (the forwarder ends when it is gone).
+            drop(ask_tx);
+            None
+        };
+        // Forward reload asks into the main loop's channel.
+        let reload_fwd = std::thread::Builder::new()
+            .name("reload-asks".into())
+            .spawn(move || {
+                for a in ask_rx {
+                    if reload_tx.send(Event::Reload(a)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| StartError::Other(format!("cannot start a thread: {e}")))?;
+        let metrics = match metrics_listener {
+            Some(l) => match MetricsServer::serve(l, sources.clone()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failed_start.get_or_insert(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        if failed_start.is_none() {
+            notify(&[NotifyState::Ready, NotifyState::Status("translating")]);
+            tracing::info!("ready");
+        }
+        Ok(Daemon {
+            run: Running {
+                cfg,
+                translator,
+                net,
+                log,
+                stats,
+                nat64,
+                reloads,
+            },
+            events,
+            signals,
+            reload_fwd,
+            workers,
+            stop,
+            sources,
+            control,
+            metrics,
+            dns64,
+            attached,
+            failed_start,
+        })
+    }
+
+    /// Run: the event loop on the main thread. Reloads on SIGHUP or a control-socket ask,
+    /// logs the counters on SIGUSR1, pings the watchdog while every worker makes progress.
+    /// Returns on SIGTERM/SIGINT (`None`) or with what failed (a worker ended, the signal thread
+    /// ended, or a part of the start).
+    fn run(&mut self) -> Option<String> {
+        if let Some(f) = self.failed_start.take() {
+            return Some(f);
+        }
+        let watchdog = sd_notify::watchdog_enabled();
+        let tick = watchdog
+            .map(|w| w / 2)
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        loop {
+            match self.events.recv_timeout(tick) {
+                Ok(Event::Signal(SIGHUP)) => {
+                    tracing::info!("SIGHUP: reloading {}", self.run.cfg.path.display());
+                    self.run.reload();
+                }
+                Ok(Event::Reload(ask)) => {
+                    tracing::info!("control socket: reloading {}", self.run.cfg.path.display());
+                    let _ = ask.send(self.run.reload());
+                }
+                Ok(Event::Signal(SIGUSR1)) => self.run.log_counters(),
+                Ok(Event::Signal(s)) => {
+                    tracing::info!(
+                        "{}: stopping",
+                        if s == SIGINT { "SIGINT" } else { "SIGTERM" }
+                    );
+                    return None;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Some("the signal thread ended".to_string());
+                }
+            }
+            if watchdog.is_some() {
+                // Liveness is not enough: a worker stuck inside a batch stops the pings.
+                let stuck = self.sources.stuck_workers();
+                if stuck.is_empty() {
+                    notify(&[NotifyState::Watchdog]);
+                } else {
+                    tracing::error!("workers {stuck:?} made no progress: not pinging the watchdog");
+                }
+            }
+            if let Some(i) = self.workers.iter().position(|w| w.is_finished()) {
+                return Some(format!("worker {i} ended unexpectedly"));
+            }
         }
     }
-    let log = match crate::logging::init(&cfg.log) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            eprintln!("nat64d: logging: {e}");
-            None
+
+    /// Stop: STOPPING; close the endpoints, stop and join the workers, stop the NAT64 timer,
+    /// take our routes and addresses off a persistent device, stop DNS64 and the signal
+    /// thread, log the counters. `failed` (from [`Daemon::run`]) and any worker error make the
+    /// result an error.
+    fn stop(self, mut failed: Option<String>) -> Result<(), StartError> {
+        let Daemon {
+            mut run,
+            events,
+            signals,
+            reload_fwd,
+            workers,
+            stop,
+            control,
+            metrics,
+            dns64,
+            attached,
+            ..
+        } = self;
+        notify(&[NotifyState::Stopping]);
+        drop(metrics);
+        if let Some(c) = control {
+            c.stop();
         }
-    };
-    tracing::info!("starting: {}", config::summary(&cfg));
-
-    // DNS64 first: a port that cannot be bound stops us before anything is changed.
-    let dns64 = match &cfg.dns64 {
-        Some(d) => {
-            Some(crate::dns64::service::Dns64Service::start(d.clone()).map_err(StartError::Other)?)
+        let _ = reload_fwd.join();
+        if let Err(e) = stop.trigger() {
+            tracing::error!("cannot signal the workers to stop: {e}");
         }
-        None => None,
-    };
+        for (i, w) in workers.into_iter().enumerate() {
+            match w.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!("worker {i}: {e}");
+                    failed.get_or_insert_with(|| format!("worker {i}: {e}"));
+                }
+                Err(_) => {
+                    tracing::error!("worker {i} panicked");
+                    failed.get_or_insert_with(|| format!("worker {i} panicked"));
+                }
+            }
+        }
+        if let Some(rt) = run.nat64.take() {
+            rt.stop();
+        }
+        if attached {
+            // A persistent device outlives us: take our routes and addresses off it. A device
+            // we created vanished with its last queue, and its routes with it.
+            for e in run.net.remove_all() {
+                tracing::warn!("cleanup: {e}");
+            }
+        }
+        if let Some(d) = dns64 {
+            d.stop();
+        }
+        signals.handle.close();
+        let _ = signals.thread.join();
+        drop(events);
+        tracing::info!("stopped; counters: {}", run.totals().render());
+        match failed {
+            Some(f) => Err(StartError::Other(f)),
+            None => Ok(()),
+        }
+    }
+}
 
-    // The metrics port too (it is served once the workers run).
-    let metrics_listener = match cfg.metrics {
-        Some(a) => Some(MetricsServer::bind(a).map_err(StartError::Other)?),
-        None => None,
-    };
-
+/// Opens the TUN device and puts the configured addresses and routes on it; on a refusal,
+/// takes off what it had added.
+fn open_dataplane(cfg: &Config) -> Result<Dataplane, StartError> {
     let tun = tun::open(&cfg.tun)?;
-    let attached = tun.attached;
     if let Some(e) = &tun.offload_error {
         tracing::warn!("tun.offload: not available ({e}); running without offload");
     }
@@ -280,7 +591,7 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
         for a in &cfg.tun.addresses {
             net.add_address(*a)?;
         }
-        net.link_up(!attached)?;
+        net.link_up(!tun.attached)?;
         if tun.offload {
             // Otherwise a 64 KiB TCP super-packet of small segments (130 of 552 bytes were seen
             // during hostile.sh) cannot be split into the worker's buffers and is lost whole,
@@ -316,14 +627,16 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(Dataplane { tun, net })
+}
 
-    // Signals first, so none is lost once workers run.
+/// Installs the handlers for SIGTERM, SIGINT, SIGHUP and SIGUSR1 and forwards them to `tx`
+/// from a thread of their own.
+fn spawn_signals(tx: mpsc::Sender<Event>) -> Result<SignalThread, StartError> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
         .map_err(|e| StartError::Other(format!("cannot install signal handlers: {e}")))?;
-    let (tx, rx) = mpsc::channel::<Event>();
-    let reload_tx = tx.clone();
-    let sig_handle = signals.handle();
-    let sig_thread = std::thread::Builder::new()
+    let handle = signals.handle();
+    let thread = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for s in signals.forever() {
@@ -333,44 +646,23 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             }
         })
         .map_err(|e| StartError::Other(format!("cannot start the signal thread: {e}")))?;
+    Ok(SignalThread { handle, thread })
+}
 
-    let (first, nat) = match (&cfg.mode, &cfg.nat64) {
-        (config::Mode::Nat64, Some(n)) => {
-            let mut c = n.core.clone();
-            c.hash_seed = crate::control::socket::random_seed()
-                .map_err(|e| StartError::Other(format!("cannot read a hash seed: {e}")))?;
-            let nat = Arc::new(
-                nat64_core::nat64::Nat64::new(c)
-                    .map_err(|e| StartError::Other(format!("nat64: {e}")))?,
-            );
-            (Translator::Nat64(nat.clone()), Some(nat))
-        }
-        _ => (Translator::Siit(Siit::new(cfg.siit.clone())), None),
-    };
-    let translator: SharedTranslator = Arc::new(ArcSwap::from_pointee(first));
-    let stop = Arc::new(
-        InterruptEvent::new()
-            .map_err(|e| StartError::Other(format!("cannot create the stop event: {e}")))?,
-    );
-    let epoch = Instant::now();
-    let (offload, mtu) = (tun.offload, usize::from(cfg.tun.mtu));
+/// The workers' counters and threads, in queue order.
+type Workers = (Vec<Arc<WorkerStats>>, Vec<JoinHandle<std::io::Result<()>>>);
+
+/// Spawns one worker thread per TUN queue, each owning its queue.
+fn spawn_workers(
+    tun: tun::Tun,
+    mtu: usize,
+    translator: &SharedTranslator,
+    stop: &Arc<InterruptEvent>,
+    epoch: Instant,
+) -> Result<Workers, StartError> {
+    let offload = tun.offload;
     let mut stats = Vec::new();
-    let mut workers: Vec<JoinHandle<std::io::Result<()>>> = Vec::new();
-    let mut failed_start: Option<String> = None;
-    // The NAT64 timer's output (RFC 6146 §3.5.2.2 Port Unreachable on expiry of a stored SYN):
-    // a second descriptor of the first queue, written to only.
-    let sink = match (&nat, tun.queues.first()) {
-        (Some(_), Some(q)) => match tun_sink(q, offload) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(
-                    "nat64: no TUN writer for the timer ({e}); expiry errors are not sent"
-                );
-                None
-            }
-        },
-        _ => None,
-    };
+    let mut workers = Vec::new();
     for (i, q) in tun.queues.into_iter().enumerate() {
         let st = Arc::new(WorkerStats::default());
         stats.push(st.clone());
@@ -388,190 +680,21 @@ pub fn run(path: &std::path::Path) -> Result<(), StartError> {
             .map_err(|e| StartError::Other(format!("cannot start worker {i}: {e}")))?;
         workers.push(h);
     }
+    Ok((stats, workers))
+}
 
-    let nat64 = match (&nat, &cfg.nat64) {
-        (Some(nat), Some(s)) => match Nat64Runtime::start_tables(nat.clone(), s, epoch, sink) {
-            Ok(rt) => Some(rt),
-            Err(e) => {
-                tracing::error!("{e}");
-                failed_start = Some(e);
-                None
-            }
-        },
-        _ => None,
+/// Starts the control socket when the config has one.
+///
+/// # Errors
+/// The socket cannot be made (the message names the config key).
+fn start_control(cfg: &Config, ctx: ControlCtx) -> Result<Option<ControlServer>, String> {
+    let Some(c) = &cfg.control else {
+        return Ok(None);
     };
-    let reloads = Arc::new(ReloadCounts::default());
-    let sources = Arc::new(Sources {
-        mode: match cfg.mode {
-            config::Mode::Siit => "siit",
-            config::Mode::Nat64 => "nat64",
-        },
-        workers: stats.clone(),
-        epoch,
-        nat: nat.clone(),
-        dns64: dns64.as_ref().map(|d| d.stats()),
-        reloads: reloads.clone(),
-    });
-    // The control socket, in either mode: stats, reload, and the tables in mode nat64.
-    let (ask_tx, ask_rx) = mpsc::channel::<ReloadAsk>();
-    let mut ask_tx = Some(ask_tx);
-    let control = match (&cfg.control, &failed_start) {
-        (Some(c), None) => {
-            let ctx = ControlCtx {
-                nat: nat.clone(),
-                sources: Some(sources.clone()),
-                reload: ask_tx.take(),
-                epoch,
-            };
-            let key = if cfg.mode == config::Mode::Nat64 {
-                "control.socket (or nat64.control.socket)"
-            } else {
-                "control.socket"
-            };
-            match ControlServer::start(c, key, ctx) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::error!("{e}");
-                    failed_start = Some(e);
-                    None
-                }
-            }
-        }
-        _ => None,
+    let key = if cfg.mode == config::Mode::Nat64 {
+        "control.socket (or nat64.control.socket)"
+    } else {
+        "control.socket"
     };
-    // Only the control socket asks (the forwarder ends when it is gone).
-    drop(ask_tx);
-    // Forward reload asks into the main loop's channel.
-    let fwd = std::thread::Builder::new()
-        .name("reload-asks".into())
-        .spawn(move || {
-            for a in ask_rx {
-                if reload_tx.send(Event::Reload(a)).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| StartError::Other(format!("cannot start a thread: {e}")))?;
-    let metrics = match metrics_listener {
-        Some(l) => match MetricsServer::serve(l, sources.clone()) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::error!("{e}");
-                failed_start.get_or_insert(e);
-                None
-            }
-        },
-        None => None,
-    };
-    let mut run = Running {
-        cfg,
-        translator,
-        net,
-        log,
-        stats,
-        nat64,
-        reloads,
-    };
-    let mut failed = failed_start;
-    if failed.is_none() {
-        notify(&[NotifyState::Ready, NotifyState::Status("translating")]);
-        tracing::info!("ready");
-    }
-
-    let watchdog = sd_notify::watchdog_enabled();
-    let tick = watchdog
-        .map(|w| w / 2)
-        .unwrap_or(Duration::from_secs(1))
-        .min(Duration::from_secs(1));
-    while failed.is_none() {
-        match rx.recv_timeout(tick) {
-            Ok(Event::Signal(SIGHUP)) => {
-                tracing::info!("SIGHUP: reloading {}", run.cfg.path.display());
-                run.reload();
-            }
-            Ok(Event::Reload(ask)) => {
-                tracing::info!("control socket: reloading {}", run.cfg.path.display());
-                let _ = ask.send(run.reload());
-            }
-            Ok(Event::Signal(SIGUSR1)) => {
-                tracing::info!("counters: {}", run.totals().render());
-                if let Some(rt) = &run.nat64 {
-                    let c = rt.nat().counts();
-                    tracing::info!(
-                        "nat64: sessions tcp={} udp={} icmp={} bib tcp={} udp={} icmp={} static={} fragments={} events_dropped={}",
-                        c.sessions[0], c.sessions[1], c.sessions[2], c.bib[0], c.bib[1], c.bib[2],
-                        c.static_bib, c.fragments, c.events_dropped
-                    );
-                }
-            }
-            Ok(Event::Signal(s)) => {
-                tracing::info!(
-                    "{}: stopping",
-                    if s == SIGINT { "SIGINT" } else { "SIGTERM" }
-                );
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                failed = Some("the signal thread ended".to_string());
-                break;
-            }
-        }
-        if watchdog.is_some() {
-            // Liveness is not enough: a worker stuck inside a batch stops the pings.
-            let stuck = sources.stuck_workers();
-            if stuck.is_empty() {
-                notify(&[NotifyState::Watchdog]);
-            } else {
-                tracing::error!("workers {stuck:?} made no progress: not pinging the watchdog");
-            }
-        }
-        if let Some(i) = workers.iter().position(|w| w.is_finished()) {
-            failed = Some(format!("worker {i} ended unexpectedly"));
-            break;
-        }
-    }
-
-    notify(&[NotifyState::Stopping]);
-    drop(metrics);
-    if let Some(c) = control {
-        c.stop();
-    }
-    let _ = fwd.join();
-    if let Err(e) = stop.trigger() {
-        tracing::error!("cannot signal the workers to stop: {e}");
-    }
-    for (i, w) in workers.into_iter().enumerate() {
-        match w.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!("worker {i}: {e}");
-                failed.get_or_insert_with(|| format!("worker {i}: {e}"));
-            }
-            Err(_) => {
-                tracing::error!("worker {i} panicked");
-                failed.get_or_insert_with(|| format!("worker {i} panicked"));
-            }
-        }
-    }
-    if let Some(rt) = run.nat64.take() {
-        rt.stop();
-    }
-    if attached {
-        // A persistent device outlives us: take our routes and addresses off it. A device we
-        // created vanished with its last queue, and its routes with it.
-        for e in run.net.remove_all() {
-            tracing::warn!("cleanup: {e}");
-        }
-    }
-    if let Some(d) = dns64 {
-        d.stop();
-    }
-    sig_handle.close();
-    let _ = sig_thread.join();
-    tracing::info!("stopped; counters: {}", run.totals().render());
-    match failed {
-        Some(f) => Err(StartError::Other(f)),
-        None => Ok(()),
-    }
+    ControlServer::start(c, key, ctx).map(Some)
 }
