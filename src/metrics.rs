@@ -1463,6 +1463,10 @@ mod tests {
         );
         assert_eq!(r("GET / HTTP/1.1").status, 404);
         assert_eq!(r("GET /metrics/../x HTTP/1.1").status, 404);
+        assert_eq!(r("GET /metrics/ HTTP/1.1").status, 404);
+        assert_eq!(r("GET /healthz/ HTTP/1.1").status, 404);
+        assert_eq!(r("OPTIONS /metrics HTTP/1.1").status, 405);
+        assert_eq!(r("get /metrics HTTP/1.1").status, 405);
         assert_eq!(r("POST /reload HTTP/1.1").status, 404);
         assert_eq!(r("GET /metrics").status, 400);
         assert_eq!(r("GET /metrics SPDY/3").status, 505);
