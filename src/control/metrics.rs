@@ -1,6 +1,11 @@
 //! Prometheus metrics: `GET /metrics` (text exposition written by `prometheus-client`) and
 //! `GET /healthz` on `[metrics] listen`, and the [`Snapshot`] behind `nat64d stats`.
 //!
+//! `/metrics` negotiates its format ([`Format::negotiate`]): OpenMetrics 1.0 text, the crate's
+//! own output, when the `Accept` header asks for `application/openmetrics-text` (Prometheus
+//! does); otherwise the classic text format 0.0.4 that `promtool check metrics` and older tools
+//! read, converted from the crate's output by [`openmetrics_to_text`].
+//!
 //! Nothing here is written per packet: the workers keep plain per-batch counters and publish
 //! them once per wake-up ([`crate::stats`]); a scrape reads every worker's published values
 //! and folds them (work bounded by workers × counters, plus the pool4 owner bytes and the NAT64
@@ -637,13 +642,250 @@ pub fn registry(src: Arc<Sources>) -> Registry {
     r
 }
 
-/// The body of `GET /metrics`.
-pub fn render(r: &Registry) -> String {
+/// The exposition formats `GET /metrics` serves, chosen by the scraper's `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text, as `prometheus-client` writes it (Prometheus asks for it).
+    OpenMetrics,
+    /// The classic Prometheus text format 0.0.4 (`promtool check metrics`, curl, older
+    /// scrapers), derived from the OpenMetrics text by [`openmetrics_to_text`].
+    Text,
+}
+
+impl Format {
+    /// The `Content-Type` of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// Picks the format for an `Accept` header value (all `Accept` lines joined by `,`), as
+    /// RFC 9110 §12.5.1 describes: the acceptable range with the highest weight wins, a named
+    /// type beats a wildcard at equal weight, then the earlier range. OpenMetrics is served only
+    /// when asked for by name (without a version, or 1.0.0 / 0.0.1, which this text satisfies);
+    /// everything else, no header and nothing acceptable included, gets the classic text,
+    /// the format every Prometheus-compatible tool reads.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let mut best: Option<((u16, bool), Format)> = None;
+        for range in accept.unwrap_or("").split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let mut q = Some(1000);
+            let mut version = None;
+            for p in parts {
+                let Some((k, v)) = p.split_once('=') else {
+                    continue;
+                };
+                let v = v.trim().trim_matches('"');
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = weight(v),
+                    "version" => version = Some(v),
+                    _ => {}
+                }
+            }
+            let (f, named) = match media.as_str() {
+                "application/openmetrics-text"
+                    if matches!(version, None | Some("1.0.0") | Some("0.0.1")) =>
+                {
+                    (Format::OpenMetrics, true)
+                }
+                "text/plain" if matches!(version, None | Some("0.0.4")) => (Format::Text, true),
+                "text/*" | "*/*" => (Format::Text, false),
+                _ => continue,
+            };
+            let Some(q) = q.filter(|q| *q > 0) else {
+                continue;
+            };
+            if best.is_none_or(|(rank, _)| (q, named) > rank) {
+                best = Some(((q, named), f));
+            }
+        }
+        best.map_or(Format::Text, |(_, f)| f)
+    }
+}
+
+/// An RFC 9110 §12.4.2 weight (`0`, `0.5`, `1.000`) in thousandths; `None` when malformed.
+fn weight(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let milli = match int {
+        "0" => frac
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(3)
+            .fold(0u16, |a, b| a * 10 + u16::from(b - b'0')),
+        "1" if frac.bytes().all(|b| b == b'0') => 1000,
+        _ => return None,
+    };
+    Some(milli)
+}
+
+/// The body of `GET /metrics` in format `f`.
+pub fn render(r: &Registry, f: Format) -> String {
     let mut s = String::with_capacity(16 * 1024);
     if let Err(e) = prometheus_client::encoding::text::encode(&mut s, r) {
         tracing::warn!("metrics: encoding failed: {e}");
     }
-    s
+    match f {
+        Format::OpenMetrics => s,
+        Format::Text => openmetrics_to_text(&s),
+    }
+}
+
+/// The metadata of the family being converted.
+#[derive(Default)]
+struct Family<'a> {
+    name: &'a str,
+    help: Option<&'a str>,
+    ty: Option<&'a str>,
+    written: bool,
+}
+
+impl Family<'_> {
+    /// The classic name and type: an OpenMetrics counter `x` has the samples `x_total`, and
+    /// the classic format names the family after them (so do the Go client and promtool's
+    /// lint); an info `x` has the sample `x_info` and becomes a gauge of that name; a type the
+    /// classic format lacks (`unknown`, `stateset`, `gaugehistogram`) becomes `untyped`.
+    fn classic(&self) -> (String, &'static str) {
+        match self.ty {
+            Some("counter") => (format!("{}_total", self.name), "counter"),
+            Some("info") => (format!("{}_info", self.name), "gauge"),
+            Some("gauge") => (self.name.to_string(), "gauge"),
+            Some("histogram") => (self.name.to_string(), "histogram"),
+            Some("summary") => (self.name.to_string(), "summary"),
+            _ => (self.name.to_string(), "untyped"),
+        }
+    }
+
+    fn write(&mut self, out: &mut String) {
+        if self.written || self.name.is_empty() {
+            return;
+        }
+        self.written = true;
+        let (name, ty) = self.classic();
+        if let Some(h) = self.help {
+            out.push_str("# HELP ");
+            out.push_str(&name);
+            out.push(' ');
+            classic_help(h, out);
+            out.push('\n');
+        }
+        if self.ty.is_some() {
+            let _ = writeln!(out, "# TYPE {name} {ty}");
+        }
+    }
+}
+
+/// Re-escapes an OpenMetrics HELP text (escapes `\\`, `\"`, `\n`) for the classic format, which
+/// knows only `\\` and `\n` (a `\"` there is a parse error). A backslash that starts no escape
+/// is taken literally.
+fn classic_help(h: &str, out: &mut String) {
+    let mut it = h.chars().peekable();
+    while let Some(c) = it.next() {
+        match (c, it.peek()) {
+            ('\\', Some('\\')) | ('\\', Some('n')) => {
+                out.push('\\');
+                out.extend(it.next());
+            }
+            ('\\', Some('"')) => {
+                out.push('"');
+                it.next();
+            }
+            ('\\', _) => out.push_str("\\\\"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Where the label set of a sample line ends (the byte after `}`), quotes and escapes
+/// respected; `None` when it is not closed.
+fn labels_end(line: &str, open: usize) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, b) in line.bytes().enumerate().skip(open + 1) {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'}' if !quoted => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Converts OpenMetrics text (`prometheus-client`'s output) to the classic text format 0.0.4:
+/// counter families are named with their `_total` samples, info families become gauges,
+/// `# UNIT` lines, `_created` samples and exemplars are left out (the classic format has none),
+/// timestamps go from seconds to milliseconds, and `# EOF` ends the input and is not copied.
+/// Samples and label sets are otherwise copied as they are (both formats escape label values
+/// alike). Work and output are linear in the input.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let mut fam = Family::default();
+    for line in om.lines() {
+        if line == "# EOF" {
+            break;
+        }
+        if let Some(meta) = line.strip_prefix("# ") {
+            let (kind, rest) = meta.split_once(' ').unwrap_or((meta, ""));
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            if !matches!(kind, "HELP" | "TYPE" | "UNIT") {
+                continue;
+            }
+            if name != fam.name {
+                fam.write(&mut out);
+                fam = Family {
+                    name,
+                    ..Family::default()
+                };
+            }
+            match kind {
+                "HELP" => fam.help = Some(text),
+                "TYPE" => fam.ty = Some(text),
+                _ => {}
+            }
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        fam.write(&mut out);
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let series_end = if line[name_end..].starts_with('{') {
+            let Some(e) = labels_end(line, name_end) else {
+                continue;
+            };
+            e
+        } else {
+            name_end
+        };
+        let name = &line[..name_end];
+        let created = name.strip_prefix(fam.name).is_some_and(|s| s == "_created")
+            && matches!(fam.ty, Some("counter" | "histogram" | "summary"));
+        if created {
+            continue;
+        }
+        // After the series: value, an optional timestamp, an optional `# exemplar`.
+        let mut rest = line[series_end..].split_whitespace();
+        let Some(value) = rest.next() else {
+            continue;
+        };
+        out.push_str(&line[..series_end]);
+        out.push(' ');
+        out.push_str(value);
+        if let Some(ts) = rest.next().filter(|t| *t != "#") {
+            if let Ok(secs) = ts.parse::<f64>() {
+                let _ = write!(out, " {}", (secs * 1000.0).round() as i64);
+            }
+        }
+        out.push('\n');
+    }
+    fam.write(&mut out);
+    out
 }
 
 /// One HTTP answer.
@@ -657,9 +899,10 @@ pub struct Answer {
     pub body: String,
     /// Send only the head (HEAD).
     pub head_only: bool,
+    /// The body depends on the request's `Accept` header (`Vary: Accept`).
+    pub negotiated: bool,
 }
 
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 fn plain(status: u16, body: &str) -> Answer {
@@ -668,7 +911,26 @@ fn plain(status: u16, body: &str) -> Answer {
         content_type: TEXT,
         body: body.to_string(),
         head_only: false,
+        negotiated: false,
     }
+}
+
+/// The value of a request header, every line of that name joined by `,` (RFC 9110 §5.3).
+fn header(head: &str, name: &str) -> Option<String> {
+    let mut v: Option<String> = None;
+    for l in head.lines().skip(1) {
+        let Some((k, val)) = l.split_once(':') else {
+            continue;
+        };
+        if k.trim().eq_ignore_ascii_case(name) {
+            let val = val.trim();
+            v = Some(match v {
+                Some(prev) => format!("{prev},{val}"),
+                None => val.to_string(),
+            });
+        }
+    }
+    v
 }
 
 /// Routes one request head (everything up to the blank line).
@@ -696,12 +958,16 @@ pub fn route(head: &[u8], reg: &Registry, src: &Sources) -> Answer {
         _ => return plain(404, "not found\n"),
     };
     let mut a = match path {
-        "/metrics" => Answer {
-            status: 200,
-            content_type: OPENMETRICS,
-            body: render(reg),
-            head_only: false,
-        },
+        "/metrics" => {
+            let f = Format::negotiate(header(head, "accept").as_deref());
+            Answer {
+                status: 200,
+                content_type: f.content_type(),
+                body: render(reg, f),
+                head_only: false,
+                negotiated: true,
+            }
+        }
         "/healthz" => {
             let stuck = src.stuck_workers();
             if stuck.is_empty() {
@@ -731,16 +997,19 @@ fn reason(status: u16) -> &'static str {
 
 /// The bytes sent for `a`.
 pub fn encode_answer(a: &Answer) -> Vec<u8> {
-    let mut out =
-        format!(
+    let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
         a.status,
         reason(a.status),
         a.content_type,
         a.body.len(),
-        if a.status == 405 { "Allow: GET, HEAD\r\n" } else { "" }
+        match (a.status, a.negotiated) {
+            (405, _) => "Allow: GET, HEAD\r\n",
+            (_, true) => "Vary: Accept\r\n",
+            _ => "",
+        }
     )
-        .into_bytes();
+    .into_bytes();
     if !a.head_only {
         out.extend_from_slice(a.body.as_bytes());
     }
@@ -928,7 +1197,7 @@ mod tests {
         b.drops.count(DropReason::Truncated);
         src.workers[1].publish(&mut b);
         let reg = registry(src.clone());
-        let text = render(&reg);
+        let text = render(&reg, Format::OpenMetrics);
         assert_eq!(
             sample(
                 &text,
@@ -954,6 +1223,223 @@ mod tests {
             assert!(sample(&text, &k).is_some(), "{k} missing");
         }
         assert!(text.ends_with("# EOF\n"));
+        // The classic text carries the same folded values.
+        let plain = render(&reg, Format::Text);
+        assert_eq!(
+            sample(&plain, "nat64d_dropped_packets_total{reason=\"truncated\"}"),
+            Some(3),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn openmetrics_converts_to_the_classic_text_format() {
+        // Written by hand from the OpenMetrics 1.0 specification (counter samples `_total`,
+        // `_created`, `# UNIT`, exemplars after ` # `, timestamps in seconds, `# EOF`) and the
+        // expected output from the text format 0.0.4 (HELP/TYPE named like the samples, only
+        // `\\` and `\n` escaped in HELP, timestamps in milliseconds).
+        let om = concat!(
+            "# HELP req_seconds Time \\\"spent\\\" \\\\ here,\\nthen.\n",
+            "# TYPE req_seconds counter\n",
+            "# UNIT req_seconds seconds\n",
+            "req_seconds_total{path=\"/a\\\"} #b\",code=\"200\"} 7 # {trace_id=\"x\"} 1.0 1520879607.789\n",
+            "req_seconds_created{path=\"/a\\\"} #b\",code=\"200\"} 1520430000.123\n",
+            "# HELP up Up.\n",
+            "# TYPE up gauge\n",
+            "up 1 1520879607.789\n",
+            "# TYPE lat histogram\n",
+            "lat_bucket{le=\"0.5\"} 2\n",
+            "lat_bucket{le=\"+Inf\"} 3\n",
+            "lat_sum 1.5\n",
+            "lat_count 3\n",
+            "lat_created 1520430000\n",
+            "# TYPE build info\n",
+            "# HELP build Build.\n",
+            "build_info{version=\"1\"} 1\n",
+            "# TYPE odd unknown\n",
+            "odd NaN\n",
+            "# EOF\n",
+            "after_eof 1\n",
+        );
+        let want = concat!(
+            "# HELP req_seconds_total Time \"spent\" \\\\ here,\\nthen.\n",
+            "# TYPE req_seconds_total counter\n",
+            "req_seconds_total{path=\"/a\\\"} #b\",code=\"200\"} 7\n",
+            "# HELP up Up.\n",
+            "# TYPE up gauge\n",
+            "up 1 1520879607789\n",
+            "# TYPE lat histogram\n",
+            "lat_bucket{le=\"0.5\"} 2\n",
+            "lat_bucket{le=\"+Inf\"} 3\n",
+            "lat_sum 1.5\n",
+            "lat_count 3\n",
+            "# HELP build_info Build.\n",
+            "# TYPE build_info gauge\n",
+            "build_info{version=\"1\"} 1\n",
+            "# TYPE odd untyped\n",
+            "odd NaN\n",
+        );
+        assert_eq!(openmetrics_to_text(om), want);
+        // An unclosed label set is left out rather than copied half.
+        assert_eq!(
+            openmetrics_to_text("# TYPE g gauge\ng{a=\"1} 2\ng 3\n"),
+            "# TYPE g gauge\ng 3\n"
+        );
+    }
+
+    /// Every family the daemon can expose: two workers, the NAT64 tables, DNS64 with latency.
+    fn full_sources() -> Sources {
+        use nat64_core::nat64::Nat64Config;
+        use nat64_core::pool6::Pool6;
+        use nat64_core::rfc6052::Prefix6052;
+        let Ok(pool6) = Pool6::new(vec![Prefix6052::WKP], false) else {
+            panic!("pool6")
+        };
+        let mut c = Nat64Config::new(pool6, vec![std::net::Ipv4Addr::new(192, 0, 2, 1)], 7);
+        c.enforce_rfc_minimums = false;
+        let Ok(nat) = Nat64::new(c) else {
+            panic!("nat64")
+        };
+        let dns = DnsStats::default();
+        dns.resolved
+            .observe(QueryResult::Synthesized, Duration::from_millis(3));
+        dns.inc(DnsCounter::ALL[0]);
+        let mut src = sources(2);
+        src.mode = "nat64";
+        src.nat = Some(Arc::new(nat));
+        src.dns64 = Some(Arc::new(dns));
+        src
+    }
+
+    #[test]
+    fn the_classic_scrape_is_the_openmetrics_scrape_in_the_0_0_4_format() {
+        let reg = registry(Arc::new(full_sources()));
+        let om = render(&reg, Format::OpenMetrics);
+        let plain = render(&reg, Format::Text);
+        assert!(
+            om.contains("# TYPE nat64d_dns64_resolve_seconds histogram"),
+            "{om}"
+        );
+        assert!(
+            !plain.contains("# EOF") && !plain.contains("# UNIT"),
+            "{plain}"
+        );
+        // The same samples, in the same order.
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(samples(&om), samples(&plain));
+        // Each sample belongs to the family TYPEd just before it, as the classic parser and
+        // `promtool check metrics` require: counters are named with `_total`, a histogram's
+        // samples carry `_bucket`/`_sum`/`_count`; every family is typed once and has HELP.
+        let mut seen = std::collections::HashSet::new();
+        let mut cur: Option<(String, String)> = None;
+        let mut help = None;
+        for l in plain.lines() {
+            if let Some(r) = l.strip_prefix("# HELP ") {
+                help = r.split(' ').next().map(String::from);
+            } else if let Some(r) = l.strip_prefix("# TYPE ") {
+                let (n, t) = r.split_once(' ').unwrap_or((r, ""));
+                assert_eq!(help.as_deref(), Some(n), "HELP before TYPE {n}");
+                assert!(seen.insert(n.to_string()), "{n} typed twice");
+                if t == "counter" {
+                    assert!(n.ends_with("_total"), "counter {n}");
+                }
+                cur = Some((n.to_string(), t.to_string()));
+            } else {
+                let name = l.split(['{', ' ']).next().unwrap_or("");
+                let Some((n, t)) = &cur else {
+                    panic!("sample before any TYPE: {l}")
+                };
+                let ok = name == n
+                    || (t == "histogram"
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|s| name.strip_prefix(n.as_str()) == Some(s)));
+                assert!(ok, "{l} is not of family {n} ({t})");
+            }
+        }
+        for f in [
+            "nat64d_translated_packets_total",
+            "nat64d_dropped_packets_total",
+            "nat64d_sessions",
+            "nat64d_pool4_ports_in_use",
+            "nat64d_dns64_queries_total",
+            "nat64d_dns64_resolve_seconds",
+            "nat64d_build_info",
+            "nat64d_reloads_total",
+        ] {
+            assert!(seen.contains(f), "{f} missing from the classic scrape");
+        }
+    }
+
+    #[test]
+    fn the_format_follows_the_accept_header() {
+        use Format::{OpenMetrics as Om, Text};
+        // What Prometheus 2.42 sends.
+        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                    version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        for (accept, want) in [
+            (Some(prom), Om),
+            (None, Text),
+            (Some(""), Text),
+            (Some("*/*"), Text),
+            (Some("text/plain"), Text),
+            (Some("text/plain; version=0.0.4"), Text),
+            (Some("application/openmetrics-text"), Om),
+            (Some("Application/OpenMetrics-Text; Version=\"1.0.0\""), Om),
+            (Some("application/openmetrics-text; version=0.0.1"), Om),
+            // A version we do not write is not served under its name.
+            (Some("application/openmetrics-text; version=2.0.0"), Text),
+            (Some("application/openmetrics-text;q=0"), Text),
+            (
+                Some("text/plain;q=0.5, application/openmetrics-text;q=0.6"),
+                Om,
+            ),
+            (
+                Some("application/openmetrics-text;q=0.4, text/plain;q=0.5"),
+                Text,
+            ),
+            // At equal weight a named type beats a wildcard, then the first wins.
+            (Some("*/*, application/openmetrics-text"), Om),
+            (Some("text/plain, application/openmetrics-text"), Text),
+            (Some("application/openmetrics-text, text/plain"), Om),
+            // A malformed weight makes its range unusable.
+            (
+                Some("application/openmetrics-text;q=2, text/plain;q=0.1"),
+                Text,
+            ),
+            (Some("application/openmetrics-text;q=0.0001"), Text),
+            (Some("application/json, image/png"), Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), want, "Accept: {accept:?}");
+        }
+        assert_eq!(weight("0.5"), Some(500));
+        assert_eq!(weight("1.000"), Some(1000));
+        assert_eq!(weight("0"), Some(0));
+        assert_eq!(weight("1.5"), None);
+
+        // Through the router: the header is found whatever its case, and split lines join.
+        let src = sources(1);
+        let reg = registry(Arc::new(sources(1)));
+        let r = |h: &str| route(h.as_bytes(), &reg, &src);
+        let a = r("GET /metrics HTTP/1.1\r\nHost: x\r\naccept: application/openmetrics-text");
+        assert_eq!(a.content_type, Om.content_type());
+        assert!(a.body.ends_with("# EOF\n"));
+        let a = r(
+            "GET /metrics HTTP/1.1\r\nAccept: image/png\r\nACCEPT: application/openmetrics-text",
+        );
+        assert_eq!(a.content_type, Om.content_type());
+        let a = r("GET /metrics HTTP/1.1\r\nHost: x");
+        assert_eq!(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(!a.body.contains("# EOF"));
+        let head = String::from_utf8_lossy(&encode_answer(&a)).into_owned();
+        assert!(head.contains("\r\nVary: Accept\r\n"), "{head}");
+        let h = String::from_utf8_lossy(&encode_answer(&r("GET /healthz HTTP/1.1"))).into_owned();
+        assert!(!h.contains("Vary"), "{h}");
     }
 
     #[test]
@@ -966,7 +1452,9 @@ mod tests {
         assert_eq!(r("GET /healthz HTTP/1.1").status, 200);
         let h = r("HEAD /metrics HTTP/1.1");
         assert_eq!(h.status, 200);
-        assert!(!encode_answer(&h).ends_with(b"# EOF\n"));
+        // HEAD: the head only (it ends at the blank line), Content-Length of the GET body.
+        assert!(encode_answer(&h).ends_with(b"\r\n\r\n"));
+        assert!(!h.body.is_empty());
         assert_eq!(r("POST /metrics HTTP/1.1").status, 405);
         assert_eq!(r("DELETE /healthz HTTP/1.1").status, 405);
         assert!(
@@ -975,6 +1463,10 @@ mod tests {
         );
         assert_eq!(r("GET / HTTP/1.1").status, 404);
         assert_eq!(r("GET /metrics/../x HTTP/1.1").status, 404);
+        assert_eq!(r("GET /metrics/ HTTP/1.1").status, 404);
+        assert_eq!(r("GET /healthz/ HTTP/1.1").status, 404);
+        assert_eq!(r("OPTIONS /metrics HTTP/1.1").status, 405);
+        assert_eq!(r("get /metrics HTTP/1.1").status, 405);
         assert_eq!(r("POST /reload HTTP/1.1").status, 404);
         assert_eq!(r("GET /metrics").status, 400);
         assert_eq!(r("GET /metrics SPDY/3").status, 505);
