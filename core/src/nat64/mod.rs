@@ -470,6 +470,15 @@ impl Pref64Match {
         Some(Ok(z))
     }
 
+    /// The IPv4 address embedded in `a` under any prefix, without RFC 6052 §3.1 (for naming why
+    /// a refused address was refused).
+    #[cold]
+    pub(crate) fn extract_lax(&self, a: &Ipv6Addr) -> Option<Ipv4Addr> {
+        let v = u128::from(*a);
+        let &(_, _, p, _) = self.masks.iter().find(|&&(m, pv, _, _)| v & m == pv)?;
+        p.extract(&a.octets())
+    }
+
     /// RFC 6052 §2.3 embedding under the first prefix (§3.5.4), with RFC 6052 §3.1.
     #[inline]
     pub(crate) fn embed(&self, z: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {

@@ -97,6 +97,10 @@ fn is_first_fragment(f: &Option<Frag>) -> bool {
 
 /// §3.5 address checks shared by packets and ICMP error headers on the IPv6 side: the source
 /// must not lie in Pref64::/n (§5.4 hairpinning loops), the destination must. Returns Z.
+///
+/// Z in 0/8, 127/8, 169.254/16, 224/4 or 255.255.255.255 is `special_address` (RFC 7915 §5.1,
+/// RFC 1812 §5.3.7, RFC 3927 §7) whatever the prefix: the same rule and reason as SIIT, checked
+/// before RFC 6052 §3.1's `wkp_non_global` (those addresses are non-global too).
 fn check_addrs6(nat: &Nat64, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<u32, DropReason> {
     if src.is_multicast() || dst.is_multicast() {
         return Err(DropReason::SpecialAddress);
@@ -105,13 +109,24 @@ fn check_addrs6(nat: &Nat64, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<u32, Drop
         return Err(DropReason::Pref64Source);
     }
     let z = match nat.pref64.extract(dst) {
-        Some(r) => r?,
+        Some(Ok(z)) => z,
+        Some(Err(e)) => return Err(special_or(nat, dst, e)),
         None => return Err(DropReason::UntranslatableDestination),
     };
     if is_special4(z) {
         return Err(DropReason::SpecialAddress);
     }
     Ok(u32::from(z))
+}
+
+/// A refused extraction (RFC 6052 §3.1 behind the Well-Known Prefix) of a special IPv4 address
+/// reports `special_address`, so one rule names these addresses whatever the prefix.
+#[cold]
+fn special_or(nat: &Nat64, a: &Ipv6Addr, e: DropReason) -> DropReason {
+    match nat.pref64.extract_lax(a) {
+        Some(z) if is_special4(z) => DropReason::SpecialAddress,
+        _ => e,
+    }
 }
 
 /// §3.4 (IPv6): the incoming 5-tuple or 3-tuple, and the §3.5 address checks.
@@ -703,11 +718,21 @@ impl Mapper for Nat64Mapper<'_> {
             Role::ErrorOuter(inner) => {
                 // The error goes to the IPv6 host of the quoted packet; its source (an IPv4 router
                 // or the peer) is represented under Pref64, even an "illegal" one (RFC 7915 §4.1).
+                if is_special4(t.dst) {
+                    return Err(DropReason::SpecialAddress);
+                }
                 if !self.nat.pool4.contains(u32::from(t.dst)) {
                     return Err(DropReason::UntranslatableDestination);
                 }
+                // Where RFC 6052 §3.1 forbids writing the source under the Well-Known Prefix
+                // (0.0.0.0, 127/8, private routers), the translator's own `icmp_src6`, as SIIT.
+                let src = match (self.nat.pref64.embed(t.src), self.nat.xlat.icmp_src6) {
+                    (Ok(a), _) => a,
+                    (Err(_), Some(a)) => a,
+                    (Err(e), None) => return Err(e),
+                };
                 Ok(Tuple6 {
-                    src: self.nat.pref64.embed(t.src)?,
+                    src,
                     dst: inner.src,
                     proto: 58,
                     l4: t.l4,

@@ -1179,3 +1179,39 @@ fn mass_expiry_in_chunks_removes_everything() {
     assert_eq!(n.session_count(), 0);
     assert_eq!(n.pool4().used(0, Proto::Udp), 0);
 }
+
+/// RFC 6146 §4: the constants, as the defaults (FRAGMENT_MIN 2 s, UDP_DEFAULT 5 min, TCP_TRANS
+/// 4 min, TCP_EST 2 h, TCP_INCOMING_SYN 6 s, ICMP_DEFAULT 60 s).
+#[test]
+fn rfc6146_section_4_constants_are_the_defaults() {
+    let t = Timeouts::default();
+    assert_eq!(
+        (t.udp, t.tcp_trans, t.tcp_est, t.tcp_incoming_syn, t.icmp),
+        (300, 240, 7200, 6, 60)
+    );
+    assert_eq!(super::frag::FragConfig::default().timeout_ms, 2000);
+}
+
+/// §3.5.3: an ICMPv4 query to pool4 with no BIB entry for its identifier is dropped and creates
+/// nothing; the identifier a host was given passes.
+#[test]
+fn icmpv4_query_without_binding_is_dropped() {
+    let n = nat(cfg());
+    let o = out6to4(&n, 0, &p6(A, 7, "198.51.100.1", 0, 58, 0)).unwrap();
+    let L4::IcmpId(i2) = o.l4 else {
+        panic!("no identifier")
+    };
+    for id in [i2.wrapping_add(1), i2.wrapping_sub(1), 0, 65535] {
+        if id == i2 {
+            continue;
+        }
+        assert_eq!(
+            out4to6(&n, 1, &p4("198.51.100.1", 0, o.src, id, 1, 0)),
+            Err(DropReason::NoBinding),
+            "id {id}"
+        );
+    }
+    assert_eq!(n.session_count(), 1);
+    let back = out4to6(&n, 1, &p4("198.51.100.1", 0, o.src, i2, 1, 0)).unwrap();
+    assert_eq!(back.l4, L4::IcmpId(7));
+}
