@@ -224,6 +224,94 @@ mod tests {
         }
     }
 
+    /// §2.2's bullet list, written as bit positions (an independent reading of Figure 1): for each
+    /// length, which IPv6 bit (0 = most significant) carries IPv4 bit `i`. Checked for addresses
+    /// whose four octets all differ and are non-zero, so a misplaced or dropped octet shows (the
+    /// §2.4 table's 192.0.2.33 has a zero octet).
+    #[test]
+    fn figure1_bit_positions_for_every_length() {
+        fn position(len: u8, i: u32) -> u32 {
+            let before = match len {
+                32 | 64 | 96 => 32, // no split: contiguous
+                40 => 24,
+                48 => 16,
+                _ => 8, // 56
+            };
+            match len {
+                32 => 32 + i,
+                64 => 72 + i,
+                96 => 96 + i,
+                _ if i < before => u32::from(len) + i,
+                _ => 72 + (i - before),
+            }
+        }
+        let prefixes = [
+            ("2001:db8::", 32),
+            ("2001:db8:100::", 40),
+            ("2001:db8:122::", 48),
+            ("2001:db8:122:300::", 56),
+            ("2001:db8:122:344::", 64),
+            ("2001:db8:122:344::", 96),
+        ];
+        for (prefix, len) in prefixes {
+            let pf = p(prefix, len);
+            for a in [
+                0x01_02_03_04u32,
+                0xc0_00_02_21,
+                0xfe_dc_ba_98,
+                0x80_7f_01_ff,
+                u32::MAX,
+            ] {
+                let mut want = pf.addr().octets();
+                for i in 0..32 {
+                    if a & (1 << (31 - i)) != 0 {
+                        let b = position(len, i);
+                        want[(b / 8) as usize] |= 0x80 >> (b % 8);
+                    }
+                }
+                let got = pf.embed(Ipv4Addr::from(a));
+                assert_eq!(
+                    Ipv6Addr::from(got),
+                    Ipv6Addr::from(want),
+                    "embed {a:#010x} in {prefix}/{len}"
+                );
+                assert_eq!(got[8], 0, "u-octet zero, {prefix}/{len}");
+                assert_eq!(pf.extract(&want), Some(Ipv4Addr::from(a)));
+            }
+        }
+    }
+
+    /// §2.2: "Address translators who receive IPv4-embedded IPv6 addresses where these bits [the
+    /// suffix] are not zero SHOULD ignore the bits' value"; §2.3 extraction removes the u-octet.
+    #[test]
+    fn suffix_and_u_octet_ignored_on_input() {
+        let v4: Ipv4Addr = "192.0.2.33".parse().unwrap();
+        for (prefix, len) in [
+            ("2001:db8::", 32u8),
+            ("2001:db8:100::", 40),
+            ("2001:db8:122::", 48),
+            ("2001:db8:122:300::", 56),
+            ("2001:db8:122:344::", 64),
+        ] {
+            let pf = p(prefix, len);
+            let clean = pf.embed(v4);
+            // Every bit that is neither prefix nor IPv4 address set: the u-octet and the suffix.
+            let end_of_v4 = match len {
+                32 => 72, // 32..63 then the u-octet; the suffix starts at bit 72
+                64 => 104,
+                _ => 104 - u32::from(64 - len), // 72 + the bits after the u-octet
+            };
+            let mut dirty = clean;
+            for b in 64..128u32 {
+                if (64..72).contains(&b) || b >= end_of_v4 {
+                    dirty[(b / 8) as usize] |= 0x80 >> (b % 8);
+                }
+            }
+            assert_ne!(dirty, clean);
+            assert_eq!(pf.extract(&dirty), Some(v4), "{prefix}/{len}");
+        }
+    }
+
     #[test]
     fn refuses_bad_prefixes() {
         let a: Ipv6Addr = "2001:db8::".parse().unwrap();

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use etherparse::{NetHeaders, PacketHeaders, TransportHeader};
+use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 use nat64_core::rfc7915::XlatConfig;
 use nat64_core::siit::Siit;
 use nat64_core::DropReason;
@@ -451,8 +451,9 @@ fn v4_options_ignored_but_source_route_refused() {
 
 #[test]
 fn icmp4_port_unreachable_to_icmp6_with_inner_translated() {
-    // The IPv6 client's UDP datagram as it left the translator towards IPv4.
-    let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, b"query")).one();
+    // The IPv6 client's UDP datagram as it left the translator towards IPv4 (built with
+    // etherparse, not by the translator).
+    let quoted = udp4(v4("192.0.2.1"), v4(V4_SERVER), 63, b"query");
     let mut msg = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted);
     set_icmp4_checksum(&mut msg);
@@ -486,7 +487,8 @@ fn icmp4_port_unreachable_to_icmp6_with_inner_translated() {
 
 #[test]
 fn icmp4_frag_needed_becomes_packet_too_big() {
-    let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, &[0u8; 1400])).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp4(v4("192.0.2.1"), v4(V4_SERVER), 63, &[0u8; 1400]);
     // MTU 1400: 1400 + 20. MTU 0: the quoted total length is 1428, the greatest RFC 1191 plateau
     // below it is 1006, raised to 1280; then + 20.
     for (mtu4, want) in [(1400u16, 1420u32), (0, 1300)] {
@@ -517,7 +519,8 @@ fn icmp4_frag_needed_becomes_packet_too_big() {
 #[test]
 fn icmp6_packet_too_big_becomes_frag_needed() {
     // IPv4 client -> EAM IPv6 server; the IPv6 side answers Packet Too Big.
-    let quoted = run(&udp4(v4(V4_CLIENT), v4(V4_EAM_SERVER), 64, &[0u8; 1400])).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp6(wkp(V4_CLIENT), v6(V6_EAM_SERVER), 63, &[0u8; 1400]);
     let mut msg = vec![2u8, 0, 0, 0, 0, 0, 0x05, 0x00]; // MTU 1280
     msg.extend_from_slice(&quoted[..1232]);
     let mut pkt = raw6(
@@ -550,7 +553,8 @@ fn icmp6_packet_too_big_becomes_frag_needed() {
 
 #[test]
 fn icmp6_error_from_unmappable_router_uses_rfc6791_pool() {
-    let quoted = run(&udp4(v4(V4_CLIENT), v4(V4_EAM_SERVER), 64, b"trace")).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp6(wkp(V4_CLIENT), v6(V6_EAM_SERVER), 63, b"trace");
     let mut msg = vec![3u8, 0, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted);
     let mut pkt = raw6(
@@ -575,7 +579,8 @@ fn icmp6_error_from_unmappable_router_uses_rfc6791_pool() {
 
 #[test]
 fn parameter_problem_pointers_are_mapped() {
-    let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, b"q")).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp4(v4("192.0.2.1"), v4(V4_SERVER), 63, b"q");
     for (p4, p6) in [(8u8, Some(7u32)), (12, Some(8)), (4, None)] {
         let mut msg = vec![12u8, 0, 0, 0, p4, 0, 0, 0];
         msg.extend_from_slice(&quoted);
@@ -610,7 +615,12 @@ fn parameter_problem_pointers_are_mapped() {
 #[test]
 fn nested_icmp_errors_are_dropped() {
     let inner_err = udp4(v4(V4_SERVER), v4("192.0.2.1"), 1, b"x");
-    let (quoted_err, _) = run(&inner_err).error(); // an ICMPv4 Time Exceeded
+    // The ICMPv4 Time Exceeded a router sends about it, built with etherparse.
+    let mut quoted_err = Vec::new();
+    PacketBuilder::ipv4(v4("192.0.2.1"), v4(V4_SERVER), 64)
+        .icmpv4_raw(11, 0, [0; 4])
+        .write(&mut quoted_err, &inner_err)
+        .unwrap();
     let mut msg = vec![3u8, 1, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted_err);
     set_icmp4_checksum(&mut msg);
@@ -632,7 +642,8 @@ fn nested_icmp_errors_are_dropped() {
 #[test]
 fn no_icmp_error_about_an_icmp_error() {
     // An ICMPv4 error whose TTL runs out is dropped without an error of its own.
-    let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, b"q")).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp4(v4("192.0.2.1"), v4(V4_SERVER), 63, b"q");
     let mut msg = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
     msg.extend_from_slice(&quoted);
     set_icmp4_checksum(&mut msg);
@@ -653,7 +664,8 @@ fn no_icmp_error_about_an_icmp_error() {
 
 #[test]
 fn rfc4884_extension_is_carried() {
-    let quoted = run(&udp6(v6(V6_CLIENT), wkp(V4_SERVER), 64, &[9u8; 100])).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp4(v4("192.0.2.1"), v4(V4_SERVER), 63, &[9u8; 100]);
     // Time Exceeded with a 128-byte original datagram (length 32 words) and a 12-byte extension.
     let mut dgram = quoted.clone();
     dgram.resize(128, 0);
@@ -985,7 +997,8 @@ fn tos_can_be_overridden() {
 fn rfc4884_extension_is_carried_6to4() {
     // An IPv4 client's datagram, translated to IPv6, quoted by an IPv6 router's Time Exceeded
     // with a 128-byte original datagram field (16 64-bit words) and a 12-byte extension.
-    let quoted = run(&udp4(v4(V4_CLIENT), v4(V4_EAM_SERVER), 64, &[9u8; 100])).one();
+    // The quoted datagram as it left the translator, built with etherparse.
+    let quoted = udp6(wkp(V4_CLIENT), v6(V6_EAM_SERVER), 63, &[9u8; 100]);
     let mut dgram = quoted.clone();
     dgram.resize(128, 0);
     let ext = [0x20u8, 0, 0, 0, 0, 8, 1, 1, 0xde, 0xad, 0xbe, 0xef];

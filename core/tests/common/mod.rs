@@ -314,3 +314,15 @@ pub fn set_icmp4_checksum(msg: &mut [u8]) {
     }
     msg[2..4].copy_from_slice(&(!(s as u16)).to_be_bytes());
 }
+
+/// Fills in the checksum of an ICMPv6 message (RFC 4443 §2.3: pseudo-header of `src`, `dst`,
+/// the message length and next header 58).
+pub fn set_icmp6_checksum(src: &[u8; 16], dst: &[u8; 16], msg: &mut [u8]) {
+    msg[2] = 0;
+    msg[3] = 0;
+    let mut s = sum16(src) + sum16(dst) + msg.len() as u32 + 58 + sum16(msg);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    msg[2..4].copy_from_slice(&(!(s as u16)).to_be_bytes());
+}
