@@ -83,6 +83,9 @@ impl PortKey {
     /// alone, in `0..n` (`n > 0`).
     #[inline]
     pub fn addr_index(&self, x6: &[u8; 16], n: usize) -> usize {
+        if n <= 1 {
+            return 0; // one address (the common pool): no PRF to run
+        }
         let mut m = [0u8; 17];
         m[0] = 0; // domain: address pairing
         m[1..].copy_from_slice(x6);
