@@ -577,7 +577,12 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
                     ) =>
                 {
                     let mut m = relay(req, ctx, am);
-                    m.answers.retain(|r| r.record_type() != RecordType::A);
+                    // §5.1.4 holds here too: an A response may carry AAAA records.
+                    m.answers.retain(|r| match &r.data {
+                        RData::A(_) => false,
+                        RData::AAAA(a) => !policy.excluded(a.0),
+                        _ => true,
+                    });
                     m.metadata.authentic_data = false;
                     negative_soa(&mut m, qtype, aaaa.as_ref().ok());
                     m

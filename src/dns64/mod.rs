@@ -308,9 +308,13 @@ pub async fn serve(
 /// (header checks, ACL, rate limit, cache) as a client inside and outside the ACL, and, where the
 /// fast path hands it on, through the slow path (the full parser, local answers, synthesis
 /// planning) with no upstream, so every miss ends in the failure answer without a network.
+/// [`fuzzing::ResponseFuzzer`] does the same for upstream responses, with a loopback resolver
+/// (`fuzz/fuzz_targets/dns64_response.rs`).
 #[doc(hidden)]
 pub mod fuzzing {
     use super::{config::Dns64Config, Admit, Engine};
+    mod response;
+    pub use response::ResponseFuzzer;
     use std::net::SocketAddr;
 
     /// One engine and runtime kept across requests (the cache and limiters keep their state).

@@ -45,7 +45,7 @@ use bib::{BibInfo, StaticBib};
 use foldhash::fast::FixedState;
 use frag::{FragConfig, FragStore};
 use log::MappingEvent;
-use pool4::{Pool4, Pool4Config, Pool4Error};
+use pool4::{Pool4, Pool4Config, Pool4Error, PortKey};
 use session::{Filter, SessionInfo, Shard, TableCounts, TimeoutTicks};
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -610,7 +610,12 @@ impl Nat64 {
                 "frag.max_reassembly_per_source",
             ));
         }
-        let pool4 = Pool4::new(cfg.pool4.clone())?;
+        // Port selection has a key of its own (see pool4): clients see their mapped ports.
+        let pool4 = Pool4::new(
+            cfg.pool4.clone(),
+            PortKey::from_seed(cfg.hash_seed),
+            cfg.shards,
+        )?;
         // Pre-size every shard for its share plus a quarter (hosts hash unevenly); a shard that
         // holds more (few heavy hosts) grows, an amortized cost on flow creation only.
         let share = cfg.max_sessions.div_ceil(cfg.shards);
@@ -625,7 +630,7 @@ impl Nat64 {
         let shards: Box<[Mutex<Shard>]> = (0..cfg.shards)
             .map(|i| {
                 Mutex::new(Shard::new(
-                    seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    shard_seed(seed, i),
                     subscriber_mask,
                     per_shard,
                     log_cap,
@@ -1120,6 +1125,11 @@ impl Nat64 {
     pub fn pool6(&self) -> &Pool6 {
         &self.pool6
     }
+}
+
+/// The hash seed of table shard `i` (foldhash, for indexing only: never the port key).
+fn shard_seed(seed: u64, i: usize) -> u64 {
+    seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Locks a shard; a poisoned lock (a panic in another worker) is used as is, since every table

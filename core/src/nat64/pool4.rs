@@ -12,12 +12,114 @@
 //! - the port stays in the source port's range class, 0–1023 or 1024–65535, and keeps its parity
 //!   when a port of that class and parity is free (falling back to the other parity, then to the
 //!   other class: the RFC's "MAY");
-//! - the search starts at an offset drawn from a keyed hash of the host, its port and a counter
-//!   (RFC 6056 §3.3.3's double-hash idea), so ports are not predictable from outside.
+//! - the search starts at `F(X', Z, protocol, counter, key)`, F SipHash-2-4 and the counter one
+//!   per table shard: RFC 6056 §3.3.3's keyed F, with the counter moved inside F. The ports a
+//!   host sees say nothing about the key, and the next port of a host towards a peer cannot be
+//!   told from the last one (see the DEVIATION note on [`PortKey::port_offset`]).
+//!
+//! The key ([`PortKey`]) is not the tables' hash seed: clients see the ports (and the pool4
+//! address) they are mapped to, so whatever picks them is a PRF whose outputs an observer may
+//! collect. The session tables' hash (foldhash, chosen for speed, not as a PRF) keeps a key no
+//! output of this module depends on. Both come from the one configured seed (`hash_seed`), so a
+//! run with a fixed seed (`nat64d translate --seed`) stays reproducible.
 
 use super::Proto;
+use siphasher::sip::SipHasher24;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+/// The secret of pool4 address and port selection (RFC 6056 §3.3.3 `secret_key`), 128 bits of
+/// SipHash-2-4 key.
+///
+/// SipHash-2-4 rather than 1-3: it is the variant its authors claim as a PRF, and the one Linux
+/// uses for the same job (`secure_ipv4_port_ephemeral`); it runs once per new BIB entry, never
+/// per packet. The `siphasher` crate provides it with explicit keys (std's SipHash has no public
+/// keyed constructor that is not deprecated).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PortKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl std::fmt::Debug for PortKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PortKey(..)")
+    }
+}
+
+impl PortKey {
+    /// Domain separation for [`PortKey::from_seed`]: the key words are SipHash-2-4 of these
+    /// labels under a key made of the seed, so knowing the port key does not give the seed (nor
+    /// the table keys made from it) short of a key recovery on SipHash.
+    const LABELS: [&'static [u8]; 2] = [b"nat64d pool4 port key 0", b"nat64d pool4 port key 1"];
+    const SEED_PAD: u64 = 0x706f_6f6c_342d_6b65; // "pool4-ke"
+
+    /// The port key derived from the configured hash seed (deterministic: the same seed gives
+    /// the same key, hence the same ports for the same sequence of flows).
+    pub fn from_seed(seed: u64) -> PortKey {
+        let kdf = SipHasher24::new_with_keys(seed, Self::SEED_PAD);
+        PortKey {
+            k0: kdf.hash(Self::LABELS[0]),
+            k1: kdf.hash(Self::LABELS[1]),
+        }
+    }
+
+    /// A key from its two words (tests, and callers with a key of their own).
+    pub const fn from_words(k0: u64, k1: u64) -> PortKey {
+        PortKey { k0, k1 }
+    }
+
+    /// True if either key word equals `v` (tests check the table seeds are not the port key).
+    pub fn has_word(&self, v: u64) -> bool {
+        self.k0 == v || self.k1 == v
+    }
+
+    #[inline]
+    fn prf(&self, msg: &[u8]) -> u64 {
+        SipHasher24::new_with_keys(self.k0, self.k1).hash(msg)
+    }
+
+    /// RFC 4787 REQ-2 (paired): the pool4 address index of host `x6`, a function of the host
+    /// alone, in `0..n` (`n > 0`).
+    #[inline]
+    pub fn addr_index(&self, x6: &[u8; 16], n: usize) -> usize {
+        if n <= 1 {
+            return 0; // one address (the common pool): no PRF to run
+        }
+        let mut m = [0u8; 17];
+        m[0] = 0; // domain: address pairing
+        m[1..].copy_from_slice(x6);
+        // Multiply-shift instead of `%`: an index in 0..n with no division.
+        ((u128::from(self.prf(&m)) * n as u128) >> 64) as usize
+    }
+
+    /// The start of the port search for host X', IPv4 peer Z and protocol `p`, the `count`th
+    /// binding made in its shard: RFC 6056 §3.3.3's `F(local_IP, remote_IP, remote_port,
+    /// secret_key)` for a NAT64, with the counter as one more input.
+    // DEVIATION(RFC 6056 §3.3.3): Algorithm 3 adds the counter to F's output, so successive
+    // bindings of one host towards one peer get successive ports, and whoever sees one (the peer)
+    // can predict the next. Hashing the counter with the rest keeps every start independent (as
+    // in Algorithms 1 and 2). The price is Algorithm 1's: a port just released may come back
+    // sooner than Algorithm 3's order would allow (chance about 1 in the range per binding); a
+    // port still held never does, since pool4 hands out only free ports.
+    #[inline]
+    pub fn port_offset(&self, x6: &[u8; 16], z4: u32, p: Proto, count: u32) -> u32 {
+        let mut m = [0u8; 26];
+        m[0] = 1; // domain: port offset
+        m[1..17].copy_from_slice(x6);
+        m[17..21].copy_from_slice(&z4.to_be_bytes());
+        m[21] = p as u8;
+        m[22..].copy_from_slice(&count.to_be_bytes());
+        self.prf(&m) as u32
+    }
+}
+
+/// The counter of [`PortKey::port_offset`] (RFC 6056's `next_ephemeral`), one per table shard
+/// and on its own cache line: a shard's
+/// counter moves only under that shard's lock, so shards never contend on it.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct NextEphemeral(AtomicU32);
 
 /// An inclusive range of ports or ICMP identifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,17 +206,22 @@ pub struct Pool4 {
     sorted: Vec<u32>,
     /// Owner bytes: for address index `a` and protocol `p`, `owners[a * 3 + p]`.
     owners: Vec<Box<[AtomicU8]>>,
+    /// The secret of address and port selection.
+    key: PortKey,
+    /// One counter per table shard.
+    next: Box<[NextEphemeral]>,
 }
 
 impl Pool4 {
     /// Largest supported pool (owner bytes cost up to 192 KiB per address).
     pub const MAX_ADDRS: usize = 4096;
 
-    /// Validates `cfg` and allocates the owner bytes.
+    /// Validates `cfg` and allocates the owner bytes, with `key` for address and port selection
+    /// and a selection counter for each of `shards` table shards (at least one).
     ///
     /// # Errors
     /// See [`Pool4Error`].
-    pub fn new(cfg: Pool4Config) -> Result<Pool4, Pool4Error> {
+    pub fn new(cfg: Pool4Config, key: PortKey, shards: usize) -> Result<Pool4, Pool4Error> {
         if cfg.addrs.is_empty() {
             return Err(Pool4Error::Empty);
         }
@@ -148,6 +255,10 @@ impl Pool4 {
             cfg,
             sorted,
             owners,
+            key,
+            next: (0..shards.max(1))
+                .map(|_| NextEphemeral::default())
+                .collect(),
         })
     }
 
@@ -253,9 +364,29 @@ impl Pool4 {
         }
     }
 
+    /// Picks the pool4 transport address of a new BIB entry for host `x6`, source port (or ICMP
+    /// identifier) `x`, first packet towards IPv4 peer `z4`, created in table shard `shard`:
+    /// the address paired with the host, a port searched from [`PortKey::port_offset`] with the
+    /// shard's counter. Returns (address index, port), or `None` when that address has no free port of
+    /// `p` left. Allocates no memory.
+    pub fn allocate_for(
+        &self,
+        p: Proto,
+        x6: &[u8; 16],
+        x: u16,
+        z4: u32,
+        shard: usize,
+    ) -> Option<(usize, u16)> {
+        let ai = self.key.addr_index(x6, self.sorted.len());
+        let n = self.next.get(shard).or(self.next.first())?;
+        let count = n.0.fetch_add(1, Ordering::Relaxed);
+        let offset = self.key.port_offset(x6, z4, p, count);
+        self.allocate(ai, p, x, offset, shard).map(|t| (ai, t))
+    }
+
     /// Allocates a port of address `ai` for a new binding of source port `src_port` (or ICMP
-    /// identifier), for `shard`. `offset` is the unpredictable start (RFC 6056). Returns `None`
-    /// when the address has no free port of `p` left.
+    /// identifier), for `shard`. `offset` is the start of the search (see
+    /// [`Pool4::allocate_for`]). Returns `None` when the address has no free port of `p` left.
     pub fn allocate(
         &self,
         ai: usize,
@@ -335,21 +466,33 @@ mod tests {
     use super::*;
 
     fn pool(addrs: &[&str], tcp: PortRange) -> Pool4 {
-        Pool4::new(Pool4Config {
-            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
-            tcp,
-            ..Pool4Config::default()
-        })
+        keyed_pool(addrs, tcp, PortKey::from_seed(1), 1)
+    }
+
+    fn keyed_pool(addrs: &[&str], tcp: PortRange, key: PortKey, shards: usize) -> Pool4 {
+        Pool4::new(
+            Pool4Config {
+                addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+                tcp,
+                ..Pool4Config::default()
+            },
+            key,
+            shards,
+        )
         .unwrap()
     }
 
     #[test]
     fn validation() {
         let e = |addrs: &[&str]| {
-            Pool4::new(Pool4Config {
-                addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
-                ..Pool4Config::default()
-            })
+            Pool4::new(
+                Pool4Config {
+                    addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+                    ..Pool4Config::default()
+                },
+                PortKey::from_seed(0),
+                1,
+            )
             .unwrap_err()
         };
         assert_eq!(e(&[]), Pool4Error::Empty);
@@ -358,11 +501,15 @@ mod tests {
             Pool4Error::Duplicate(_)
         ));
         assert!(matches!(e(&["224.0.0.1"]), Pool4Error::NotUnicast(_)));
-        let bad = Pool4::new(Pool4Config {
-            addrs: vec!["192.0.2.1".parse().unwrap()],
-            udp: PortRange::new(10, 9),
-            ..Pool4Config::default()
-        });
+        let bad = Pool4::new(
+            Pool4Config {
+                addrs: vec!["192.0.2.1".parse().unwrap()],
+                udp: PortRange::new(10, 9),
+                ..Pool4Config::default()
+            },
+            PortKey::from_seed(0),
+            1,
+        );
         assert!(matches!(bad, Err(Pool4Error::BadRange("udp", 10, 9))));
     }
 
@@ -439,5 +586,170 @@ mod tests {
         assert_eq!(sorted.len(), 8);
         // Not a sequential run.
         assert!(ports.windows(2).any(|w| w[1].abs_diff(w[0]) > 2));
+    }
+
+    // ---- port selection key (RFC 6056 §3.3.3) ----
+
+    fn host(i: u32) -> [u8; 16] {
+        let mut a: [u8; 16] = "2001:db8:1::"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        a[12..].copy_from_slice(&i.to_be_bytes());
+        a
+    }
+
+    const Z: u32 = 0xcb00_7105; // 203.0.113.5
+
+    /// 64 new bindings (hosts, peers, protocols and shards vary) on a pool keyed with `key`.
+    fn picks(key: PortKey) -> Vec<(usize, u16)> {
+        let p = keyed_pool(
+            &["192.0.2.1", "192.0.2.2", "198.51.100.7"],
+            PortRange::new(1, 65535),
+            key,
+            4,
+        );
+        (0..64u32)
+            .map(|i| {
+                let proto = [Proto::Udp, Proto::Tcp, Proto::Icmp][i as usize % 3];
+                p.allocate_for(
+                    proto,
+                    &host(i % 9),
+                    40000 + i as u16,
+                    Z + i % 5,
+                    i as usize % 4,
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_ports() {
+        let a = picks(PortKey::from_seed(0x1234_5678_9abc_def0));
+        assert_eq!(a, picks(PortKey::from_seed(0x1234_5678_9abc_def0)));
+    }
+
+    #[test]
+    fn different_seed_different_ports() {
+        let a = picks(PortKey::from_seed(1));
+        let b = picks(PortKey::from_seed(2));
+        // Independent keys: on 64 draws from ~32k ports almost none coincide.
+        let same = a.iter().zip(&b).filter(|(x, y)| x.1 == y.1).count();
+        assert!(same <= 2, "{same} of 64 ports equal under different seeds");
+        // The paired address changes too for some of the 9 hosts.
+        assert!(a.iter().zip(&b).any(|(x, y)| x.0 != y.0));
+    }
+
+    #[test]
+    fn port_key_is_not_a_table_key() {
+        for seed in [
+            0u64,
+            1,
+            0x1234_5678_9abc_def0,
+            u64::MAX,
+            0x9e37_79b9_7f4a_7c15,
+        ] {
+            let k = PortKey::from_seed(seed);
+            assert!(!k.has_word(seed), "port key holds the seed itself");
+            for shard in 0..128 {
+                let t = super::super::shard_seed(seed, shard);
+                assert!(!k.has_word(t), "port key = table key of shard {shard}");
+            }
+            // And the ports differ from those a table key would pick.
+            assert_ne!(picks(k), picks(PortKey::from_words(seed, seed)));
+        }
+    }
+
+    #[test]
+    fn nat64_picks_with_the_key_derived_from_hash_seed() {
+        use super::super::steps::{filter_and_update6, In6};
+        use super::super::Nat64Config;
+        use crate::pool6::Pool6;
+        use crate::rfc6052::Prefix6052;
+        let seed = 0x0bad_cafe_f00d_d00d;
+        let pool6 = Pool6::new(vec![Prefix6052::WKP], false).unwrap();
+        let mut c = Nat64Config::new(pool6, vec!["192.0.2.1".parse().unwrap()], seed);
+        c.enforce_rfc_minimums = false;
+        c.shards = 1;
+        let nat = super::super::Nat64::new(c).unwrap();
+        // The same bindings made directly on a pool with the derived key, one shard.
+        let twin = keyed_pool(
+            &["192.0.2.1"],
+            PortRange::new(1, 65535),
+            PortKey::from_seed(seed),
+            1,
+        );
+        for i in 0..16u32 {
+            let i6 = In6 {
+                proto: Proto::Udp,
+                x6: host(i),
+                x: 5000 + i as u16,
+                z4: Z,
+                z: 53,
+                flags: 0,
+            };
+            let b = filter_and_update6(&nat, crate::Timestamp(0), &i6).unwrap();
+            let (_, t) = twin
+                .allocate_for(Proto::Udp, &i6.x6, i6.x, i6.z4, 0)
+                .unwrap();
+            assert_eq!(b.t, t, "binding {i}");
+        }
+    }
+
+    #[test]
+    fn ports_spread_over_the_pool() {
+        // 24,000 bindings of distinct hosts to a few peers on one address, high class: per
+        // 1/16th of 1024..=65535 the count stays within 15 % of the mean; per address of a
+        // four-address pool, within 10 %.
+        let p = keyed_pool(
+            &["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"],
+            PortRange::new(1, 65535),
+            PortKey::from_seed(42),
+            8,
+        );
+        let mut buckets = [0u32; 16];
+        let mut per_addr = [0u32; 4];
+        let n = 24_000u32;
+        for i in 0..n {
+            let (ai, t) = p
+                .allocate_for(
+                    Proto::Udp,
+                    &host(i),
+                    40000 + (i % 2) as u16,
+                    Z + i % 3,
+                    i as usize % 8,
+                )
+                .unwrap();
+            assert!(t >= 1024);
+            buckets[usize::from(t - 1024) * 16 / 64512] += 1;
+            per_addr[ai] += 1;
+        }
+        let mean = f64::from(n) / 16.0;
+        for (b, c) in buckets.iter().enumerate() {
+            assert!(
+                (f64::from(*c) - mean).abs() < 0.15 * mean,
+                "bucket {b}: {c} vs {mean}: {buckets:?}"
+            );
+        }
+        for (a, c) in per_addr.iter().enumerate() {
+            let m = f64::from(n) / 4.0;
+            assert!(
+                (f64::from(*c) - m).abs() < 0.10 * m,
+                "address {a}: {c}: {per_addr:?}"
+            );
+        }
+        // One host to one peer: successive bindings get distinct ports (the counter moves).
+        let q = pool(&["192.0.2.1"], PortRange::new(1, 65535));
+        let mut seen: Vec<u16> = (0..32)
+            .map(|j| {
+                q.allocate_for(Proto::Tcp, &host(1), 40000 + 2 * j, Z, 0)
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 32);
     }
 }

@@ -255,8 +255,6 @@ pub(crate) struct Shard {
     /// Timer lists (head, tail) per [`Lifetime`].
     lru: [(u32, u32); Lifetime::COUNT],
     counts: TableCounts,
-    /// State of the shard's unpredictable-offset generator.
-    pub rng: u64,
     events: VecDeque<MappingEvent>,
     log_cap: usize,
 }
@@ -280,7 +278,6 @@ impl Shard {
             peers: adf.then(|| HashMap::with_capacity_and_hasher(cap, hs)),
             lru: [(NIL, NIL); Lifetime::COUNT],
             counts: TableCounts::default(),
-            rng: seed ^ 0x6a09_e667_f3bc_c909,
             events: VecDeque::with_capacity(log_cap),
             log_cap,
         }
@@ -401,22 +398,6 @@ impl Shard {
                 p.remove(&(b, z4));
             }
         }
-    }
-
-    /// Next value of the shard's offset generator (splitmix64).
-    #[inline]
-    pub fn next_rand(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A keyed hash (with the table seed) of an arbitrary value.
-    #[inline]
-    pub fn keyed<T: std::hash::Hash>(&self, v: T) -> u64 {
-        self.h(v)
     }
 
     // ---- BIB ----

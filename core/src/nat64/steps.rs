@@ -253,12 +253,9 @@ fn create_bib(
     now: Timestamp,
 ) -> Result<u32, DropReason> {
     let pool = &nat.pool4;
-    // RFC 4787 REQ-2 (paired): the host's address is a function of the host alone.
-    let ai = (sh.keyed(i.x6) % pool.len() as u64) as usize;
-    let offset = sh.keyed((i.x6, i.x, sh.rng)) as u32;
-    sh.next_rand();
-    let t = pool
-        .allocate(ai, i.proto, i.x, offset, si)
+    // RFC 4787 REQ-2 (paired address) and RFC 6056 §3.3.3 (port), with pool4's own key.
+    let (ai, t) = pool
+        .allocate_for(i.proto, &i.x6, i.x, i.z4, si)
         .ok_or(DropReason::PoolExhausted)?;
     let t4 = pool
         .addr(ai)
