@@ -19,16 +19,17 @@
 # (lib.sh); the script refuses to start when one exists and deletes only what it made.
 #
 # Usage (root): NS_PREFIX=xx- netns-scripts/dns64-netns.sh      Prints "N passed, M failed".
-# run.sh compares the cases run with DNS64_CASES_EXPECTED.
-DNS64_CASES_EXPECTED=21
+# The script fails unless exactly EXPECTED_CASES cases ran; run.sh reads the same line
+# (count_cases in lib.sh) and fails its dns64 block on any other count.
+EXPECTED_CASES=21
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
-for t in dig nsd ip python3; do
+for t in dig nsd ip python3 curl; do
     command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || {
         apt-get -o DPkg::Lock::Timeout=300 update -qq &&
-            apt-get -o DPkg::Lock::Timeout=300 install -y -qq dnsutils nsd iproute2 python3 >/dev/null
+            apt-get -o DPkg::Lock::Timeout=300 install -y -qq dnsutils nsd iproute2 python3 curl >/dev/null
         break
     }
 done
@@ -266,8 +267,8 @@ TOML
 
 [ "$FAIL" -gt 0 ] && [ -f "$TMP/gw.out" ] && { echo "nat64d log:"; sed "s/^/    /" "$TMP/gw.out"; }
 echo "$PASS passed, $FAIL failed"
-if [ $((PASS + FAIL)) -ne "$DNS64_CASES_EXPECTED" ]; then
-    echo "dns64-netns: ran $((PASS + FAIL)) cases, expected $DNS64_CASES_EXPECTED" >&2
+if [ $((PASS + FAIL)) -ne "$EXPECTED_CASES" ]; then
+    echo "dns64-netns: ran $((PASS + FAIL)) cases, expected $EXPECTED_CASES" >&2
     exit 1
 fi
 [ "$FAIL" -eq 0 ]

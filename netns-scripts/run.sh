@@ -522,7 +522,7 @@ else
     echo "      (nat64 block skipped: NAT64_CASES=0)"
 fi
 
-# --- DNS64 (RFC 6147) with a real authoritative server (dnsmasq) on the IPv4 side -------------
+# --- DNS64 (RFC 6147) with a real authoritative server (nsd) on the IPv4 side -----------------
 # Its own namespaces; each of its "ok"/"FAIL" lines counts here, its exit status and its own
 # closing line must agree with them.
 if [ "${DNS64_CASES:-1}" = 1 ]; then

@@ -362,3 +362,49 @@ async fn one_datagram_per_syscall_path_serves_the_same() {
     assert_eq!(s.stats().get(Counter::CacheHits), 1);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthesized_answer_keeps_authority_and_additional_of_the_a_response() {
+    // RFC 6147 §5.4: the authority and additional sections come from the response to the final
+    // query (the A query); §5.3.2: the additional section is passed unchanged, never synthesized.
+    let (_mock, s) = setup(|_| {}).await;
+    let addr = s.local_addrs()[0];
+    for _ in 0..2 {
+        // Resolved, then from the cache.
+        let r = ask(addr, &query("glue.test.", Rt::AAAA)).await.unwrap();
+        assert_eq!(aaaas(&r), vec![v6("64:ff9b::1.2.3.4")]);
+        // §5.1.6: the A records that formed the basis are removed from the answer.
+        assert!(r.answers.iter().all(|a| a.record_type() == Rt::AAAA));
+        let auth: Vec<_> = r
+            .authorities
+            .iter()
+            .map(|a| (a.name.to_ascii(), a.record_type()))
+            .collect();
+        assert_eq!(auth, vec![("test.".to_string(), Rt::NS)], "authority");
+        assert_eq!(r.additionals.len(), 1, "{:?}", r.additionals);
+        let glue = &r.additionals[0];
+        assert_eq!(glue.name.to_ascii(), "ns.test.");
+        match &glue.data {
+            RData::A(a) => assert_eq!(a.0, std::net::Ipv4Addr::new(192, 0, 2, 53)),
+            other => panic!("the glue A passes unchanged, got {other:?}"),
+        }
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_is_passed_only_to_clients_that_set_do() {
+    // The mock sets AD on every answer. RFC 6147 §5.5 item 1 (no CD, no DO): AD MUST NOT be set
+    // in any response; a DO client gets the upstream's AD on a relayed answer.
+    let (_mock, s) = setup(|_| {}).await;
+    let addr = s.local_addrs()[0];
+    let r = ask(addr, &query("dual.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(aaaas(&r), vec![v6("2001:db8::1")]);
+    assert!(!r.metadata.authentic_data, "no DO: AD clear");
+    let r = ask(addr, &with_edns(query("dual.test.", Rt::AAAA), true))
+        .await
+        .unwrap();
+    assert_eq!(aaaas(&r), vec![v6("2001:db8::1")]);
+    assert!(r.metadata.authentic_data, "DO: the upstream's AD kept");
+    s.shutdown().await;
+}

@@ -1,7 +1,6 @@
-//! The one file that knows hickory (pinned `=0.26.3`): DNS messages in and out, the resolution
-//! steps of RFC 6147 §5 around the core's pure decisions, and TCP serving through hickory-server's
-//! `Server` with our own `RequestHandler` (hickory's `Catalog`/forwarder refuses RD=0 queries and
-//! hides sections that DNS64 needs).
+//! The one file that knows hickory (`~0.26.3`, lock file exact): DNS messages in and out and the
+//! resolution steps of RFC 6147 §5 around the core's pure decisions. TCP framing is our own loop
+//! in `tcp.rs`, which calls into the same slow path.
 //!
 //! The decisions themselves (what to synthesize, the TTL, the exclusion set, the PTR mapping) are
 //! in `nat64_core::dns64`; here we only convert records to and from its [`Rr`] values.
@@ -548,6 +547,10 @@ async fn answer(engine: &Engine, req: &Message, ctx: Ctx) -> Message {
                     // §5.5: we did not validate the synthesized data.
                     m.metadata.authentic_data = false;
                     m.answers = rrs.iter().filter_map(from_core).collect();
+                    // §5.4: authority and additional from the response to the final query (the
+                    // A query); §5.3.2: the additional section unchanged, never synthesized.
+                    m.authorities.clone_from(&am.authorities);
+                    m.additionals.clone_from(&am.additionals);
                     if engine.settings.edns_ede {
                         if let Some(e) = m.edns.as_mut() {
                             e.options_mut().insert(EdnsOption::Unknown(

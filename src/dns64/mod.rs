@@ -148,6 +148,8 @@ impl Engine {
             self.stats.inc(Counter::NotQuery);
             return reply(wire::empty_reply(pkt, Some(&q), 4, false, out));
         }
+        // DEVIATION(RFC 6147 §5.1): other classes should be served as if no DNS64 were
+        // configured; we refuse them rather than forward (CHAOS `version.bind` stays local).
         if q.qclass != 1 {
             self.stats.inc(Counter::BadClass);
             return reply(wire::empty_reply(pkt, Some(&q), 5, false, out));

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NULL, PTR, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, NULL, PTR, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nat64d::dns64::{Dns64Config, Dns64Server};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -243,6 +243,9 @@ fn zone(name: &str, t: RecordType, tcp: bool) -> Option<(ResponseCode, Vec<Recor
         (x, _) if x.ends_with("refused.test.") || x.ends_with(".0.0.192.in-addr.arpa.") => {
             Some((ResponseCode::Refused, vec![], vec![]))
         }
+        // The A answer comes with an NS in authority and its glue in additional (see `respond`).
+        ("glue.test.", Q6) => nodata("test."),
+        ("glue.test.", Q4) => Some((ok, vec![a(name, 300, [1, 2, 3, 4])], vec![])),
         ("plain.test.", RecordType::TXT) => Some((ok, vec![], vec![soa("test.", 3600, 300)])),
         _ => Some((
             ResponseCode::NXDomain,
@@ -267,7 +270,8 @@ fn respond(buf: &[u8], tcp: bool, seen: &Mutex<Vec<Seen>>) -> Option<Vec<u8>> {
     if name == "garbage.test." {
         return Some(vec![0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
     }
-    let (rcode, answers, auth) = zone(&name, query.query_type(), tcp)?;
+    let qtype = query.query_type();
+    let (rcode, answers, auth) = zone(&name, qtype, tcp)?;
     let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
     m.metadata.recursion_desired = q.metadata.recursion_desired;
     m.metadata.recursion_available = true;
@@ -279,6 +283,14 @@ fn respond(buf: &[u8], tcp: bool, seen: &Mutex<Vec<Seen>>) -> Option<Vec<u8>> {
     m.add_query(query);
     m.answers = answers;
     m.authorities = auth;
+    if name == "glue.test." && qtype == RecordType::A {
+        m.authorities.push(Record::from_rdata(
+            n("test."),
+            3600,
+            RData::NS(NS(n("ns.test."))),
+        ));
+        m.additionals.push(a("ns.test.", 3600, [192, 0, 2, 53]));
+    }
     if q.edns.is_some() {
         let mut e = Edns::new();
         e.set_max_payload(1232);
