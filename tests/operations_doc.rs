@@ -41,7 +41,7 @@ fn scrape() -> String {
         dns64: Some(Arc::new(DnsStats::default())),
         reloads: Arc::default(),
     });
-    render(&registry(src))
+    render(&registry(src), nat64d::metrics::Format::OpenMetrics)
 }
 
 /// The names an operator queries: counters with `_total`, histograms and gauges as declared.
