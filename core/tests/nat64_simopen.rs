@@ -1,6 +1,7 @@
 //! RFC 6146 §3.5.2.2 TCP simultaneous open through `Nat64::translate` and
-//! `Nat64::expire_with_errors`: unsolicited IPv4 SYNs are stored (bounded, counted), delivered
-//! after the matching IPv6 SYN, or answered with ICMP Port Unreachable after TCP_INCOMING_SYN.
+//! `Nat64::expire_with_errors`: unsolicited IPv4 SYNs are stored (bounded, counted), dropped
+//! silently once the matching IPv6 SYN goes out (RFC 5382 REQ-4), or answered with ICMP Port
+//! Unreachable after TCP_INCOMING_SYN.
 //! Inputs are built by etherparse, outputs parsed by etherparse, checksums verified with the
 //! independent RFC 1071 sum of `common`.
 
@@ -145,7 +146,7 @@ fn expire(n: &Nat64, now: u64) -> (usize, Vec<Vec<u8>>) {
 }
 
 #[test]
-fn simultaneous_open_without_a_bib_entry_delivers_the_stored_syn() {
+fn simultaneous_open_without_a_bib_entry_drops_the_stored_syn() {
     let n = nat_with(|_| {});
     // The IPv4 peer's SYN to T:4000 arrives before any binding exists: stored, not forwarded.
     let s4 = syn4(Z, 5555, PORT, 777_000);
@@ -160,34 +161,42 @@ fn simultaneous_open_without_a_bib_entry_delivers_the_stored_syn() {
     assert_eq!(go(&n, 2000, &s4).dropped(), DropReason::TcpV4SynHeld);
     assert_eq!(n.counts().syn_store.held, 1);
     // The IPv6 host's own SYN to the peer, 5 s later: it binds to T:4000, completing the
-    // simultaneous open. Out come the IPv6 SYN translated, then the stored IPv4 SYN translated.
+    // simultaneous open. Only the IPv6 SYN comes out; the stored IPv4 SYN is dropped silently
+    // (RFC 5382 REQ-4: "the NAT MUST silently drop the original unsolicited inbound SYN").
     let out = all(go(&n, 6000, &syn6(40000, Z, 5555, 123_000)));
-    assert_eq!(out.len(), 2, "the IPv6 SYN and the stored IPv4 SYN");
+    assert_eq!(out.len(), 1, "the IPv6 SYN only");
     assert_eq!(
         tcp_of(&out[0]),
         (T.into(), Z.into(), PORT, 5555, 123_000, true, false)
     );
-    assert_eq!(
-        tcp_of(&out[1]),
-        (y6(Z), A.into(), 5555, 40000, 777_000, true, false)
-    );
     let c = n.counts().syn_store;
     assert_eq!((c.held, c.stored, c.completed, c.expired), (0, 1, 1, 0));
-    // V4 INIT + V6 SYN, then the IPv4 side's SYN (delivered) keeps it half open; the IPv4 side's
-    // SYN-ACK opens it (stricter than the RFC's direct ESTABLISHED, see `tcp::next`).
-    assert_eq!(state_of(&n, 6000, 5555), Some(TcpState::V4SynRcv));
-    let synack6 = {
+    // The IPv4 peer, in SYN-SENT, answers the IPv6 SYN with a SYN-ACK: it reaches the IPv6 host
+    // and the connection is open.
+    let back = all(go(
+        &n,
+        6010,
+        &tcp4seg(Z, 5555, T, PORT, 777_000, true, Some(123_001)),
+    ));
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        tcp_of(&back[0]),
+        (y6(Z), A.into(), 5555, 40000, 777_000, true, true)
+    );
+    // V6 INIT + V4 SYN: half open until the IPv6 host's ACK (stricter than the RFC's direct
+    // ESTABLISHED, see `tcp::next`).
+    assert_eq!(state_of(&n, 6010, 5555), Some(TcpState::V4SynRcv));
+    let ack6 = {
         let mut v = Vec::new();
         PacketBuilder::ipv6(v6(A), wkp(Z), 64)
-            .tcp(40000, 5555, 123_000, 64000)
-            .syn()
+            .tcp(40000, 5555, 123_001, 64000)
             .ack(777_001)
             .write(&mut v, &[])
             .unwrap();
         v
     };
-    all(go(&n, 6010, &synack6));
-    assert_eq!(state_of(&n, 6010, 5555), Some(TcpState::Established));
+    assert_eq!(all(go(&n, 6020, &ack6)).len(), 1);
+    assert_eq!(state_of(&n, 6020, 5555), Some(TcpState::Established));
     // Nothing is left to expire, and no error is sent.
     assert_eq!(expire(&n, 20_000), (0, vec![]));
 }
@@ -211,16 +220,15 @@ fn simultaneous_open_through_address_dependent_filtering() {
         go(&n, 1100, &tcp4seg(Z, 5556, T, t, 1, false, Some(1))).dropped(),
         DropReason::Filtered
     );
+    // The IPv6 SYN to Z completes the simultaneous open: it alone comes out (the stored SYN is
+    // dropped silently, RFC 5382 REQ-4).
     let out = all(go(&n, 3000, &syn6(40000, Z, 5555, 50_000)));
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 1);
     assert_eq!(
         tcp_of(&out[0]),
         (T.into(), Z.into(), t, 5555, 50_000, true, false)
     );
-    assert_eq!(
-        tcp_of(&out[1]),
-        (y6(Z), A.into(), 5555, 40000, 9_000, true, false)
-    );
+    assert_eq!(n.counts().syn_store.completed, 1);
     assert_eq!(state_of(&n, 3000, 5555), Some(TcpState::V6SynRcv));
     // The IPv4 side's SYN-ACK opens the connection and passes the filter.
     let back = all(go(

@@ -901,9 +901,9 @@ impl Nat64 {
                         self.refuse6(ctx, &buf[start..start + len], r, 4, aux)
                     }
                     // §3.5.2.2 V4 INIT: the IPv6 SYN completes a simultaneous open; the stored
-                    // IPv4 SYN follows it.
+                    // IPv4 SYN is dropped silently (RFC 5382 REQ-4).
                     Verdict::Forward { start, len } if m.syn_to_take().is_some() => {
-                        self.complete_open(m.syn_to_take(), ctx, buf, start, len, aux)
+                        self.complete_open(m.syn_to_take(), start, len)
                     }
                     // §3.8: the translated packet is addressed to pool4, so it is treated as if
                     // received on the IPv4 interface, from step 2 on; the hop limit was already
@@ -948,40 +948,19 @@ impl Nat64 {
         Verdict::Drop(self.synstore.store(k, pkt, now))
     }
 
-    /// §3.5.2.2 V4 INIT + V6 SYN: the translated IPv6 SYN (`buf[start..start + len]`) and, if a
-    /// SYN is stored for the session, that SYN translated to IPv6, back to back in `aux`.
+    /// §3.5.2.2 V4 INIT + V6 SYN: the translated IPv6 SYN (`buf[start..start + len]`) goes out
+    /// and the SYN stored for the session is discarded. RFC 6146 forwards only the IPv6 SYN, and
+    /// RFC 5382 REQ-4 (which §3.5.2.2 implements) says "the NAT MUST silently drop the original
+    /// unsolicited inbound SYN packet": the IPv4 peer, in SYN-SENT, answers the IPv6 SYN with a
+    /// SYN-ACK and the simultaneous open completes from there (RFC 9293 §3.5).
     #[cold]
     #[inline(never)]
-    fn complete_open(
-        &self,
-        k: Option<synstore::SynKey>,
-        ctx: &mut Ctx,
-        buf: &mut [u8],
-        start: usize,
-        len: usize,
-        aux: &mut [u8],
-    ) -> Verdict {
-        let fwd = Verdict::Forward { start, len };
-        let Some(k) = k else {
-            return fwd;
-        };
-        let mut tmp = [0u8; crate::HEADROOM + synstore::SLOT_BYTES];
-        let n = match self.synstore.take(k, &mut tmp[crate::HEADROOM..]) {
-            synstore::Taken::Packet(n) => n,
-            synstore::Taken::None | synstore::Taken::Cut => return fwd,
-        };
-        let Some((first, rest)) = aux.split_at_mut_checked(len) else {
-            return fwd;
-        };
-        first.copy_from_slice(&buf[start..start + len]);
-        let mut m = Nat64Mapper::new(self);
-        match rfc7915::translate_4to6(&self.xlat, &mut m, ctx, &mut tmp, crate::HEADROOM, n, rest) {
-            Verdict::Forward { start: s, len: l } if l <= rest.len() => {
-                rest[..l].copy_from_slice(&tmp[s..s + l]);
-                Verdict::ForwardAux { len: len + l }
-            }
-            _ => fwd,
+    fn complete_open(&self, k: Option<synstore::SynKey>, start: usize, len: usize) -> Verdict {
+        if let Some(k) = k {
+            // Nothing is copied out: the slot is freed and counted as completed.
+            let _ = self.synstore.take(k, &mut []);
         }
+        Verdict::Forward { start, len }
     }
 
     /// An ICMPv6 Destination Unreachable with `code` about `pkt`, rate-limited and suppressed

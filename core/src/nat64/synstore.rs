@@ -6,10 +6,10 @@
 //! ((X,x),(Y,y)) = (its destination (T,t), its source (Z,z)). Then either
 //!
 //! - an IPv6 SYN whose session maps to the same pair arrives within TCP_INCOMING_SYN (6 s): the
-//!   simultaneous open completes and the stored SYN is taken out ([`SynStore::take`]) and
-//!   delivered, translated, after the IPv6 SYN (RFC 6146 §3.5.2.2 says what happens to the IPv6
-//!   SYN and is silent about the stored one; delivering it is the choice that loses nothing: the
-//!   IPv6 host, in SYN-SENT, answers it as RFC 9293 §3.5 prescribes for a simultaneous open), or
+//!   IPv6 SYN is forwarded and the stored SYN is taken out ([`SynStore::take`]) and discarded:
+//!   RFC 6146 §3.5.2.2 forwards only the IPv6 SYN, and RFC 5382 REQ-4 says "the NAT MUST silently
+//!   drop the original unsolicited inbound SYN packet" (the peer, in SYN-SENT, answers the IPv6
+//!   SYN with a SYN-ACK, RFC 9293 §3.5), or
 //! - none comes: "an ICMP Port Unreachable error (Type 3, Code 3) containing the IPv4 SYN packet
 //!   stored is sent back to the source of the v4 SYN" ([`SynStore::expire`], from the timer).
 //!
