@@ -258,6 +258,78 @@ fn nat64_mode_replays_statefully() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// RFC 6146 §3.5.2.2 on the capture's clock: an unsolicited IPv4 SYN is stored; when the
+/// capture's time passes TCP_INCOMING_SYN (6 s) with no IPv6 SYN, the replay shows the ICMPv4
+/// Port Unreachable the daemon's timer would send, quoting the SYN, and writes it to the output.
+#[test]
+fn nat64_replay_shows_the_timer_error_for_an_unanswered_syn() {
+    let d = tmpdir("translate-synexpiry");
+    let cfg = d.join("nat64d.toml");
+    std::fs::write(&cfg, NAT64_CONFIG).unwrap();
+    let mut syn = Vec::new();
+    PacketBuilder::ipv4([198, 51, 100, 10], [192, 0, 2, 1], 64)
+        .tcp(40000, 4000, 1000, 65000)
+        .syn()
+        .write(&mut syn, b"")
+        .unwrap();
+    let later = v6_udp();
+    let (input, output) = (d.join("in.pcap"), d.join("out.pcap"));
+    let mut w = PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
+    w.write((100, 0), &syn).unwrap();
+    w.write((103, 0), &later).unwrap();
+    w.write((107, 0), &later).unwrap();
+    w.finish().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_nat64d"))
+        .args(["translate", "--seed", "7", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("[drop tcp_v4_syn_stored]"), "{stdout}");
+    // Nothing at 3 s; at 7 s the error comes before the packet that moved the clock.
+    let timer: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("timer:"))
+        .collect();
+    assert_eq!(timer.len(), 1, "{stdout}");
+    assert!(
+        lines[timer[0] - 1].contains("> 198.51.100.10.53 UDP"),
+        "after the 3 s packet: {stdout}"
+    );
+    assert!(
+        lines[timer[0] + 1].contains("-> 192.0.2.1 > 198.51.100.10"),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("; 1 ICMP errors from the NAT64 timer"),
+        "{stdout}"
+    );
+    // The output capture holds it: ICMPv4 3/3 from T to the SYN's source, quoting the SYN whole.
+    let out = read_pcap(&std::fs::read(&output).unwrap(), "out.pcap").unwrap();
+    let err = out
+        .iter()
+        .find(|p| p.ip[0] >> 4 == 4 && p.ip[9] == 1)
+        .expect("an ICMPv4 packet in the output");
+    let e = &err.ip;
+    assert_eq!(&e[12..16], &[192, 0, 2, 1]);
+    assert_eq!(&e[16..20], &[198, 51, 100, 10]);
+    assert_eq!((e[20], e[21]), (3, 3), "Port Unreachable");
+    assert_eq!(&e[28..], &syn[..], "quotes the stored SYN");
+    std::fs::remove_dir_all(&d).ok();
+}
+
 // ---- Capture files written by hand from the format specifications (not by our writer) ----
 // Classic pcap: draft-ietf-opsawg-pcap §4 (file header) and §5 (record header).
 // pcapng: draft-ietf-opsawg-pcapng §4.1 SHB, §4.2 IDB, §4.3 EPB, options §3.5.

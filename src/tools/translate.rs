@@ -452,14 +452,17 @@ pub struct Summary {
     pub forwarded: usize,
     pub icmp_errors: usize,
     pub dropped: usize,
+    /// Packets the NAT64 timer produced as the capture's clock advanced: ICMPv4 Port Unreachable
+    /// for stored SYNs no IPv6 SYN answered (RFC 6146 §3.5.2.2).
+    pub timer_errors: usize,
 }
 
 /// Translates every packet, printing one line each to `report`, and writes outputs to `pcap`.
 ///
 /// # Errors
 /// Errors writing the report or the pcap.
-pub fn translate_all<X: Xlate, W: Write, R: Write>(
-    xlat: &X,
+pub fn translate_all<W: Write, R: Write>(
+    xlat: &Replay,
     mode: &str,
     input: &[Captured],
     mut pcap: Option<&mut PcapWriter<W>>,
@@ -470,6 +473,7 @@ pub fn translate_all<X: Xlate, W: Write, R: Write>(
     let mut ctx = Ctx::new(Timestamp(0), 1);
     let mut sum = Summary::default();
     let mut drops = DropCounters::default();
+    let mut timer = Vec::new();
     for (i, c) in input.iter().enumerate() {
         sum.packets += 1;
         let n = c.ip.len().min(buf.len() - HEADROOM);
@@ -480,6 +484,17 @@ pub fn translate_all<X: Xlate, W: Write, R: Write>(
             Some(6) => "6->4",
             _ => "?",
         };
+        // The timer's work up to this packet's time, as the daemon's timer would have done it.
+        timer.clear();
+        xlat.expire(ctx.now, &mut timer);
+        for e in packets(&timer) {
+            sum.timer_errors += 1;
+            writeln!(report, "timer: stored SYN expired  [icmp-error]")?;
+            writeln!(report, "    -> {}", describe(e))?;
+            if let Some(w) = pcap.as_mut() {
+                w.write(c.ts, e).context("writing the output pcap")?;
+            }
+        }
         let mut outs: Vec<&[u8]> = Vec::new();
         let verdict = xlat.translate(&mut ctx, &mut buf, HEADROOM, n, &mut aux);
         let label = match verdict {
@@ -515,8 +530,16 @@ pub fn translate_all<X: Xlate, W: Write, R: Write>(
     }
     writeln!(
         report,
-        "{} packets ({mode}): {} forwarded, {} answered with an ICMP error, {} dropped",
-        sum.packets, sum.forwarded, sum.icmp_errors, sum.dropped
+        "{} packets ({mode}): {} forwarded, {} answered with an ICMP error, {} dropped{}",
+        sum.packets,
+        sum.forwarded,
+        sum.icmp_errors,
+        sum.dropped,
+        if sum.timer_errors > 0 {
+            format!("; {} ICMP errors from the NAT64 timer", sum.timer_errors)
+        } else {
+            String::new()
+        }
     )?;
     Ok(sum)
 }
@@ -578,13 +601,22 @@ pub fn run(
                 .with_context(|| format!("{}: cannot write", o.display()))?;
             Ok(s)
         }
-        None => translate_all::<_, std::io::Sink, _>(&xlat, mode, &packets, None, &mut report),
+        None => translate_all::<std::io::Sink, _>(&xlat, mode, &packets, None, &mut report),
     }
 }
 
 /// The translator of a replay: in NAT64 mode the tables expire on the capture's clock before
-/// each packet, as the daemon's timer would expire them.
-struct Replay(Translator);
+/// each packet ([`Replay::expire`]), as the daemon's timer would expire them.
+pub struct Replay(Translator);
+
+impl Replay {
+    /// Expires the NAT64 tables at `now`, appending the packets the timer sends (back to back).
+    pub fn expire(&self, now: Timestamp, out: &mut Vec<u8>) {
+        if let Translator::Nat64(n) = &self.0 {
+            n.expire_with_errors(now, out);
+        }
+    }
+}
 
 impl Xlate for Replay {
     fn translate(
@@ -595,9 +627,6 @@ impl Xlate for Replay {
         len: usize,
         aux: &mut [u8],
     ) -> Verdict {
-        if let Translator::Nat64(n) = &self.0 {
-            n.expire(ctx.now);
-        }
         self.0.translate(ctx, buf, start, len, aux)
     }
 }
