@@ -331,13 +331,6 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let socket = match socket_of(&a.socket, &a.config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("nat64d: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let req = Request {
         what,
         filter: Filter {
@@ -348,14 +341,24 @@ pub fn cli(what: What, a: &crate::cli::TableArgs) -> std::process::ExitCode {
         limit: a.limit,
         json: a.json,
     };
-    match query(&socket, &req) {
+    match ask(&a.socket, &a.config, &req) {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// Finds the daemon's socket (from `--socket` or the config), sends `req` and prints the answer;
+/// `None` after printing why it failed.
+fn ask(socket: &Option<PathBuf>, config: &crate::cli::ConfigArg, req: &Request) -> Option<String> {
+    let answer = socket_of(socket, config).and_then(|s| query(&s, req));
+    match answer {
         Ok(out) => {
             print(&out);
-            ExitCode::SUCCESS
+            Some(out)
         }
         Err(e) => {
             eprintln!("nat64d: {e}");
-            ExitCode::FAILURE
+            None
         }
     }
 }
@@ -367,62 +370,30 @@ pub type PacketSink = Box<dyn FnMut(&[u8]) -> io::Result<()> + Send>;
 
 /// `nat64d stats`: every counter, as a table or JSON.
 pub fn cli_stats(a: &crate::cli::StatsArgs) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    let socket = match socket_of(&a.socket, &a.config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("nat64d: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let req = Request {
         what: What::Stats,
         filter: Filter::default(),
         limit: 0,
         json: a.json,
     };
-    match query(&socket, &req) {
-        Ok(out) => {
-            print(&out);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("nat64d: {e}");
-            ExitCode::FAILURE
-        }
+    match ask(&a.socket, &a.config, &req) {
+        Some(_) => std::process::ExitCode::SUCCESS,
+        None => std::process::ExitCode::FAILURE,
     }
 }
 
 /// `nat64d reload`: asks the daemon to re-read its file and prints the result. Exit status 0
 /// when applied (even partly: the keys that need a restart are printed), 1 when refused.
 pub fn cli_reload(a: &crate::cli::ReloadArgs) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    let socket = match socket_of(&a.socket, &a.config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("nat64d: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let req = Request {
         what: What::Reload,
         filter: Filter::default(),
         limit: 0,
         json: false,
     };
-    match query(&socket, &req) {
-        Ok(out) => {
-            print(&out);
-            if out.starts_with("result: refused") {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => {
-            eprintln!("nat64d: {e}");
-            ExitCode::FAILURE
-        }
+    match ask(&a.socket, &a.config, &req) {
+        Some(out) if !out.starts_with("result: refused") => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::FAILURE,
     }
 }
 
