@@ -112,6 +112,40 @@ format = "json"
     );
 }
 
+/// RFC 7757 §3.2: an EAM written without prefix lengths is a /32 and a /128, each side on its
+/// own (a bare IPv4 beside an IPv6 prefix keeps the prefix's written length).
+#[test]
+fn bare_eam_addresses_default_to_host_prefixes() {
+    let c = parse(
+        r#"mode = "siit"
+pool6 = ["64:ff9b::/96"]
+[siit]
+eamt = [
+  { ipv4 = "192.0.2.10", ipv6 = "2001:db8:6::10" },
+  { ipv4 = "203.0.113.7", ipv6 = "2001:db8:8::/120" },
+]
+"#,
+    )
+    .expect("valid");
+    let got: Vec<(String, u8, String, u8)> = c
+        .siit
+        .eamt
+        .entries()
+        .iter()
+        .map(|e| {
+            let ((a4, l4), (a6, l6)) = (e.v4(), e.v6());
+            (a4.to_string(), l4, a6.to_string(), l6)
+        })
+        .collect();
+    let want = |a4: &str, l4, a6: &str, l6| (a4.to_string(), l4, a6.to_string(), l6);
+    for w in [
+        want("192.0.2.10", 32, "2001:db8:6::10", 128),
+        want("203.0.113.7", 32, "2001:db8:8::", 120),
+    ] {
+        assert!(got.contains(&w), "{w:?} missing from {got:?}");
+    }
+}
+
 #[test]
 fn routes_off_keeps_only_extra_routes() {
     let c = parse("[tun]\nroutes = false\nextra_routes = [\"203.0.113.0/24\"]\n").unwrap();
