@@ -957,8 +957,8 @@ impl Nat64 {
     #[inline(never)]
     fn complete_open(&self, k: Option<synstore::SynKey>, start: usize, len: usize) -> Verdict {
         if let Some(k) = k {
-            // Nothing is copied out: the slot is freed and counted as completed.
-            let _ = self.synstore.take(k, &mut []);
+            // The slot is freed and counted as completed.
+            self.synstore.discard(k);
         }
         Verdict::Forward { start, len }
     }

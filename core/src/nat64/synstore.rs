@@ -89,8 +89,6 @@ struct Slot {
     deadline: u64,
     /// Bytes stored.
     len: u16,
-    /// The whole packet is stored (it can be delivered).
-    whole: bool,
     /// Insertion-order list links (`next` is the free-list link of a free slot).
     prev: u32,
     next: u32,
@@ -139,17 +137,6 @@ pub(crate) struct SynStore {
     icmp_sent: AtomicU64,
 }
 
-/// What [`SynStore::take`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Taken {
-    /// Nothing stored under the key.
-    None,
-    /// A SYN was stored but cut short ([`SLOT_BYTES`]); it is removed, not delivered.
-    Cut,
-    /// The stored SYN, `n` bytes, was copied out.
-    Packet(usize),
-}
-
 impl SynStore {
     /// A store for `cfg`, entries living `timeout_ms`.
     pub fn new(cfg: SynStoreConfig, timeout_ms: u64, seed: u64) -> SynStore {
@@ -165,7 +152,6 @@ impl SynStore {
                 },
                 deadline: 0,
                 len: 0,
-                whole: false,
                 prev: NIL,
                 next: if i + 1 < n { (i + 1) as u32 } else { NIL },
             })
@@ -242,7 +228,6 @@ impl SynStore {
             key,
             deadline: now.0.saturating_add(self.timeout_ms),
             len: n as u16,
-            whole: n == pkt.len(),
             prev: s.tail,
             next: NIL,
         };
@@ -260,32 +245,23 @@ impl SynStore {
         DropReason::TcpV4SynStored
     }
 
-    /// Takes the SYN stored under `key` out (the simultaneous open completed), copying it to
-    /// `out` if it was stored whole and fits.
-    pub fn take(&self, key: SynKey, out: &mut [u8]) -> Taken {
+    /// Discards the SYN stored under `key` (the simultaneous open completed: RFC 5382 REQ-4
+    /// drops it, see `Nat64::complete_open`); false when none was stored.
+    pub fn discard(&self, key: SynKey) -> bool {
         if self.held.load(Ordering::Relaxed) == 0 {
-            return Taken::None;
+            return false;
         }
         let mut g = self.lock();
         let s = &mut *g;
         let h = s.hs.hash_one(key);
         let Ok(e) = s.index.find_entry(h, |&i| s.slots[i as usize].key == key) else {
-            return Taken::None;
+            return false;
         };
         let (i, _) = e.remove();
-        let slot = s.slots[i as usize];
         Self::release(s, i);
         self.held.fetch_sub(1, Ordering::Relaxed);
         self.completed.fetch_add(1, Ordering::Relaxed);
-        let n = usize::from(slot.len);
-        let off = i as usize * SLOT_BYTES;
-        match out.get_mut(..n) {
-            Some(o) if slot.whole => {
-                o.copy_from_slice(&s.data[off..off + n]);
-                Taken::Packet(n)
-            }
-            _ => Taken::Cut,
-        }
+        true
     }
 
     /// Unlinks slot `i` (already out of the index) and frees it.
@@ -432,10 +408,9 @@ mod tests {
             st.store(key(4, 1), &p, Timestamp(6)),
             DropReason::SynStoreFull
         );
-        let mut out = [0u8; 64];
-        // Taking one from the middle of the list frees a slot and the source's share.
-        assert_eq!(st.take(key(1, 2), &mut out), Taken::Packet(40));
-        assert_eq!(st.take(key(1, 2), &mut out), Taken::None);
+        // Discarding one from the middle of the list frees a slot and the source's share.
+        assert!(st.discard(key(1, 2)));
+        assert!(!st.discard(key(1, 2)));
         assert_eq!(
             st.store(key(1, 3), &p, Timestamp(7)),
             DropReason::TcpV4SynStored
@@ -463,14 +438,15 @@ mod tests {
     }
 
     #[test]
-    fn a_long_syn_is_cut_and_not_delivered() {
+    fn a_long_syn_is_cut_to_its_slot_and_discarded() {
         let st = SynStore::new(SynStoreConfig::default(), 6000, 1);
         let p = vec![0x45u8; SLOT_BYTES + 1];
         assert_eq!(
             st.store(key(1, 1), &p, Timestamp(0)),
             DropReason::TcpV4SynStored
         );
-        let mut out = vec![0u8; 2000];
-        assert_eq!(st.take(key(1, 1), &mut out), Taken::Cut);
+        assert!(st.discard(key(1, 1)));
+        assert_eq!(st.counts().held, 0);
+        assert_eq!(st.counts().completed, 1);
     }
 }
