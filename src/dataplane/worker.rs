@@ -27,7 +27,9 @@ pub const MAX_PACKET: usize = 65535;
 pub type SharedTranslator = Arc<ArcSwap<Translator>>;
 
 /// Handles one packet read into `buf[HEADROOM..HEADROOM + n]`: translates it and hands each
-/// output packet to `write`. Counts into `c`.
+/// output packet to `write`, then the packets the translator releases after it (NAT64
+/// fragments that arrived before their first fragment, RFC 6146 §3.4: translated into the same
+/// buffers once their first fragment was). Counts into `c`.
 pub fn handle_packet<T, W>(
     siit: &T,
     ctx: &mut Ctx,
@@ -57,7 +59,20 @@ pub fn handle_packet<T, W>(
             tracing::debug!("tun write of {} bytes failed: {e}", p.len());
         }
     };
-    match siit.translate(ctx, buf, HEADROOM, n, aux) {
+    let v = siit.translate(ctx, buf, HEADROOM, n, aux);
+    emit(v, buf, aux, c, &mut out);
+    while let Some(v) = siit.take_released(ctx, buf, HEADROOM, aux) {
+        emit(v, buf, aux, c, &mut out);
+    }
+}
+
+/// Writes what one verdict says (through `out`) and counts it.
+#[inline]
+fn emit<O>(v: Verdict, buf: &[u8], aux: &[u8], c: &mut BatchCounts, out: &mut O)
+where
+    O: FnMut(&[u8], &mut BatchCounts, bool),
+{
+    match v {
         Verdict::Forward { start, len } => match buf.get(start..start + len) {
             Some(p) => out(p, c, true),
             None => c.drops.count(nat64_core::DropReason::BufferTooSmall),
