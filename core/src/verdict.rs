@@ -143,8 +143,9 @@ drop_reasons! {
     PoolExhausted = "pool_exhausted",
     /// An ICMP error for which no session exists (RFC 6146 §3.5.3).
     NoSessionForIcmpError = "no_session_for_icmp_error",
-    /// A non-first fragment arrived before its first fragment, and the fragment store is full or
-    /// timed out.
+    /// A first fragment (or an ICMP fragment for reassembly) refused because the fragment store
+    /// (`fragments.max_entries`) or the reassembly slots are in use: its datagram is dropped
+    /// whole rather than in part.
     FragmentStoreFull = "fragment_store_full",
     /// A TCP packet that the state machine rejects (RFC 6146 §3.5.2.2).
     TcpStateReject = "tcp_state_reject",

@@ -491,3 +491,57 @@ fn with_holding_off_an_early_fragment_is_dropped_as_before() {
     let s = go(&n, 1, &f[0]);
     assert_eq!((s.out.len(), s.released.len()), (1, 0));
 }
+
+/// Every order of four fragments (24, in-order included as the reference), both directions.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_order_of_four_fragments_sends_the_in_order_packets() {
+    let all = permutations(4);
+    assert_eq!(all.len(), 24);
+    let early: Vec<&[usize]> = all
+        .iter()
+        .filter(|o| o[0] != 0)
+        .map(Vec::as_slice)
+        .collect();
+    assert_eq!(early.len(), 18);
+    let mut whole6 = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .udp(5000, 53)
+        .write(&mut whole6, &payload(3192))
+        .unwrap();
+    check_orders(
+        "udp 6->4 x4",
+        &|_| {},
+        &frags6(&whole6, 0xf00d, &[800, 1600, 2400]),
+        &early,
+    );
+    let setup = |n: &Nat64| {
+        udp_binding(n);
+    };
+    let t = udp_binding(&nat());
+    let mut whole4 = Vec::new();
+    PacketBuilder::ipv4(v4(Z), v4(T), 64)
+        .udp(53, t)
+        .write(&mut whole4, &payload(3192))
+        .unwrap();
+    check_orders(
+        "udp 4->6 x4",
+        &setup,
+        &frags4(&whole4, 0xf00d, &[1400, 1600, 2400]),
+        &early,
+    );
+}
