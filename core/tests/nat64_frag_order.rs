@@ -545,3 +545,66 @@ fn every_order_of_four_fragments_sends_the_in_order_packets() {
         &early,
     );
 }
+
+/// Two workers at once: one gets every datagram's last fragment, the other its first fragment,
+/// racing. Whichever comes first, each datagram's fragments must all be sent without waiting
+/// for an expiry (a first fragment translated while its early fragment was being held must not
+/// leave it behind).
+#[test]
+fn a_first_fragment_racing_its_early_fragment_on_another_worker_releases_it() {
+    let n = std::sync::Arc::new(nat_with(|c| {
+        c.frag.max_entries = 1 << 16;
+        c.frag.max_entries_per_source = 1 << 16;
+        c.frag.max_held = 1 << 16;
+        c.frag.max_held_per_source = 1 << 16;
+        c.frag.max_held_bytes = 64 << 20;
+    }));
+    const N: u32 = 20_000;
+    let mut whole = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .udp(5000, 53)
+        .write(&mut whole, &payload(200))
+        .unwrap();
+    one(&n, 0, &whole);
+    // Both workers meet at every datagram, so the two fragments of one datagram are translated
+    // at about the same time.
+    let meet = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let work = |which: usize| {
+        let n = n.clone();
+        let whole = whole.clone();
+        let meet = meet.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; HEADROOM + 4096];
+            let mut aux = vec![0u8; AUX_LEN];
+            let mut ctx = Ctx::new(Timestamp(1), 7);
+            let mut sent = 0u32;
+            for id in 0..N {
+                let f = &frags6(&whole, id, &[104])[which];
+                meet.wait();
+                buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+                let v = n.translate(&mut ctx, &mut buf, HEADROOM, f.len(), &mut aux);
+                if matches!(v, Verdict::Forward { .. }) {
+                    sent += 1;
+                }
+                while let Some(v) = n.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+                    if matches!(v, Verdict::Forward { .. }) {
+                        sent += 1;
+                    }
+                }
+            }
+            sent
+        })
+    };
+    let (a, b) = (work(1), work(0));
+    let sent = a.join().unwrap() + b.join().unwrap();
+    let mut buf = vec![0u8; HEADROOM + 4096];
+    let mut aux = vec![0u8; AUX_LEN];
+    let mut ctx = Ctx::new(Timestamp(1), 7);
+    let mut late = 0;
+    while let Some(v) = n.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+        assert!(matches!(v, Verdict::Forward { .. }));
+        late += 1;
+    }
+    assert_eq!(n.counts().held.held, 0, "a fragment was left in the hold");
+    assert_eq!(sent + late, 2 * N, "every fragment of every datagram sent");
+}

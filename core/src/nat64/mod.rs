@@ -985,7 +985,16 @@ impl Nat64 {
             return Verdict::Drop(DropReason::FragmentFirstMissing);
         };
         match self.held.hold(key, offset, pkt, now) {
-            Ok(()) => Verdict::Drop(DropReason::FragmentHeld),
+            Ok(()) => {
+                // The first fragment may have been translated on another worker between this
+                // packet's lookup and its hold, and found the store empty then: look again, so
+                // the fragment is not left to expire. (Either that worker sees this fragment
+                // held, or this lookup sees its entry: both go through the stores' locks.)
+                if self.frags.lookup(&key, now).is_some() {
+                    self.held.release(&key);
+                }
+                Verdict::Drop(DropReason::FragmentHeld)
+            }
             Err(r) => Verdict::Drop(r),
         }
     }
