@@ -194,6 +194,24 @@ check "$N64 udp: 3000-byte datagrams (fragments) C -> IPv4 server and back" \
     in_cli2 timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9200 --size 3000 --count 5
 check "$N64 ping -s 3000: fragmented ICMP echo reassembled and translated both ways" \
     in_cli ping -6 -c 3 -i 0.3 -W 2 -s 3000 "$SRV6"
+# RFC 6146 §3.4: fragments arriving out of order. Linux sends its fragments in order, so a raw
+# socket writes each datagram's three fragments last-first (then middle-first); the gateway holds
+# the early ones until the first fragment is translated, the IPv4 server reassembles the datagram
+# and its echo comes back whole. The gateway's counters show the fragments were held.
+frag_order() {
+    local out rc=0
+    in_cli timeout 20 "$PY" "$HERE/frag-order.py" "$CLI6" "$SRV6" 9200 --size 2400 --count 3 \
+        --order last-first || rc=1
+    in_cli timeout 20 "$PY" "$HERE/frag-order.py" "$CLI6" "$SRV6" 9200 --size 2400 --count 3 \
+        --order middle-first || rc=1
+    out="$(counters)"
+    echo "$out" | grep -Eq "fragment_held=([6-9]|[1-9][0-9])" || {
+        echo "early fragments not counted as fragment_held (expected >= 6): $out"
+        return 1
+    }
+    return "$rc"
+}
+check "$N64 udp: datagrams sent as 3 fragments last-first and middle-first are held, translated and echoed whole (RFC 6146 §3.4)" frag_order
 
 # --- ICMP errors from the IPv4 side -----------------------------------------------------------
 two_traces() {

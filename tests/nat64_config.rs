@@ -214,6 +214,21 @@ fn every_number_has_a_range_checked_with_file_line_and_key() {
             "1 to",
         ),
         (
+            "[nat64.fragments]\nmax_held = 70000\n",
+            "t.toml:5: nat64.fragments.max_held:",
+            "0 to 65536",
+        ),
+        (
+            "[nat64.fragments]\nmax_held_bytes = 1500\n",
+            "t.toml:5: nat64.fragments.max_held_bytes:",
+            "65576 to",
+        ),
+        (
+            "[nat64.fragments]\nmax_held = 10\nmax_held_per_source = 11\n",
+            "t.toml:6: nat64.fragments.max_held_per_source:",
+            "1 to 10",
+        ),
+        (
             "[nat64.syn_store]\nmax_entries = 70000\n",
             "t.toml:5: nat64.syn_store.max_entries:",
             "0 to 65536",
@@ -271,4 +286,28 @@ fn every_number_has_a_range_checked_with_file_line_and_key() {
         "{base}[nat64]\nenforce_rfc_minimums = false\nmax_sessions_per_host = 4294967295\nsubscriber_prefix_len = 128\n[nat64.timeouts]\nudp = 1\n[nat64.fragments]\nmax_reassembly = 0\n"
     );
     parse(&ok).unwrap();
+}
+
+#[test]
+fn held_fragment_limits_are_read_and_zero_turns_holding_off() {
+    let c = parse(&format!(
+        "{GOOD}[nat64.fragments]\nmax_held = 10\nmax_held_bytes = 100000\nmax_held_per_source = 3\n"
+    ))
+    .unwrap();
+    let f = c.nat64.unwrap().core.frag;
+    assert_eq!(
+        (f.max_held, f.max_held_bytes, f.max_held_per_source),
+        (10, 100_000, 3)
+    );
+    let c = parse(&format!(
+        "{GOOD}[nat64.fragments]\nmax_held = 0\nmax_held_bytes = 0\n"
+    ))
+    .unwrap();
+    assert_eq!(c.nat64.unwrap().core.frag.max_held, 0);
+    // Defaults: on, RFC 6146 §3.4.
+    let f = parse(GOOD).unwrap().nat64.unwrap().core.frag;
+    assert_eq!(
+        (f.max_held, f.max_held_bytes, f.max_held_per_source),
+        (1024, 2 << 20, 64)
+    );
 }

@@ -143,8 +143,9 @@ drop_reasons! {
     PoolExhausted = "pool_exhausted",
     /// An ICMP error for which no session exists (RFC 6146 §3.5.3).
     NoSessionForIcmpError = "no_session_for_icmp_error",
-    /// A non-first fragment arrived before its first fragment, and the fragment store is full or
-    /// timed out.
+    /// A first fragment (or an ICMP fragment for reassembly) refused because the fragment store
+    /// (`fragments.max_entries`) or the reassembly slots are in use: its datagram is dropped
+    /// whole rather than in part.
     FragmentStoreFull = "fragment_store_full",
     /// A TCP packet that the state machine rejects (RFC 6146 §3.5.2.2).
     TcpStateReject = "tcp_state_reject",
@@ -153,8 +154,8 @@ drop_reasons! {
     /// An IPv6 packet whose source address lies in Pref64::/n (RFC 6146 §3.5, §5.4: prevents
     /// hairpinning loops).
     Pref64Source = "pref64_source",
-    /// A non-first fragment whose first fragment was not seen (RFC 6146 §3.4; out-of-order
-    /// fragments are not held, see `nat64::frag`).
+    /// A non-first fragment whose first fragment was not seen, while holding early fragments is
+    /// off (`fragments.max_held = 0`; RFC 6146 §3.4, see `nat64::held`).
     FragmentFirstMissing = "fragment_first_missing",
     /// An IPv4 SYN for a session in V4 INIT whose first SYN is already held (a retransmission
     /// while the store waits for the IPv6 side, RFC 6146 §3.5.2.2), or a held SYN the store did
@@ -170,13 +171,26 @@ drop_reasons! {
     /// An unsolicited IPv4 SYN not stored because its IPv4 source holds its share of the SYN
     /// store (`syn_store.max_per_source`).
     SynStoreSourceLimit = "syn_store_source_limit",
-    /// A first fragment (or an ICMP fragment for reassembly) refused because its source, an IPv6
-    /// subscriber prefix or an IPv4 address, holds its share of the fragment store or of the
-    /// reassembly slots (`fragments.max_entries_per_source`, `max_reassembly_per_source`).
+    /// A first fragment (or an ICMP fragment for reassembly, or a non-first fragment to hold until
+    /// its first fragment) refused because its source, an IPv6 subscriber prefix or an IPv4
+    /// address, holds its share of the fragment store, of the reassembly slots or of the held
+    /// fragments (`fragments.max_entries_per_source`, `max_reassembly_per_source`,
+    /// `max_held_per_source`).
     FragmentSourceLimit = "fragment_source_limit",
     /// A fragment of an ICMP message held for reassembly (RFC 6146 §3.4); not a loss: the
     /// message is translated when its last fragment arrives.
     FragmentQueued = "fragment_queued",
+    /// A TCP or UDP fragment that arrived before its first fragment, held until the first
+    /// fragment is translated (RFC 6146 §3.4 "MUST handle fragments arriving out of order"); not
+    /// a loss: it is translated and sent then (`Nat64::take_released`), or counted as expired.
+    FragmentHeld = "fragment_held",
+    /// A fragment that arrived before its first fragment and could not be held: the held
+    /// fragments' records or memory are used up (`fragments.max_held`, `max_held_bytes`).
+    FragmentHeldFull = "fragment_held_full",
+    /// A second copy of a fragment already held for its first fragment (same datagram and
+    /// offset); RFC 8200 §4.5 lets a destination drop exact duplicates, and forwarding both
+    /// could make it abandon the datagram (RFC 5722).
+    FragmentHeldDuplicate = "fragment_held_duplicate",
 }
 
 /// Plain per-worker counters, indexed by [`DropReason::index`]. Each worker owns one; a reader

@@ -95,5 +95,6 @@ fn everything_expires_in_the_end() {
         n.expire(Timestamp(now + 1_000_000));
         nat64_driver::consistent(&n);
         assert_eq!(n.session_count(), 0);
+        assert_eq!(n.counts().held.held, 0, "held fragments expire too");
     }
 }

@@ -115,6 +115,9 @@ struct RawFrag {
     max_reassembly: Option<Spanned<u64>>,
     max_entries_per_source: Option<Spanned<u64>>,
     max_reassembly_per_source: Option<Spanned<u64>>,
+    max_held: Option<Spanned<u64>>,
+    max_held_bytes: Option<Spanned<u64>>,
+    max_held_per_source: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -419,7 +422,30 @@ impl Validator<'_> {
                 ),
             ));
         }
+        // RFC 6146 §3.4: fragments that arrive before their first fragment (0 = drop them).
+        let max_held = self.number(
+            &f.max_held,
+            "nat64.fragments.max_held",
+            0..=1 << 16,
+            df.max_held as u64,
+        )?;
+        // At least one largest IPv6 packet (64 KiB + header) when holding is on.
+        let max_held_bytes = self.number(
+            &f.max_held_bytes,
+            "nat64.fragments.max_held_bytes",
+            if max_held == 0 { 0 } else { 65_536 + 40 }..=1 << 28,
+            df.max_held_bytes as u64,
+        )?;
+        let max_held_per_source = self.number(
+            &f.max_held_per_source,
+            "nat64.fragments.max_held_per_source",
+            1..=max_held.max(1),
+            (df.max_held_per_source as u64).clamp(1, max_held.max(1)),
+        )?;
         core.frag = FragConfig {
+            max_held: max_held as usize,
+            max_held_bytes: max_held_bytes as usize,
+            max_held_per_source: max_held_per_source as usize,
             max_entries: max_entries as usize,
             timeout_ms: self.number(
                 &f.timeout_ms,
@@ -691,6 +717,18 @@ impl Validator<'_> {
                     "frag.max_reassembly_per_source" => (
                         f.max_reassembly_per_source.as_ref().map(|s| s.span()),
                         "nat64.fragments.max_reassembly_per_source",
+                    ),
+                    "frag.max_held" => (
+                        f.max_held.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_held",
+                    ),
+                    "frag.max_held_bytes" => (
+                        f.max_held_bytes.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_held_bytes",
+                    ),
+                    "frag.max_held_per_source" => (
+                        f.max_held_per_source.as_ref().map(|s| s.span()),
+                        "nat64.fragments.max_held_per_source",
                     ),
                     "mapping_log_capacity" => (
                         raw.mapping_log.capacity.as_ref().map(|s| s.span()),

@@ -126,6 +126,8 @@ impl Sources {
                 static_bib: c.static_bib as u64,
                 fragments: c.fragments as u64,
                 reassembling: c.reassembling as u64,
+                held_fragments: c.held.held as u64,
+                held_fragments_expired: c.held.expired,
                 mapping_events_dropped: c.events_dropped,
                 pool4,
             }
@@ -213,6 +215,10 @@ pub struct TableSnapshot {
     pub fragments: u64,
     /// ICMP messages being reassembled.
     pub reassembling: u64,
+    /// TCP/UDP fragments held until their first fragment comes (RFC 6146 §3.4).
+    pub held_fragments: u64,
+    /// Held fragments whose first fragment never came (since start).
+    pub held_fragments_expired: u64,
     /// Mapping-log events dropped.
     pub mapping_events_dropped: u64,
     /// Port use.
@@ -536,6 +542,18 @@ impl Collector for Metrics {
                 "nat64d_reassembling_messages",
                 "Fragmented ICMP messages being reassembled.",
                 t.reassembling as i64,
+            )?;
+            gauge(
+                &mut e,
+                "nat64d_fragments_held",
+                "TCP/UDP fragments held until their first fragment comes (RFC 6146 3.4).",
+                t.held_fragments as i64,
+            )?;
+            counter(
+                &mut e,
+                "nat64d_fragments_held_expired",
+                "Held fragments discarded because their first fragment did not come in time.",
+                t.held_fragments_expired,
             )?;
             counter(
                 &mut e,

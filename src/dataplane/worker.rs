@@ -27,7 +27,9 @@ pub const MAX_PACKET: usize = 65535;
 pub type SharedTranslator = Arc<ArcSwap<Translator>>;
 
 /// Handles one packet read into `buf[HEADROOM..HEADROOM + n]`: translates it and hands each
-/// output packet to `write`. Counts into `c`.
+/// output packet to `write`, then the packets the translator releases after it (NAT64
+/// fragments that arrived before their first fragment, RFC 6146 §3.4: translated into the same
+/// buffers once their first fragment was). Counts into `c`.
 pub fn handle_packet<T, W>(
     siit: &T,
     ctx: &mut Ctx,
@@ -57,7 +59,20 @@ pub fn handle_packet<T, W>(
             tracing::debug!("tun write of {} bytes failed: {e}", p.len());
         }
     };
-    match siit.translate(ctx, buf, HEADROOM, n, aux) {
+    let v = siit.translate(ctx, buf, HEADROOM, n, aux);
+    emit(v, buf, aux, c, &mut out);
+    while let Some(v) = siit.take_released(ctx, buf, HEADROOM, aux) {
+        emit(v, buf, aux, c, &mut out);
+    }
+}
+
+/// Writes what one verdict says (through `out`) and counts it.
+#[inline]
+fn emit<O>(v: Verdict, buf: &[u8], aux: &[u8], c: &mut BatchCounts, out: &mut O)
+where
+    O: FnMut(&[u8], &mut BatchCounts, bool),
+{
+    match v {
         Verdict::Forward { start, len } => match buf.get(start..start + len) {
             Some(p) => out(p, c, true),
             None => c.drops.count(nat64_core::DropReason::BufferTooSmall),
@@ -407,6 +422,93 @@ pub fn run_worker_offload<D: Queue, X: Xlate>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etherparse::{IpFragOffset, IpNumber, Ipv6FragmentHeader, Ipv6Header, PacketBuilder};
+    use nat64_core::nat64::{Nat64, Nat64Config};
+    use nat64_core::pool6::Pool6;
+    use nat64_core::rfc6052::Prefix6052;
+    use nat64_core::DropReason;
+
+    /// IPv6 fragment `body` at byte offset `off` of a datagram A -> 64:ff9b::198.51.100.10.
+    fn frag(off: usize, more: bool, body: &[u8]) -> Vec<u8> {
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&[0, 0x64, 0xff, 0x9b]);
+        dst[12..].copy_from_slice(&[198, 51, 100, 10]);
+        let src: std::net::Ipv6Addr = "2001:db8:1::a"
+            .parse()
+            .unwrap_or(std::net::Ipv6Addr::LOCALHOST);
+        let h = Ipv6Header {
+            traffic_class: 0,
+            flow_label: Default::default(),
+            payload_length: (8 + body.len()) as u16,
+            next_header: IpNumber(44),
+            hop_limit: 64,
+            source: src.octets(),
+            destination: dst,
+        };
+        let f = Ipv6FragmentHeader::new(
+            IpNumber(17),
+            IpFragOffset::try_new((off / 8) as u16).expect("offset"),
+            more,
+            0xfeed,
+        );
+        let mut v = Vec::new();
+        h.write(&mut v).expect("header");
+        f.write(&mut v).expect("fragment header");
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// The worker's packet handler sends the fragments the NAT64 held (RFC 6146 §3.4) right
+    /// after the first fragment that releases them, through the same writer, counted as sent.
+    #[test]
+    fn released_fragments_are_written_after_the_first_fragment() {
+        let pool6 = Pool6::new(vec![Prefix6052::WKP], false).expect("pool6");
+        let mut c = Nat64Config::new(pool6, vec!["192.0.2.1".parse().expect("v4")], 5);
+        c.max_sessions = 100;
+        c.shards = 1;
+        let nat = Nat64::new(c).expect("nat64");
+        let mut whole = Vec::new();
+        PacketBuilder::ipv6([0; 16], [0; 16], 64)
+            .udp(5000, 53)
+            .write(&mut whole, &[3u8; 1592])
+            .expect("udp");
+        let seg = &whole[40..];
+        let f = [
+            frag(0, true, &seg[..800]),
+            frag(800, true, &seg[800..1200]),
+            frag(1200, false, &seg[1200..]),
+        ];
+        let mut b = Buffers::default();
+        let mut ctx = Ctx::new(Timestamp(0), 1);
+        let mut c = BatchCounts::default();
+        let mut written: Vec<Vec<u8>> = Vec::new();
+        for p in [&f[2], &f[1], &f[0]] {
+            b.buf[HEADROOM..HEADROOM + p.len()].copy_from_slice(p);
+            handle_packet(
+                &nat,
+                &mut ctx,
+                &mut b.buf,
+                p.len(),
+                &mut b.aux,
+                &mut c,
+                |o| {
+                    written.push(o.to_vec());
+                    Ok(o.len())
+                },
+            );
+        }
+        assert_eq!((c.rx, c.tx), (3, 3));
+        assert_eq!(c.drops.get(DropReason::FragmentHeld), 2);
+        // IPv4: the first fragment, then the last and the middle one, as they arrived.
+        let offsets: Vec<u16> = written
+            .iter()
+            .map(|p| u16::from_be_bytes([p[6], p[7]]) & 0x1fff)
+            .collect();
+        assert_eq!(offsets, [0, 150, 100]);
+        assert!(written
+            .iter()
+            .all(|p| p[0] >> 4 == 4 && p[16..20] == [198, 51, 100, 10]));
+    }
 
     #[test]
     fn a_panicking_packet_is_counted_and_contained() {

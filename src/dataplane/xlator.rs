@@ -18,6 +18,20 @@ pub trait Xlate {
         len: usize,
         aux: &mut [u8],
     ) -> Verdict;
+
+    /// A packet the translator held and can send now, translated into `buf` at `start` (same
+    /// contract as `translate`): NAT64 fragments that arrived before their first fragment (RFC
+    /// 6146 §3.4). Call after every packet's verdict until `None`. SIIT holds nothing.
+    #[inline]
+    fn take_released(
+        &self,
+        _ctx: &mut Ctx,
+        _buf: &mut [u8],
+        _start: usize,
+        _aux: &mut [u8],
+    ) -> Option<Verdict> {
+        None
+    }
 }
 
 impl Xlate for Siit {
@@ -46,6 +60,17 @@ impl Xlate for Nat64 {
     ) -> Verdict {
         Nat64::translate(self, ctx, buf, start, len, aux)
     }
+
+    #[inline]
+    fn take_released(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        aux: &mut [u8],
+    ) -> Option<Verdict> {
+        Nat64::take_released(self, ctx, buf, start, aux)
+    }
 }
 
 /// What `mode` selects. A reload swaps the whole value; in NAT64 mode the `Arc<Nat64>` (the
@@ -71,6 +96,20 @@ impl Xlate for Translator {
         match self {
             Translator::Siit(s) => s.translate(ctx, buf, start, len, aux),
             Translator::Nat64(n) => n.translate(ctx, buf, start, len, aux),
+        }
+    }
+
+    #[inline]
+    fn take_released(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        aux: &mut [u8],
+    ) -> Option<Verdict> {
+        match self {
+            Translator::Siit(_) => None,
+            Translator::Nat64(n) => n.take_released(ctx, buf, start, aux),
         }
     }
 }

@@ -7,7 +7,10 @@
 //! each with the configured mode: stateless SIIT (pool6/EAMT/RFC 6791 tables) or stateful NAT64
 //! (pool4, static BIB, timeouts, filtering; the tables are kept across the packets of one
 //! capture and expire on the capture's clock). Prints one line per packet and
-//! writes the translated packets (and ICMP errors) to a LINKTYPE_RAW pcap.
+//! writes the translated packets (and ICMP errors) to a LINKTYPE_RAW pcap. A NAT64 fragment
+//! that arrived before its first fragment is reported `drop fragment_held`; the packets it
+//! becomes once its first fragment is translated follow that packet's line, tagged `released`
+//! (RFC 6146 §3.4), in the order the daemon would send them.
 
 use crate::dataplane::xlator::{Translator, Xlate};
 use anyhow::{bail, Context, Result};
@@ -455,6 +458,27 @@ pub struct Summary {
     /// Packets the NAT64 timer produced as the capture's clock advanced: ICMPv4 Port Unreachable
     /// for stored SYNs no IPv6 SYN answered (RFC 6146 §3.5.2.2).
     pub timer_errors: usize,
+    /// Held fragments (counted as dropped `fragment_held` when they came) translated and sent
+    /// after their first fragment (RFC 6146 §3.4).
+    pub released: usize,
+    /// Held fragments whose first fragment did not come within the fragment timeout.
+    pub held_expired: usize,
+}
+
+/// The report label and output packets of one verdict.
+fn outcome<'a>(v: Verdict, buf: &'a [u8], aux: &'a [u8]) -> (String, Vec<&'a [u8]>) {
+    match v {
+        Verdict::Forward { start, len } => ("forward".to_string(), vec![&buf[start..start + len]]),
+        Verdict::ForwardAux { len } => {
+            let outs: Vec<&[u8]> = packets(&aux[..len]).collect();
+            (format!("forward {} packets", outs.len()), outs)
+        }
+        Verdict::IcmpError { len, reason } => (
+            format!("icmp-error ({})", reason.as_str()),
+            vec![&aux[..len]],
+        ),
+        Verdict::Drop(reason) => (format!("drop {}", reason.as_str()), Vec::new()),
+    }
 }
 
 /// Translates every packet, printing one line each to `report`, and writes outputs to `pcap`.
@@ -486,7 +510,14 @@ pub fn translate_all<W: Write, R: Write>(
         };
         // The timer's work up to this packet's time, as the daemon's timer would have done it.
         timer.clear();
-        xlat.expire(ctx.now, &mut timer);
+        let held_expired = xlat.expire(ctx.now, &mut timer);
+        if held_expired > 0 {
+            sum.held_expired += held_expired;
+            writeln!(
+                report,
+                "timer: {held_expired} held fragments expired without their first fragment"
+            )?;
+        }
         for e in packets(&timer) {
             sum.timer_errors += 1;
             writeln!(report, "timer: stored SYN expired  [icmp-error]")?;
@@ -495,36 +526,44 @@ pub fn translate_all<W: Write, R: Write>(
                 w.write(c.ts, e).context("writing the output pcap")?;
             }
         }
-        let mut outs: Vec<&[u8]> = Vec::new();
         let verdict = xlat.translate(&mut ctx, &mut buf, HEADROOM, n, &mut aux);
-        let label = match verdict {
-            Verdict::Forward { start, len } => {
-                sum.forwarded += 1;
-                outs.push(&buf[start..start + len]);
-                "forward".to_string()
-            }
-            Verdict::ForwardAux { len } => {
-                sum.forwarded += 1;
-                outs.extend(packets(&aux[..len]));
-                format!("forward {} packets", outs.len())
-            }
-            Verdict::IcmpError { len, reason } => {
+        match verdict {
+            Verdict::Forward { .. } | Verdict::ForwardAux { .. } => sum.forwarded += 1,
+            Verdict::IcmpError { reason, .. } => {
                 sum.icmp_errors += 1;
                 drops.count(reason);
-                outs.push(&aux[..len]);
-                format!("icmp-error ({})", reason.as_str())
             }
             Verdict::Drop(reason) => {
                 sum.dropped += 1;
                 drops.count(reason);
-                format!("drop {}", reason.as_str())
             }
-        };
+        }
+        let (label, outs) = outcome(verdict, &buf, &aux);
         writeln!(report, "#{} {dir} {}  [{}]", i + 1, describe(&c.ip), label)?;
         for o in outs {
             writeln!(report, "    -> {}", describe(o))?;
             if let Some(w) = pcap.as_mut() {
                 w.write(c.ts, o).context("writing the output pcap")?;
+            }
+        }
+        // RFC 6146 §3.4: fragments held for this packet's datagram, translated now.
+        while let Some(v) = xlat.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+            if matches!(v, Verdict::Forward { .. } | Verdict::ForwardAux { .. }) {
+                sum.released += 1;
+            } else if let Some(r) = v.drop_reason() {
+                drops.count(r);
+            }
+            let (label, outs) = outcome(v, &buf, &aux);
+            writeln!(
+                report,
+                "  released: a held fragment of #{}  [{label}]",
+                i + 1
+            )?;
+            for o in outs {
+                writeln!(report, "    -> {}", describe(o))?;
+                if let Some(w) = pcap.as_mut() {
+                    w.write(c.ts, o).context("writing the output pcap")?;
+                }
             }
         }
     }
@@ -541,6 +580,14 @@ pub fn translate_all<W: Write, R: Write>(
             String::new()
         }
     )?;
+    if sum.released > 0 || sum.held_expired > 0 {
+        writeln!(
+            report,
+            "held fragments (RFC 6146 §3.4): {} released and forwarded after their first \
+             fragment, {} expired",
+            sum.released, sum.held_expired
+        )?;
+    }
     Ok(sum)
 }
 
@@ -611,9 +658,11 @@ pub struct Replay(Translator);
 
 impl Replay {
     /// Expires the NAT64 tables at `now`, appending the packets the timer sends (back to back).
-    pub fn expire(&self, now: Timestamp, out: &mut Vec<u8>) {
-        if let Translator::Nat64(n) = &self.0 {
-            n.expire_with_errors(now, out);
+    /// Returns the held fragments that expired.
+    pub fn expire(&self, now: Timestamp, out: &mut Vec<u8>) -> usize {
+        match &self.0 {
+            Translator::Nat64(n) => n.expire_with_errors(now, out).held_expired,
+            Translator::Siit(_) => 0,
         }
     }
 }
@@ -628,5 +677,15 @@ impl Xlate for Replay {
         aux: &mut [u8],
     ) -> Verdict {
         self.0.translate(ctx, buf, start, len, aux)
+    }
+
+    fn take_released(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        aux: &mut [u8],
+    ) -> Option<Verdict> {
+        self.0.take_released(ctx, buf, start, aux)
     }
 }

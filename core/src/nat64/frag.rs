@@ -9,10 +9,9 @@
 //! refuses new first fragments when full ([`DropReason::FragmentStoreFull`]), so the whole
 //! datagram is dropped rather than half of it.
 //!
-//! DEVIATION(RFC 6146 §3.4): a non-first fragment that arrives before its first fragment is
-//! dropped ([`DropReason::FragmentFirstMissing`]) instead of being held: the core's verdicts
-//! cannot emit a stored packet later. Senders and Linux forward fragments in order, so the common
-//! case (`ping -s 3000`, large DNS answers over UDP) works.
+//! A non-first fragment that arrives before its first fragment ("subsequent fragments may arrive
+//! before the first", §3.4) is held in [`super::held`] and translated when the first fragment
+//! is ([`super::Nat64::take_released`]).
 
 use crate::verdict::DropReason;
 use crate::Timestamp;
@@ -40,6 +39,15 @@ pub struct FragConfig {
     pub max_entries_per_source: usize,
     /// Share of `max_reassembly` slots (reassembly memory) one source may hold (default 4).
     pub max_reassembly_per_source: usize,
+    /// Non-first TCP/UDP fragments held at once until their first fragment comes (default
+    /// 1024; 0 turns holding off: such fragments are dropped as
+    /// [`DropReason::FragmentFirstMissing`]). See `nat64::held`.
+    pub max_held: usize,
+    /// Packet memory for them, allocated at start (default 2 MiB, in 256-byte blocks).
+    pub max_held_bytes: usize,
+    /// Share of `max_held` one source may hold (default 64), and the same share of
+    /// `max_held_bytes` (at least one 64 KiB fragment's worth).
+    pub max_held_per_source: usize,
 }
 
 impl Default for FragConfig {
@@ -50,6 +58,9 @@ impl Default for FragConfig {
             max_reassembly: 16,
             max_entries_per_source: 512,
             max_reassembly_per_source: 4,
+            max_held: 1024,
+            max_held_bytes: 2 << 20,
+            max_held_per_source: 64,
         }
     }
 }
@@ -238,6 +249,7 @@ mod tests {
                 max_reassembly: 0,
                 max_entries_per_source: 3,
                 max_reassembly_per_source: 0,
+                ..FragConfig::default()
             },
             u128::MAX,
             7,

@@ -7,7 +7,8 @@
 //! outgoing tuple, following the processing steps of RFC 6146 §3.3, one function each in
 //! [`steps`]:
 //!
-//! 1. §3.4 determining the incoming tuple (fragments through [`frag`]),
+//! 1. §3.4 determining the incoming tuple (fragments through [`frag`]; fragments that arrive
+//!    before their first fragment are held in [`held`] until it comes),
 //! 2. §3.5 filtering and updating binding and session information ([`tcp`] for TCP),
 //! 3. §3.6 computing the outgoing tuple,
 //! 4. §3.7 translating the packet (RFC 7915, in place),
@@ -17,7 +18,10 @@
 //! Build a [`Nat64Config`], call [`Nat64::new`] once, share the `Nat64` (`&self` everywhere; it
 //! is `Sync`) with all workers, call [`Nat64::translate`] per packet with a per-worker
 //! [`crate::Ctx`] whose `now` is current, call [`Nat64::expire`] from a timer (every second
-//! is plenty), and drain [`Nat64::drain_events`] for the mapping log. [`Nat64::sessions`] and
+//! is plenty), and drain [`Nat64::drain_events`] for the mapping log. After every packet's
+//! verdict, call [`Nat64::take_released`] until it returns `None` and send what it returns like
+//! a verdict of `translate`: fragments that arrived before their first fragment (RFC 6146 §3.4),
+//! translated now that it came. [`Nat64::sessions`] and
 //! [`Nat64::bib`] list the tables for the control socket.
 //!
 //! # Concurrency
@@ -28,6 +32,7 @@
 
 pub mod bib;
 pub mod frag;
+pub mod held;
 pub mod log;
 pub mod pool4;
 mod reasm;
@@ -44,6 +49,7 @@ use crate::Timestamp;
 use bib::{BibInfo, StaticBib};
 use foldhash::fast::FixedState;
 use frag::{FragConfig, FragStore};
+use held::{HeldCounts, HeldStore};
 use log::MappingEvent;
 use pool4::{Pool4, Pool4Config, Pool4Error, PortKey};
 use session::{Filter, SessionInfo, Shard, TableCounts, TimeoutTicks};
@@ -310,7 +316,8 @@ impl Nat64Config {
             .saturating_add(table(f.max_entries.saturating_mul(2), 36));
         let reasm = f
             .max_reassembly
-            .saturating_mul(crate::HEADROOM + 40 + 65535 + 65536 / 8);
+            .saturating_mul(crate::HEADROOM + 40 + 65535 + 65536 / 8)
+            .saturating_add(HeldStore::bytes(f.max_held, f.max_held_bytes));
         let ports: usize = [self.pool4.tcp, self.pool4.udp, self.pool4.icmp]
             .iter()
             .map(|r| usize::from(r.last.saturating_sub(r.first)) + 1)
@@ -394,6 +401,9 @@ pub struct ExpireStats {
     pub sessions_removed: usize,
     /// Stored IPv4 SYNs whose TCP_INCOMING_SYN ran out (RFC 6146 §3.5.2.2 V4 INIT).
     pub syn_expired: usize,
+    /// Held fragments whose first fragment did not come within the fragment timeout (RFC 6146
+    /// §3.4), discarded without an ICMP error.
+    pub held_expired: usize,
 }
 
 /// Table totals for metrics and `nat64d sessions` headers.
@@ -409,6 +419,8 @@ pub struct Nat64Counts {
     pub fragments: usize,
     /// Fragmented ICMP messages being reassembled.
     pub reassembling: usize,
+    /// Fragments held until their first fragment comes (RFC 6146 §3.4).
+    pub held: HeldCounts,
     /// Mapping-log events dropped because a queue was full.
     pub events_dropped: u64,
     /// Bytes held by the session and BIB tables (allocated capacity).
@@ -514,6 +526,8 @@ pub struct Nat64 {
     /// `static_oor` is not empty (checked before taking its lock on the packet path).
     has_oor: AtomicBool,
     pub(crate) frags: FragStore,
+    /// Non-first fragments waiting for their first fragment (§3.4).
+    pub(crate) held: HeldStore,
     reasm: reasm::Reassembly,
     /// Unsolicited IPv4 SYNs waiting for a simultaneous open (§3.5.2.2).
     pub(crate) synstore: SynStore,
@@ -577,6 +591,8 @@ impl Nat64 {
         for (name, value, max) in [
             ("frag.max_entries", cfg.frag.max_entries, 1 << 20),
             ("frag.max_reassembly", cfg.frag.max_reassembly, 1024),
+            ("frag.max_held", cfg.frag.max_held, 1 << 16),
+            ("frag.max_held_bytes", cfg.frag.max_held_bytes, 1 << 28),
             ("mapping_log_capacity", cfg.mapping_log_capacity, 1 << 20),
             (
                 "syn_store.max_entries",
@@ -604,6 +620,12 @@ impl Nat64 {
         }
         if cfg.frag.max_entries_per_source == 0 {
             return Err(Nat64ConfigError::ZeroLimit("frag.max_entries_per_source"));
+        }
+        if cfg.frag.max_held > 0 && cfg.frag.max_held_bytes == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("frag.max_held_bytes"));
+        }
+        if cfg.frag.max_held > 0 && cfg.frag.max_held_per_source == 0 {
+            return Err(Nat64ConfigError::ZeroLimit("frag.max_held_per_source"));
         }
         if cfg.frag.max_reassembly > 0 && cfg.frag.max_reassembly_per_source == 0 {
             return Err(Nat64ConfigError::ZeroLimit(
@@ -654,6 +676,14 @@ impl Nat64 {
             static_oor: RwLock::new(hashbrown::HashMap::with_hasher(FixedState::with_seed(seed))),
             has_oor: AtomicBool::new(false),
             frags: FragStore::new(cfg.frag, subscriber_mask, seed.rotate_left(41)),
+            held: HeldStore::new(
+                cfg.frag.max_held,
+                cfg.frag.max_held_bytes,
+                cfg.frag.max_held_per_source,
+                cfg.frag.timeout_ms,
+                subscriber_mask,
+                seed.rotate_left(53) ^ 0x510e_527f_ade6_82d1,
+            ),
             reasm: reasm::Reassembly::new(
                 cfg.frag.max_reassembly,
                 cfg.frag.max_reassembly_per_source,
@@ -877,6 +907,11 @@ impl Nat64 {
                 Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
                     self.refuse4(ctx, &buf[start..start + len], r, 2, aux)
                 }
+                // §3.4: a fragment before its first fragment is held (intact: the mapper failed
+                // before the translator wrote).
+                Verdict::Drop(DropReason::FragmentFirstMissing) => {
+                    self.hold_early(&m, ctx.now, &buf[start..start + len])
+                }
                 // §3.5.2.2: an unsolicited SYN is stored (the mapper failed before the
                 // translator wrote, so the packet is intact).
                 Verdict::Drop(r) => match m.syn_to_store() {
@@ -899,6 +934,10 @@ impl Nat64 {
                     // §3.4: other protocols SHOULD get ICMPv6 Port Unreachable.
                     Verdict::Drop(r @ DropReason::UnsupportedProtocol) => {
                         self.refuse6(ctx, &buf[start..start + len], r, 4, aux)
+                    }
+                    // §3.4: a fragment before its first fragment is held.
+                    Verdict::Drop(DropReason::FragmentFirstMissing) => {
+                        self.hold_early(&m, ctx.now, &buf[start..start + len])
                     }
                     // §3.5.2.2 V4 INIT: the IPv6 SYN completes a simultaneous open; the stored
                     // IPv4 SYN is dropped silently (RFC 5382 REQ-4).
@@ -934,6 +973,73 @@ impl Nat64 {
                 }
             }
             _ => Verdict::Drop(DropReason::UnknownVersion),
+        }
+    }
+
+    /// §3.4: holds `pkt`, a TCP or UDP fragment whose first fragment was not seen, until the
+    /// first fragment is translated (or the fragment timeout passes).
+    #[cold]
+    #[inline(never)]
+    fn hold_early(&self, m: &Nat64Mapper<'_>, now: Timestamp, pkt: &[u8]) -> Verdict {
+        let Some((key, offset)) = m.early_fragment() else {
+            return Verdict::Drop(DropReason::FragmentFirstMissing);
+        };
+        match self.held.hold(key, offset, pkt, now) {
+            Ok(()) => {
+                // The first fragment may have been translated on another worker between this
+                // packet's lookup and its hold, and found the store empty then: look again, so
+                // the fragment is not left to expire. (Either that worker sees this fragment
+                // held, or this lookup sees its entry: both go through the stores' locks.)
+                if self.frags.lookup(&key, now).is_some() {
+                    self.held.release(&key);
+                }
+                Verdict::Drop(DropReason::FragmentHeld)
+            }
+            Err(r) => Verdict::Drop(r),
+        }
+    }
+
+    /// §3.4: the first fragment of datagram `key` was translated; its held fragments are
+    /// released for [`Nat64::take_released`].
+    #[inline]
+    pub(crate) fn first_fragment_translated(&self, key: &frag::FragKey) {
+        if !self.held.is_empty() {
+            self.held.release(key);
+        }
+    }
+
+    /// Translates the next fragment released from the hold (RFC 6146 §3.4: it arrived before its
+    /// first fragment, which has now been translated), writing it to `buf[start..]` first; the
+    /// verdict is one of [`Nat64::translate`]'s, for the same buffers. `None` when no fragment
+    /// waits: one relaxed atomic load. Call it after every packet's verdict until it returns
+    /// `None`; any worker may take any released fragment.
+    #[inline]
+    pub fn take_released(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        aux: &mut [u8],
+    ) -> Option<Verdict> {
+        if !self.held.has_released() {
+            return None;
+        }
+        self.take_released_slow(ctx, buf, start, aux)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_released_slow(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        aux: &mut [u8],
+    ) -> Option<Verdict> {
+        let room = buf.get_mut(start..).unwrap_or(&mut []);
+        match self.held.take(room)? {
+            Ok(len) => Some(self.translate_packet(ctx, buf, start, len, aux)),
+            Err(_) => Some(Verdict::Drop(DropReason::BufferTooSmall)),
         }
     }
 
@@ -1034,6 +1140,7 @@ impl Nat64 {
             }
         }
         self.frags.expire(now);
+        st.held_expired = self.held.expire(now);
         self.reasm.expire(now);
         st
     }
@@ -1082,6 +1189,7 @@ impl Nat64 {
         c.fragments = self.frags.len();
         c.syn_store = self.synstore.counts();
         c.reassembling = self.reasm.len();
+        c.held = self.held.counts();
         c.pool4_bytes = self.pool4.len()
             * Proto::ALL
                 .iter()

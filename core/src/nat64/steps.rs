@@ -442,6 +442,8 @@ pub struct Nat64Mapper<'a> {
     nat: &'a Nat64,
     hairpin: bool,
     syn: SynAction,
+    /// §3.4: the packet is a fragment whose first fragment was not seen (datagram, offset).
+    early: Option<(FragKey, u16)>,
 }
 
 impl<'a> Nat64Mapper<'a> {
@@ -451,6 +453,7 @@ impl<'a> Nat64Mapper<'a> {
             nat,
             hairpin: false,
             syn: SynAction::None,
+            early: None,
         }
     }
 
@@ -469,6 +472,19 @@ impl<'a> Nat64Mapper<'a> {
             SynAction::Take(k) => Some(k),
             _ => None,
         }
+    }
+
+    /// §3.4: the datagram and offset of the just refused packet, if it is a fragment that came
+    /// before its first fragment (to be held).
+    pub(crate) fn early_fragment(&self) -> Option<(FragKey, u16)> {
+        self.early
+    }
+
+    /// §3.4: no first fragment seen for `k`: remembered so the caller can hold the packet.
+    #[cold]
+    fn first_missing(&mut self, k: FragKey, f: &Option<Frag>) -> DropReason {
+        self.early = f.map(|f| (k, f.offset));
+        DropReason::FragmentFirstMissing
     }
 
     /// §3.8: true if the IPv4 packet produced by the last IPv6→IPv4 mapping is addressed to a
@@ -491,10 +507,9 @@ impl<'a> Nat64Mapper<'a> {
         let i = match inc {
             Incoming::Fragment => {
                 let k = key.ok_or(DropReason::BadFragment)?;
-                let o = nat
-                    .frags
-                    .lookup(&k, ctx.now)
-                    .ok_or(DropReason::FragmentFirstMissing)?;
+                let Some(o) = nat.frags.lookup(&k, ctx.now) else {
+                    return Err(self.first_missing(k, &t.frag));
+                };
                 return Ok(Tuple4 {
                     src: v4_of(&o.src),
                     dst: v4_of(&o.dst),
@@ -518,6 +533,7 @@ impl<'a> Nat64Mapper<'a> {
         let out = outgoing_tuple4(t, i.proto, &b, z4, i.z);
         if let (Some(k), true) = (key, is_first_fragment(&t.frag)) {
             nat.frags.insert(k, frag_out4(&out), ctx.now)?;
+            nat.first_fragment_translated(&k);
         }
         Ok(out)
     }
@@ -564,10 +580,9 @@ impl<'a> Nat64Mapper<'a> {
         let i = match inc {
             Incoming::Fragment => {
                 let k = key.ok_or(DropReason::BadFragment)?;
-                let o = nat
-                    .frags
-                    .lookup(&k, ctx.now)
-                    .ok_or(DropReason::FragmentFirstMissing)?;
+                let Some(o) = nat.frags.lookup(&k, ctx.now) else {
+                    return Err(self.first_missing(k, &t.frag));
+                };
                 return Ok(Tuple6 {
                     src: Ipv6Addr::from(o.src),
                     dst: Ipv6Addr::from(o.dst),
@@ -595,6 +610,7 @@ impl<'a> Nat64Mapper<'a> {
                 dst: out.dst.octets(),
             };
             nat.frags.insert(k, o, ctx.now)?;
+            nat.first_fragment_translated(&k);
         }
         Ok(out)
     }

@@ -12,8 +12,9 @@
 //!   and the header checksum fixed (unless `op & 0x80`);
 //! - `op % 4 == 3`: the clock moves by `next byte * 100` ms and the timer runs `expire`.
 //!
-//! After every operation each output must be well-formed IP; after every input the tables must
-//! agree with their counters.
+//! After every operation each output must be well-formed IP, the fragments it released from the
+//! hold (RFC 6146 §3.4, `Nat64::take_released`) included; after every input the tables must
+//! agree with their counters and stay within their limits.
 
 #![allow(dead_code)]
 
@@ -44,6 +45,9 @@ pub fn nat64(adf: bool) -> Nat64 {
     c.frag.max_entries_per_source = 16;
     c.frag.max_reassembly = 4;
     c.frag.max_reassembly_per_source = 2;
+    c.frag.max_held = 32;
+    c.frag.max_held_bytes = 16 * 1024;
+    c.frag.max_held_per_source = 8;
     c.mapping_log = true;
     c.mapping_log_capacity = 64;
     if adf {
@@ -99,11 +103,26 @@ fn fix_v4_checksum(p: &mut [u8]) {
 }
 
 fn translate(n: &Nat64, now: u64, pkt: &[u8]) {
-    let mut buf = vec![0xa5u8; HEADROOM + pkt.len()];
-    buf[HEADROOM..].copy_from_slice(pkt);
+    // Room for any held fragment (at most 255 bytes here) released after this packet.
+    let mut buf = vec![0xa5u8; HEADROOM + pkt.len().max(256)];
+    buf[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
     let mut aux = vec![0xa5u8; AUX_LEN];
     let mut ctx = Ctx::new(Timestamp(now), 1);
-    match n.translate(&mut ctx, &mut buf, HEADROOM, pkt.len(), &mut aux) {
+    let v = n.translate(&mut ctx, &mut buf, HEADROOM, pkt.len(), &mut aux);
+    check_verdict(v, &buf, &aux);
+    let mut released = 0;
+    while let Some(v) = n.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+        check_verdict(v, &buf, &aux);
+        released += 1;
+        assert!(
+            released <= 32,
+            "take_released ends (at most max_held fragments)"
+        );
+    }
+}
+
+fn check_verdict(v: Verdict, buf: &[u8], aux: &[u8]) {
+    match v {
         Verdict::Forward { start, len } => check(&buf[start..start + len]),
         Verdict::ForwardAux { len } | Verdict::IcmpError { len, .. } => {
             let mut seen = 0;
@@ -171,4 +190,9 @@ pub fn consistent(n: &Nat64) {
     let bibs = n.bib(&Filter::default(), usize::MAX);
     assert_eq!(bibs.len(), c.bib.iter().sum::<usize>());
     assert!(c.fragments <= 64, "fragment store bound holds");
+    assert!(c.held.held <= 32, "held-fragment bound holds");
+    assert!(
+        c.held.bytes <= 16 * 1024,
+        "held-fragment memory bound holds"
+    );
 }
