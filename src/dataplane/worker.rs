@@ -57,7 +57,14 @@ pub fn handle_packet<T, W>(
             tracing::debug!("tun write of {} bytes failed: {e}", p.len());
         }
     };
-    match siit.translate(ctx, buf, HEADROOM, n, aux) {
+    let v = siit.translate(ctx, buf, HEADROOM, n, aux);
+    // Clamped SYNs the core counted (rare: a test and two adds on the common path).
+    if ctx.mss_clamped != [0; 2] {
+        for d in 0..2 {
+            c.mss_clamped[d] += std::mem::take(&mut ctx.mss_clamped[d]);
+        }
+    }
+    match v {
         Verdict::Forward { start, len } => match buf.get(start..start + len) {
             Some(p) => out(p, c, true),
             None => c.drops.count(nat64_core::DropReason::BufferTooSmall),
