@@ -435,3 +435,26 @@ fn nat64_off_switch() {
     assert_eq!(mss_of(&t6), [1460]);
     assert_eq!((c1, c2), ([0, 0], [0, 0]));
 }
+
+#[test]
+fn hairpinned_syn_is_clamped_by_the_ipv4_to_ipv6_leg_only() {
+    // RFC 7757 §4.2.2: 2001:db8:1::1 -> 64:ff9b::192.0.2.133, which the EAM 192.0.2.128/25 maps
+    // back to 2001:db8:e::5. The packet never leaves on the IPv4 side: the 6to4 setting (a
+    // ceiling of 1000 here) does not apply, the 4to6 one (MTU-derived, 1440) does.
+    let mut pkt = Vec::new();
+    PacketBuilder::ipv6(v6(V6_CLIENT), wkp(V4_EAM_SERVER), 64)
+        .tcp(40000, 80, 1000, 64240)
+        .syn()
+        .options(&[O::MaximumSegmentSize(1460)])
+        .unwrap()
+        .write(&mut pkt, b"")
+        .unwrap();
+    let cfg = XlatConfig {
+        mss_clamp_6to4: MssClamp::Max(1000),
+        ..x()
+    };
+    let (out, n) = siit_run(cfg, &pkt);
+    assert_eq!(&out[24..40], &v6(V6_EAM_SERVER), "hairpinned back to IPv6");
+    assert_eq!(mss_of(&tcp_of(&out)), [1440]);
+    assert_eq!(n, [0, 1]);
+}
