@@ -66,6 +66,14 @@ pub fn check(case: &Case, v: Verdict, buf: &[u8], aux: &[u8]) -> Result<(), Stri
                     out[0] >> 4
                 ));
             }
+            // A translated SYN never carries an MSS above what fits both MTUs (MSS clamping
+            // on, the default), so a SYN case that skipped the clamp fails here.
+            if let Some(m) = syn_mss(out) {
+                let limit = nat64_core::rfc7915::mss::auto_limit(1500, 1500);
+                if m > limit {
+                    return fail(format!("SYN leaves with MSS {m}, above {limit}"));
+                }
+            }
             Ok(())
         }
         (Expect::Aux(want), Verdict::ForwardAux { len }) => {
@@ -77,6 +85,21 @@ pub fn check(case: &Case, v: Verdict, buf: &[u8], aux: &[u8]) -> Result<(), Stri
         }
         (e, v) => fail(format!("verdict {v:?}, expected {e:?}")),
     }
+}
+
+/// The MSS option of a TCP SYN (etherparse's parser), if `p` is one that has it.
+fn syn_mss(p: &[u8]) -> Option<u16> {
+    let h = etherparse::PacketHeaders::from_ip_slice(p).ok()?;
+    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else {
+        return None;
+    };
+    if !t.syn {
+        return None;
+    }
+    t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+        _ => None,
+    })
 }
 
 fn udp6(size: usize) -> Vec<u8> {
@@ -162,6 +185,41 @@ pub fn cases() -> Vec<Case> {
         name: "4to6/tcp/1440".into(),
         pkt: with_df(v),
         expect: Expect::Forward(1460),
+    });
+    // MSS clamping: a SYN with Linux's option layout (MSS, SACK-permitted, timestamps, NOP,
+    // window scale) whose MSS 8960 (a 9000-byte link) is lowered to 1440.
+    let syn_opts = [
+        etherparse::TcpOptionElement::MaximumSegmentSize(8960),
+        etherparse::TcpOptionElement::SelectiveAcknowledgementPermitted,
+        etherparse::TcpOptionElement::Timestamp(0x0102_0304, 0),
+        etherparse::TcpOptionElement::Noop,
+        etherparse::TcpOptionElement::WindowScale(7),
+    ];
+    let mut v = Vec::new();
+    PacketBuilder::ipv6(CLIENT6, SERVER6, 64)
+        .tcp(40000, 80, 1, 64240)
+        .syn()
+        .options(&syn_opts)
+        .expect("options")
+        .write(&mut v, &[])
+        .expect("build");
+    c.push(Case {
+        name: "6to4/tcp-syn-mss".into(),
+        pkt: v,
+        expect: Expect::Forward(20 + 40),
+    });
+    let mut v = Vec::new();
+    PacketBuilder::ipv4(SERVER4, CLIENT4, 64)
+        .tcp(80, 40000, 1, 64240)
+        .syn()
+        .options(&syn_opts)
+        .expect("options")
+        .write(&mut v, &[])
+        .expect("build");
+    c.push(Case {
+        name: "4to6/tcp-syn-mss".into(),
+        pkt: with_df(v),
+        expect: Expect::Forward(40 + 40),
     });
     let mut v = Vec::new();
     PacketBuilder::ipv6(CLIENT6, SERVER6, 64)

@@ -510,6 +510,46 @@ netlink_refused() {
 }
 check "netlink refusal at start (IPv6 disabled on a persistent TUN): names the address / route and the kernel's reason, exit 1, earlier address and routes removed" netlink_refused
 
+# --- TCP MSS clamping (issue 14) -------------------------------------------------------------
+# The IPv4 client (server namespace) reaches the IPv6 host through the EAMT and downloads 10 MB
+# from it. Its route advertises MSS 1460 (advmss: a host whose own link is 1500 bytes, behind the
+# gateway's 1400-byte IPv4 link, which nat64d is told about: xlat.ipv4_mtu = 1400). Clamping on,
+# the SYN leaves with min(1500 - 60, 1400 - 40) = 1360 and the IPv6 host never needs a Packet Too
+# Big; clamping off, its 1440-byte segments do not fit and it gets one (the case can fail).
+# PTBs are counted twice: received by the IPv6 host (Icmp6InPktTooBigs of its namespace) and built
+# by nat64d (drop reason packet_too_big).
+mss_download() { # on|off
+    local clamp=true ptb0 ptb1 line got ptbs made clamped
+    [ "$1" = off ] && clamp=false
+    write_config "$TMP/mss.toml"
+    printf '[xlat]\nipv4_mtu = %s\nmss_clamp_4to6 = %s\n' "$SRV_LINK_MTU" "$clamp" >>"$TMP/mss.toml"
+    start_nat64d "$TMP/mss.toml" "$TMP/nat64d.log" || return 1
+    in_srv ip route replace 192.0.2.0/24 via "$GW4" dev s0 advmss 1460
+    in_cli ip -6 route flush cache >/dev/null 2>&1 || true
+    in_srv ip -4 route flush cache >/dev/null 2>&1 || true
+    ptb0="$(in_cli awk '$1 == "Icmp6InPktTooBigs" {print $2}' /proc/net/snmp6)"
+    in_srv timeout 60 curl -sS --max-time 50 -o "$TMP/mss-got" "http://$CLI4:8001/blob" || { stop_nat64d; return 1; }
+    ptb1="$(in_cli awk '$1 == "Icmp6InPktTooBigs" {print $2}' /proc/net/snmp6)"
+    line="$(counters)"
+    stop_nat64d >/dev/null 2>&1 || true
+    in_srv ip route replace 192.0.2.0/24 via "$GW4" dev s0
+    got="$(sha256sum <"$TMP/mss-got" | cut -d' ' -f1)"
+    [ "$got" = "$SUM" ] || { echo "checksum mismatch: $got"; return 1; }
+    ptbs=$((ptb1 - ptb0))
+    made="$(grep -o 'packet_too_big=[0-9]*' <<<"$line" | cut -d= -f2)"
+    clamped="$(grep -o 'mss_clamped_4to6=[0-9]*' <<<"$line" | cut -d= -f2)"
+    echo "clamping $1: PTBs received by the IPv6 host $ptbs, built by nat64d ${made:-0}, SYNs clamped 4to6 ${clamped:-?}"
+    if [ "$1" = on ]; then
+        [ "$ptbs" -eq 0 ] && [ "${made:-0}" -eq 0 ] || { echo "a Packet Too Big was needed"; return 1; }
+        [ "${clamped:-0}" -ge 1 ] || { echo "no SYN counted as clamped"; return 1; }
+    else
+        [ "$ptbs" -ge 1 ] && [ "${made:-0}" -ge 1 ] || { echo "no Packet Too Big without clamping: the case cannot tell"; return 1; }
+        [ "${clamped:-0}" -eq 0 ] || { echo "clamped although off"; return 1; }
+    fi
+}
+check "mss: IPv4 client (MSS 1460) <- IPv6 server via EAMT over the $SRV_LINK_MTU-byte link, clamping on: 10 MB, zero Packet Too Big" mss_download on
+check "mss: the same with xlat.mss_clamp_4to6 = false: the IPv6 server needs a Packet Too Big" mss_download off
+
 # --- stateful NAT64 (mode = "nat64") ---------------------------------------------------------
 block_end siit "$SIIT_EXPECTED"
 SIIT_DONE=1

@@ -18,7 +18,7 @@ use nat64_core::eamt::{Eam, Eamt};
 use nat64_core::pool6::Pool6;
 use nat64_core::rfc6052::Prefix6052;
 use nat64_core::rfc6791::Rfc6791Pool;
-use nat64_core::rfc7915::{DiscardErrors, XlatConfig};
+use nat64_core::rfc7915::{DiscardErrors, MssClamp, XlatConfig};
 use nat64_core::siit::SiitConfig;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -172,6 +172,8 @@ struct RawXlat {
     discard_errors: Option<Spanned<String>>,
     icmp_src4: Option<Spanned<String>>,
     icmp_src6: Option<Spanned<String>>,
+    mss_clamp_4to6: Option<Spanned<toml::Value>>,
+    mss_clamp_6to4: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -797,6 +799,8 @@ impl Validator<'_> {
                 },
                 None => d.icmp_src6,
             },
+            mss_clamp_4to6: self.mss_clamp(&x.mss_clamp_4to6, "xlat.mss_clamp_4to6")?,
+            mss_clamp_6to4: self.mss_clamp(&x.mss_clamp_6to4, "xlat.mss_clamp_6to4")?,
         };
 
         // Logging
@@ -960,7 +964,32 @@ impl Validator<'_> {
         parse_prefix(s.get_ref(), host_ok)
             .map_err(|why| self.err(s.span(), key, format!("\"{}\": {why}", s.get_ref())))
     }
+
+    /// `[xlat] mss_clamp_4to6` / `mss_clamp_6to4`: `true` (the default) clamps translated SYNs
+    /// to what fits the MTUs, `false` leaves them alone, a number is the largest MSS let through.
+    fn mss_clamp(
+        &self,
+        v: &Option<Spanned<toml::Value>>,
+        key: &str,
+    ) -> Result<MssClamp, ConfigError> {
+        let Some(v) = v else {
+            return Ok(MssClamp::Auto);
+        };
+        let why = match v.get_ref() {
+            toml::Value::Boolean(true) => return Ok(MssClamp::Auto),
+            toml::Value::Boolean(false) => return Ok(MssClamp::Off),
+            toml::Value::Integer(n) => match u16::try_from(*n) {
+                Ok(m) if m >= MSS_MIN => return Ok(MssClamp::Max(m)),
+                _ => format!("{n} is not an MSS from {MSS_MIN} to 65535"),
+            },
+            o => format!("{o}: expected true, false or an MSS from {MSS_MIN} to 65535"),
+        };
+        Err(self.err(v.span(), key, why))
+    }
 }
+
+/// The smallest fixed MSS accepted: RFC 9293 §3.7.1's default for IPv4 (a 576-byte datagram).
+const MSS_MIN: u16 = 536;
 
 /// The first directive of a log filter that is a bare word other than a level (`verbose`):
 /// `EnvFilter` would take it as a target name and log nothing a user expects.

@@ -489,3 +489,38 @@ fn eam_only_siit_and_ipv6_rfc6791_pool() {
     let (line, key, _, _) = invalid("[siit]\nrfc6791_pool6 = \"2001:db8::1/64\"\n");
     assert_eq!((line, key.as_str()), (2, "siit.rfc6791_pool6"));
 }
+
+#[test]
+fn mss_clamp_per_direction() {
+    use nat64_core::rfc7915::MssClamp;
+    // On by default in both directions, derived from the MTUs.
+    let c = parse("").unwrap();
+    assert_eq!(c.siit.xlat.mss_clamp_4to6, MssClamp::Auto);
+    assert_eq!(c.siit.xlat.mss_clamp_6to4, MssClamp::Auto);
+    let c = parse("[xlat]\nmss_clamp_4to6 = false\nmss_clamp_6to4 = 1400\n").unwrap();
+    assert_eq!(c.siit.xlat.mss_clamp_4to6, MssClamp::Off);
+    assert_eq!(c.siit.xlat.mss_clamp_6to4, MssClamp::Max(1400));
+    let c = parse("[xlat]\nmss_clamp_4to6 = true\nmss_clamp_6to4 = 536\n").unwrap();
+    assert_eq!(c.siit.xlat.mss_clamp_4to6, MssClamp::Auto);
+    assert_eq!(c.siit.xlat.mss_clamp_6to4, MssClamp::Max(536));
+    for (value, want) in [
+        ("535", "535 is not an MSS from 536 to 65535"),
+        ("65536", "65536 is not an MSS from 536 to 65535"),
+        ("-1", "-1 is not an MSS from 536 to 65535"),
+        (
+            "\"auto\"",
+            "expected true, false or an MSS from 536 to 65535",
+        ),
+        ("1400.5", "expected true, false or an MSS"),
+    ] {
+        let (line, key, reason, _) = invalid(&format!("[xlat]\n\nmss_clamp_6to4 = {value}\n"));
+        assert_eq!((line, key.as_str()), (3, "xlat.mss_clamp_6to4"), "{value}");
+        assert!(reason.contains(want), "{value}: {reason}");
+    }
+    let (line, key, _, msg) = invalid("[xlat]\nmss_clamp_4to6 = 100\n");
+    assert_eq!((line, key.as_str()), (2, "xlat.mss_clamp_4to6"));
+    assert!(
+        msg.starts_with("nat64d.toml:2: xlat.mss_clamp_4to6: "),
+        "{msg}"
+    );
+}

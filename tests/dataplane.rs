@@ -166,3 +166,48 @@ fn failed_writes_are_counted() {
     assert!(out.is_empty());
     assert_eq!((c.rx, c.tx, c.tx_errors), (1, 0, 1));
 }
+
+#[test]
+fn clamped_syns_are_counted_by_direction_and_published() {
+    use etherparse::TcpOptionElement::MaximumSegmentSize;
+    let syn4 = {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(SRV4, CLI4, 64)
+            .tcp(40000, 80, 1, 64240)
+            .syn()
+            .options(&[MaximumSegmentSize(1460)])
+            .unwrap()
+            .write(&mut v, b"")
+            .unwrap();
+        v
+    };
+    let (out, c) = run(&syn4, false);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        c.mss_clamped,
+        [0, 1],
+        "ipv4_to_ipv6 is index 1, like DIRECTIONS"
+    );
+    // Published into the worker's stats and summed; the batch is cleared.
+    let w = nat64d::stats::WorkerStats::default();
+    let mut c = c;
+    w.publish(&mut c);
+    assert_eq!(c.mss_clamped, [0, 0]);
+    let t = nat64d::stats::Totals::sum([&w]);
+    assert_eq!(t.mss_clamped, [0, 1]);
+    assert!(t.render().contains("mss_clamped_4to6=1"), "{}", t.render());
+    // A SYN whose MSS already fits is not counted.
+    let small = {
+        let mut v = Vec::new();
+        PacketBuilder::ipv6(CLI6, SRV6, 64)
+            .tcp(40000, 80, 1, 64240)
+            .syn()
+            .options(&[MaximumSegmentSize(1200)])
+            .unwrap()
+            .write(&mut v, b"")
+            .unwrap();
+        v
+    };
+    let (_, c) = run(&small, false);
+    assert_eq!(c.mss_clamped, [0, 0]);
+}

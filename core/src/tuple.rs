@@ -98,6 +98,9 @@ pub struct Ctx {
     /// sender fragmented it, so it leaves with DF=0 whole and the IPv4 MTU check of RFC 7915
     /// §5.1 is left to the IPv4 next hop (NAT64, RFC 6146 §3.4).
     pub reassembled: bool,
+    /// SYNs whose MSS option the translator clamped (RFC 7915 module `mss`), IPv6→IPv4 at index
+    /// 0 and IPv4→IPv6 at 1; the driver takes and publishes them.
+    pub mss_clamped: [u64; 2],
 }
 
 impl Ctx {
@@ -109,6 +112,7 @@ impl Ctx {
             icmp_tokens: u32::MAX,
             icmp_bucket_time: now.0,
             reassembled: false,
+            mss_clamped: [0; 2],
         }
     }
 

@@ -79,6 +79,7 @@ fn ten_thousand_packets_allocate_nothing() {
             &[0u8; 2000],
         ),
         vec![0x45, 0, 0, 1],
+        syn_with_mss(),
     ];
     let mut buf = vec![0u8; HEADROOM + 4096];
     let mut aux = vec![0u8; AUX_LEN];
@@ -98,8 +99,27 @@ fn ten_thousand_packets_allocate_nothing() {
     }
     ON.with(|o| o.set(false));
     assert_eq!(COUNT.with(|c| c.get()), 0, "allocations on the packet path");
+    assert!(ctx.mss_clamped[0] > 0, "the MSS clamping path ran");
     assert!(
         forwarded > 8_000,
         "the loop translated packets ({forwarded})"
     );
+}
+
+/// A SYN whose MSS (after SACK-permitted and timestamps) is clamped on the way out.
+fn syn_with_mss() -> Vec<u8> {
+    use etherparse::TcpOptionElement as O;
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ipv6(v6(V6_CLIENT), wkp(V4_SERVER), 64)
+        .tcp(40001, 80, 1, 64240)
+        .syn()
+        .options(&[
+            O::SelectiveAcknowledgementPermitted,
+            O::Timestamp(1, 0),
+            O::MaximumSegmentSize(8960),
+        ])
+        .unwrap()
+        .write(&mut v, b"")
+        .unwrap();
+    v
 }

@@ -157,6 +157,11 @@ impl Sources {
             tun_read_errors: t.rx_errors,
             tun_write_errors: t.tx_errors,
             internal_errors: t.internal_errors,
+            mss_clamped: DIRECTIONS
+                .iter()
+                .zip(t.mss_clamped)
+                .map(|(d, n)| (*d, n))
+                .collect(),
             drops,
             nat64,
             dns64,
@@ -274,6 +279,8 @@ pub struct Snapshot {
     pub tun_write_errors: u64,
     /// Packets whose handling panicked.
     pub internal_errors: u64,
+    /// SYNs whose TCP MSS option was clamped, by direction.
+    pub mss_clamped: Vec<(&'static str, u64)>,
     /// Drops by reason (every reason).
     pub drops: Vec<(&'static str, u64)>,
     /// Mode nat64: the tables.
@@ -304,6 +311,15 @@ impl Snapshot {
             s,
             "packets  received {}  written {}  icmp_errors {}  tun_read_errors {}  tun_write_errors {}  internal_errors {}",
             self.received, self.written, self.icmp_errors, self.tun_read_errors, self.tun_write_errors, self.internal_errors
+        );
+        let _ = writeln!(
+            s,
+            "tcp mss clamped {}",
+            self.mss_clamped
+                .iter()
+                .map(|(d, n)| format!("{d}={n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let _ = writeln!(
             s,
@@ -483,6 +499,14 @@ impl Collector for Metrics {
             MetricType::Counter,
             "op",
             &[("read", s.tun_read_errors), ("write", s.tun_write_errors)],
+        )?;
+        family(
+            &mut e,
+            "nat64d_tcp_mss_clamped",
+            "SYNs whose TCP MSS option was lowered to fit the MTUs, by direction (family written).",
+            MetricType::Counter,
+            "direction",
+            &s.mss_clamped,
         )?;
         counter(
             &mut e,

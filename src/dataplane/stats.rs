@@ -64,6 +64,8 @@ pub struct WorkerStats {
     pub drops: [AtomicU64; DropReason::COUNT],
     /// Translated packets written, by direction and protocol ([`DIRECTIONS`], [`PROTOCOLS`]).
     pub fwd_packets: [[AtomicU64; 4]; 2],
+    /// SYNs whose TCP MSS option was clamped, by direction ([`DIRECTIONS`]).
+    pub mss_clamped: [AtomicU64; 2],
     /// Their bytes (IP header included).
     pub fwd_bytes: [[AtomicU64; 4]; 2],
     /// The core's clock (ms) at the worker's last wake-up.
@@ -86,6 +88,7 @@ impl Default for WorkerStats {
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             fwd_packets: Default::default(),
             fwd_bytes: Default::default(),
+            mss_clamped: Default::default(),
             beat_ms: AtomicU64::new(0),
             idle: AtomicBool::new(true),
             alive: AtomicBool::new(true),
@@ -114,6 +117,8 @@ pub struct BatchCounts {
     pub fwd_packets: [[u64; 4]; 2],
     /// Their bytes.
     pub fwd_bytes: [[u64; 4]; 2],
+    /// SYNs whose MSS was clamped, by direction.
+    pub mss_clamped: [u64; 2],
 }
 
 impl BatchCounts {
@@ -155,8 +160,12 @@ impl WorkerStats {
                 bump(&self.fwd_bytes[d][p], b.fwd_bytes[d][p]);
             }
         }
+        for d in 0..2 {
+            bump(&self.mss_clamped[d], b.mss_clamped[d]);
+        }
         b.fwd_packets = [[0; 4]; 2];
         b.fwd_bytes = [[0; 4]; 2];
+        b.mss_clamped = [0; 2];
         b.rx = 0;
         b.tx = 0;
         b.icmp_errors = 0;
@@ -217,6 +226,8 @@ pub struct Totals {
     pub fwd_packets: [[u64; 4]; 2],
     /// Their bytes.
     pub fwd_bytes: [[u64; 4]; 2],
+    /// SYNs whose MSS was clamped, by direction.
+    pub mss_clamped: [u64; 2],
 }
 
 impl Totals {
@@ -241,6 +252,7 @@ impl Totals {
                     t.fwd_packets[d][p] += w.fwd_packets[d][p].load(Relaxed);
                     t.fwd_bytes[d][p] += w.fwd_bytes[d][p].load(Relaxed);
                 }
+                t.mss_clamped[d] += w.mss_clamped[d].load(Relaxed);
             }
         }
         t
@@ -260,13 +272,16 @@ impl Totals {
     /// listing only the reasons with a non-zero count.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "rx={} tx={} icmp_errors={} tx_errors={} rx_errors={} internal_errors={} drops:",
+            "rx={} tx={} icmp_errors={} tx_errors={} rx_errors={} internal_errors={} \
+             mss_clamped_6to4={} mss_clamped_4to6={} drops:",
             self.rx,
             self.tx,
             self.icmp_errors,
             self.tx_errors,
             self.rx_errors,
-            self.internal_errors
+            self.internal_errors,
+            self.mss_clamped[0],
+            self.mss_clamped[1]
         );
         let mut any = false;
         for r in DropReason::ALL {

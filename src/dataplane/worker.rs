@@ -64,6 +64,12 @@ pub fn handle_packet<T, W>(
     while let Some(v) = siit.take_released(ctx, buf, HEADROOM, aux) {
         emit(v, buf, aux, c, &mut out);
     }
+    // Clamped SYNs the core counted (rare: a test and two adds on the common path).
+    if ctx.mss_clamped != [0; 2] {
+        for d in 0..2 {
+            c.mss_clamped[d] += std::mem::take(&mut ctx.mss_clamped[d]);
+        }
+    }
 }
 
 /// Writes what one verdict says (through `out`) and counts it.

@@ -10,6 +10,7 @@
 //! type, code and pointer tables of §4.2 and §5.2).
 
 pub mod icmp;
+pub mod mss;
 pub mod v4_to_v6;
 pub mod v6_to_v4;
 
@@ -17,6 +18,7 @@ use crate::checksum;
 use crate::tuple::{Ctx, L4};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub use mss::MssClamp;
 pub use v4_to_v6::translate_4to6;
 pub use v6_to_v4::translate_6to4;
 
@@ -62,6 +64,10 @@ pub struct XlatConfig {
     /// Source of ICMPv6 errors the translator generates; `None` uses the dropped packet's
     /// destination.
     pub icmp_src6: Option<Ipv6Addr>,
+    /// TCP MSS clamping of SYNs translated IPv4→IPv6 ([`mss`]). Default [`MssClamp::Auto`].
+    pub mss_clamp_4to6: MssClamp,
+    /// TCP MSS clamping of SYNs translated IPv6→IPv4 ([`mss`]). Default [`MssClamp::Auto`].
+    pub mss_clamp_6to4: MssClamp,
 }
 
 impl Default for XlatConfig {
@@ -80,6 +86,8 @@ impl Default for XlatConfig {
             discard_errors: DiscardErrors::RateLimited,
             icmp_src4: None,
             icmp_src6: None,
+            mss_clamp_4to6: MssClamp::Auto,
+            mss_clamp_6to4: MssClamp::Auto,
         }
     }
 }

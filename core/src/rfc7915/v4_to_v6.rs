@@ -7,6 +7,7 @@
 //! are built in `aux`.
 
 use super::icmp::{self, IcmpMap};
+use super::mss;
 use super::{
     answers_discard, be16, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed_for, proto,
     put16, quoted_ids, write_v4_header, write_v6_header, XlatConfig,
@@ -312,7 +313,20 @@ fn translate<M: Mapper>(
         let ph_old = checksum::v4_addrs(&h.src, &h.dst);
         let ph_new = checksum::v6_addrs(&src6, &dst6);
         match h.proto {
-            proto::TCP => fix_tcp_udp(seg, proto::TCP, ph_old, ph_new, l4, t6.l4),
+            proto::TCP => {
+                let (mut o, mut n) = (ph_old, ph_new);
+                // SYN and SYN-ACK only: the flag test keeps the rest of TCP off this path.
+                if tcp_flags & 0x02 != 0 {
+                    if let Some(max) = cfg.mss_clamp_4to6.limit(cfg) {
+                        if let Some((mo, mn)) = mss::clamp_syn(seg, max) {
+                            o += mo;
+                            n += mn;
+                            ctx.mss_clamped[1] += 1;
+                        }
+                    }
+                }
+                fix_tcp_udp(seg, proto::TCP, o, n, l4, t6.l4)
+            }
             proto::UDP if be16(seg, 6) == 0 => {
                 if h.is_fragment() {
                     return Err(DropReason::FragmentedZeroChecksumUdp);

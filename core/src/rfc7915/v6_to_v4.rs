@@ -7,6 +7,7 @@
 //! `aux`.
 
 use super::icmp::{self, IcmpMap};
+use super::mss;
 use super::{
     answers_discard, be16, be32, carry_checksum, fix_echo, fix_tcp_udp, icmp_error_allowed_for,
     proto, put16, quoted_ids, write_v4_header, write_v6_header, XlatConfig,
@@ -365,7 +366,22 @@ fn translate<M: Mapper>(
         let ph_old = checksum::v6_addrs(&h.src, &h.dst);
         let ph_new = checksum::v4_addrs(&src4, &dst4);
         match h.proto {
-            proto::TCP | proto::UDP => fix_tcp_udp(seg, h.proto, ph_old, ph_new, l4, t4.l4),
+            proto::TCP => {
+                let (mut o, mut n) = (ph_old, ph_new);
+                // SYN and SYN-ACK only. A hairpinned SYN does not leave on the IPv4 side: its
+                // second pass (IPv4→IPv6) applies that direction's clamp.
+                if tcp_flags & 0x02 != 0 && !m.hairpins() {
+                    if let Some(max) = cfg.mss_clamp_6to4.limit(cfg) {
+                        if let Some((mo, mn)) = mss::clamp_syn(seg, max) {
+                            o += mo;
+                            n += mn;
+                            ctx.mss_clamped[0] += 1;
+                        }
+                    }
+                }
+                fix_tcp_udp(seg, proto::TCP, o, n, l4, t4.l4)
+            }
+            proto::UDP => fix_tcp_udp(seg, proto::UDP, ph_old, ph_new, l4, t4.l4),
             proto::ICMPV6 => {
                 let ph = ph_old + checksum::len_proto(seg.len() as u32, proto::ICMPV6);
                 fix_echo(seg, echo_type, ph, 0, t4.l4);
