@@ -12,9 +12,12 @@
 //! through pool4's owner byte of its destination transport address (see [`super::pool4`]).
 //!
 //! # Layout and memory
-//! Sessions and BIB entries live in slabs (`Vec`s with free lists) and the four indexes are
-//! `hashbrown::HashTable<u32>` of slab indexes: 4 bytes plus one control byte per bucket. A session
-//! is one 64-byte cache line; see docs/conformance/rfc6146.md for the measured total per session.
+//! Sessions and BIB entries live in slabs (`Vec`s with free lists). The two session indexes (by
+//! IPv6 key and by IPv4 key) are [`super::index::Index`]es of slab indexes whose buckets are one
+//! cache line each, so an established-flow lookup touches one line of the index and the
+//! session's own line; the two BIB indexes are `hashbrown::HashTable<u32>` (4 bytes plus one
+//! control byte per bucket, used when a flow is created). A session is one 64-byte cache line;
+//! see docs/conformance/rfc6146.md for the measured total per session.
 //!
 //! # Timers
 //! Every lifetime class ([`Lifetime`]) has one fixed timeout, so each class keeps an intrusive
@@ -23,6 +26,7 @@
 //! kept in ticks of 100 ms.
 
 use super::bib::{Bib, BibInfo};
+use super::index::{prefetch, Index};
 use super::log::{EventKind, MappingEvent};
 use super::pool4::Pool4;
 use super::tcp::{self, Lifetime, TcpState};
@@ -241,8 +245,8 @@ pub(crate) struct Shard {
     free_s: u32,
     bibs: Vec<Bib>,
     free_b: u32,
-    s6: HashTable<u32>,
-    s4: HashTable<u32>,
+    s6: Index,
+    s4: Index,
     b6: HashTable<u32>,
     b4: HashTable<u32>,
     /// Sessions per subscriber: IPv6 source address masked with `subscriber_mask`.
@@ -269,8 +273,8 @@ impl Shard {
             free_s: NIL,
             bibs: Vec::with_capacity(cap),
             free_b: NIL,
-            s6: HashTable::with_capacity(cap),
-            s4: HashTable::with_capacity(cap),
+            s6: Index::with_capacity(cap),
+            s4: Index::with_capacity(cap),
             b6: HashTable::with_capacity(cap),
             b4: HashTable::with_capacity(cap),
             hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs.clone()),
@@ -296,8 +300,7 @@ impl Shard {
         let p = pack6(&k.x6, k.x, k.z4, k.z, k.proto as u8);
         let h = self.h(p);
         self.s6
-            .find(h, |&i| self.sessions[i as usize].k6_packed() == p)
-            .copied()
+            .find(h, |i| self.sessions[i as usize].k6_packed() == p)
     }
 
     /// The session with IPv4 key `k`.
@@ -306,8 +309,37 @@ impl Shard {
         let p = pack4(k.t4, k.t, k.z4, k.z, k.proto as u8);
         let h = self.h(p);
         self.s4
-            .find(h, |&i| self.sessions[i as usize].k4_packed() == p)
-            .copied()
+            .find(h, |i| self.sessions[i as usize].k4_packed() == p)
+    }
+
+    /// Batch step 1 for IPv6 key `k`: prefetches its index bucket.
+    #[inline]
+    pub fn prefetch_bucket6(&self, k: &Key6) {
+        self.s6
+            .prefetch(self.h(pack6(&k.x6, k.x, k.z4, k.z, k.proto as u8)));
+    }
+
+    /// Batch step 1 for IPv4 key `k`: prefetches its index bucket.
+    #[inline]
+    pub fn prefetch_bucket4(&self, k: &Key4) {
+        self.s4
+            .prefetch(self.h(pack4(k.t4, k.t, k.z4, k.z, k.proto as u8)));
+    }
+
+    /// Batch step 2: prefetches the line of the session with IPv6 key `k`, if there is one.
+    #[inline]
+    pub fn prefetch_session6(&self, k: &Key6) {
+        if let Some(i) = self.find6(k) {
+            prefetch(&self.sessions[i as usize]);
+        }
+    }
+
+    /// Batch step 2: prefetches the line of the session with IPv4 key `k`, if there is one.
+    #[inline]
+    pub fn prefetch_session4(&self, k: &Key4) {
+        if let Some(i) = self.find4(k) {
+            prefetch(&self.sessions[i as usize]);
+        }
     }
 
     /// The BIB entry of (X', x).
@@ -564,9 +596,9 @@ impl Shard {
         let h6 = hs.hash_one(s.k6_packed());
         let h4 = hs.hash_one(s.k4_packed());
         self.s6
-            .insert_unique(h6, idx, |&i| hs.hash_one(sessions[i as usize].k6_packed()));
+            .insert(h6, idx, |i| hs.hash_one(sessions[i as usize].k6_packed()));
         self.s4
-            .insert_unique(h4, idx, |&i| hs.hash_one(sessions[i as usize].k4_packed()));
+            .insert(h4, idx, |i| hs.hash_one(sessions[i as usize].k4_packed()));
         let sub = self.subscriber(&self.sessions[idx as usize].x6);
         *self.hosts.entry(sub).or_insert(0) += 1;
         let p = usize::from(self.sessions[idx as usize].proto);
@@ -610,12 +642,8 @@ impl Shard {
         self.lru_unlink(i);
         let s = self.sessions[i as usize].clone();
         let hs = &self.hs;
-        if let Ok(o) = self.s6.find_entry(hs.hash_one(s.k6_packed()), |&j| j == i) {
-            o.remove();
-        }
-        if let Ok(o) = self.s4.find_entry(hs.hash_one(s.k4_packed()), |&j| j == i) {
-            o.remove();
-        }
+        self.s6.remove(hs.hash_one(s.k6_packed()), i);
+        self.s4.remove(hs.hash_one(s.k4_packed()), i);
         // BIB session list unlink.
         if s.bib_prev != NIL {
             self.sessions[s.bib_prev as usize].bib_next = s.bib_next;
