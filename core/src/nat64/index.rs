@@ -15,6 +15,8 @@
 /// Slots per bucket: 10 × (4 + 2) bytes + the 4-byte overflow count = 64 bytes.
 const SLOTS: usize = 10;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// One cache line of the index.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
@@ -51,21 +53,54 @@ fn buckets_for(cap: usize) -> usize {
     cap.div_ceil(8).clamp(1, u32::MAX as usize)
 }
 
-/// Issues a prefetch of the cache line holding `r` into all cache levels (a hint; a no-op on
-/// targets without a stable prefetch instruction).
+/// Issues a prefetch of the cache line holding `r` into all cache levels.
 #[inline(always)]
 pub(crate) fn prefetch<T>(r: &T) {
+    prefetch_addr(r as *const T as usize);
+}
+
+/// Issues a prefetch of the cache line at address `a`, which may be stale (memory since freed):
+/// a prefetch is a hint and never faults. A no-op on targets without a stable prefetch
+/// instruction.
+#[inline(always)]
+pub(crate) fn prefetch_addr(a: usize) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)] // the prefetch intrinsic is an `unsafe` target-feature function
-    // SAFETY: PREFETCHT0 only hints the cache: it has no architectural effect and cannot fault
-    // (the pointer comes from a live reference anyway), and SSE is part of the x86_64 baseline.
+    // SAFETY: PREFETCHT0 only hints the cache: it reads no memory architecturally and cannot
+    // fault, whatever the address (Intel SDM, PREFETCHh), and SSE is part of the x86_64 baseline.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (r as *const T).cast(),
-        );
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(a as *const i8);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = a;
+}
+
+/// Where an index's buckets are, readable without the shard's lock (for prefetching only: it
+/// may be stale for a moment after the index grew, which costs a useless prefetch, nothing else).
+#[derive(Debug, Default)]
+pub(crate) struct Location {
+    base: AtomicUsize,
+    buckets: AtomicUsize,
+}
+
+impl Location {
+    /// Prefetches the home bucket of hash `h`.
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        let n = self.buckets.load(Ordering::Relaxed);
+        let b = home_of(h, n);
+        prefetch_addr(
+            self.base
+                .load(Ordering::Relaxed)
+                .wrapping_add(b * std::mem::size_of::<Bucket>()),
+        );
+    }
+}
+
+/// The home bucket of hash `h` among `n`: its low 32 bits scaled to `n`.
+#[inline]
+fn home_of(h: u64, n: usize) -> usize {
+    (((h & 0xffff_ffff) * n as u64) >> 32) as usize
 }
 
 impl Index {
@@ -88,10 +123,17 @@ impl Index {
         self.buckets.capacity() * std::mem::size_of::<Bucket>()
     }
 
-    /// The home bucket of hash `h` (its low 32 bits scaled to the bucket count).
+    /// The home bucket of hash `h`.
     #[inline]
     fn home(&self, h: u64) -> usize {
-        (((h & 0xffff_ffff) * self.buckets.len() as u64) >> 32) as usize
+        home_of(h, self.buckets.len())
+    }
+
+    /// Publishes where the buckets are to `loc`.
+    pub fn publish(&self, loc: &Location) {
+        loc.base
+            .store(self.buckets.as_ptr() as usize, Ordering::Relaxed);
+        loc.buckets.store(self.buckets.len(), Ordering::Relaxed);
     }
 
     #[inline]
@@ -100,14 +142,6 @@ impl Index {
             0
         } else {
             b + 1
-        }
-    }
-
-    /// Prefetches the home bucket of hash `h`.
-    #[inline]
-    pub fn prefetch(&self, h: u64) {
-        if let Some(b) = self.buckets.get(self.home(h)) {
-            prefetch(b);
         }
     }
 
@@ -133,13 +167,15 @@ impl Index {
     }
 
     /// Inserts `idx` under hash `h` (the caller knows the key is not present). `rehash` gives
-    /// the hash of a stored index, for growing.
-    pub fn insert(&mut self, h: u64, idx: u32, rehash: impl Fn(u32) -> u64) {
-        if (self.len + 1) * 10 > self.buckets.len() * SLOTS * 9 {
+    /// the hash of a stored index, for growing. Returns true if the buckets moved (grew).
+    pub fn insert(&mut self, h: u64, idx: u32, rehash: impl Fn(u32) -> u64) -> bool {
+        let grow = (self.len + 1) * 10 > self.buckets.len() * SLOTS * 9;
+        if grow {
             self.grow(&rehash);
         }
         self.place(h, idx);
         self.len += 1;
+        grow
     }
 
     /// Stores an entry in the first bucket with a free slot from its home on. There is one:
@@ -264,6 +300,31 @@ mod tests {
             .iter()
             .all(|b| b.over == 0 && b.tag == [0; SLOTS]));
         assert!(!ix.remove(hash(1), 1));
+    }
+
+    #[test]
+    fn published_location_follows_growth() {
+        let mut ix = Index::with_capacity(8);
+        let loc = Location::default();
+        ix.publish(&loc);
+        let h = |k: u32| u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut grew = 0;
+        for k in 0..100 {
+            if ix.insert(h(k), k, h) {
+                grew += 1;
+                ix.publish(&loc);
+            }
+            assert_eq!(
+                loc.base.load(Ordering::Relaxed),
+                ix.buckets.as_ptr() as usize
+            );
+            assert_eq!(loc.buckets.load(Ordering::Relaxed), ix.buckets.len());
+        }
+        assert!(grew >= 3, "{grew}");
+        // Any hash maps into the buckets.
+        for h in [0, u64::MAX, 0xffff_ffff, 1 << 32] {
+            assert!(home_of(h, ix.buckets.len()) < ix.buckets.len());
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ use session::{Filter, SessionInfo, Shard, TableCounts, TimeoutTicks};
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use synstore::{SynStore, SynStoreConfig, SynStoreCounts};
 use tcp::Lifetime;
 
@@ -506,6 +506,8 @@ pub struct Nat64 {
     pub(crate) per_host: u32,
     pub(crate) to: TimeoutTicks,
     shards: Box<[Mutex<Shard>]>,
+    /// Per shard, what [`Nat64::prefetch`] reads without the lock.
+    hints: Box<[Arc<session::ShardHint>]>,
     shard_mask: usize,
     /// Mask of `subscriber_prefix_len` bits.
     subscriber_mask: u128,
@@ -639,6 +641,7 @@ impl Nat64 {
                 ))
             })
             .collect();
+        let hints = shards.iter().map(|s| lock(s).hint()).collect();
         let nat = Nat64 {
             pref64: Pref64Match::new(&cfg.pool6),
             pool6: cfg.pool6,
@@ -649,6 +652,7 @@ impl Nat64 {
             per_host: cfg.max_sessions_per_host,
             to: cfg.timeouts.ticks(),
             shards,
+            hints,
             shard_mask: cfg.shards - 1,
             subscriber_mask,
             host_hs: FixedState::with_seed(seed.rotate_left(17) ^ 0x5bd1_e995),
@@ -805,26 +809,30 @@ impl Nat64 {
     /// Only a hint: results never depend on it. Looks at the first [`PREFETCH_BATCH`] packets;
     /// only plain TCP/UDP packets and ICMP echo messages without extension headers or fragment
     /// fields are looked up (anything else is translated as usual, just without the head start).
-    /// Takes each packet's shard lock twice, briefly; creates and refreshes nothing.
-    pub fn prefetch<'p>(&self, pkts: impl IntoIterator<Item = &'p [u8]>) {
+    /// Takes each packet's shard lock once, briefly; creates and refreshes nothing. Returns how
+    /// many of the packets have a session (whose line was prefetched).
+    pub fn prefetch<'p>(&self, pkts: impl IntoIterator<Item = &'p [u8]>) -> usize {
         let mut probes: [Option<(usize, Probe)>; PREFETCH_BATCH] = [None; PREFETCH_BATCH];
         for (slot, p) in probes.iter_mut().zip(pkts) {
             *slot = self.probe(p);
+            // No lock here: a lock is a full barrier that would wait for the loads before it
+            // (the pool4 owner bytes of IPv4 packets), and prefetches need none.
             if let Some((si, k)) = slot {
-                let sh = lock(&self.shards[*si]);
                 match k {
-                    Probe::V6(k) => sh.prefetch_bucket6(k),
-                    Probe::V4(k) => sh.prefetch_bucket4(k),
+                    Probe::V6(k) => self.hints[*si].prefetch6(k),
+                    Probe::V4(k) => self.hints[*si].prefetch4(k),
                 }
             }
         }
+        let mut found = 0;
         for (si, k) in probes.iter().flatten() {
             let sh = lock(&self.shards[*si]);
-            match k {
+            found += usize::from(match k {
                 Probe::V6(k) => sh.prefetch_session6(k),
                 Probe::V4(k) => sh.prefetch_session4(k),
-            }
+            });
         }
+        found
     }
 
     /// The shard and session key of a packet for [`Nat64::prefetch`]: the §3.4 incoming tuple

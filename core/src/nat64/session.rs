@@ -26,7 +26,7 @@
 //! kept in ticks of 100 ms.
 
 use super::bib::{Bib, BibInfo};
-use super::index::{prefetch, Index};
+use super::index::{prefetch, Index, Location};
 use super::log::{EventKind, MappingEvent};
 use super::pool4::Pool4;
 use super::tcp::{self, Lifetime, TcpState};
@@ -37,6 +37,7 @@ use hashbrown::{HashMap, HashTable};
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// End of an intrusive list.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -238,9 +239,37 @@ pub struct TableCounts {
     pub memory_bytes: usize,
 }
 
+/// What a batch needs to prefetch a shard's index buckets without taking its lock: the hash
+/// key (fixed) and where the two session indexes are (updated when one grows).
+#[derive(Debug)]
+pub(crate) struct ShardHint {
+    hs: FixedState,
+    s6: Location,
+    s4: Location,
+}
+
+impl ShardHint {
+    /// Batch step 1 for IPv6 key `k`: prefetches its index bucket, without the lock.
+    #[inline]
+    pub fn prefetch6(&self, k: &Key6) {
+        self.s6.prefetch(
+            self.hs
+                .hash_one(pack6(&k.x6, k.x, k.z4, k.z, k.proto as u8)),
+        );
+    }
+
+    /// Batch step 1 for IPv4 key `k`.
+    #[inline]
+    pub fn prefetch4(&self, k: &Key4) {
+        self.s4
+            .prefetch(self.hs.hash_one(pack4(k.t4, k.t, k.z4, k.z, k.proto as u8)));
+    }
+}
+
 /// One shard: BIB entries and sessions of the IPv6 hosts hashed to it.
 pub(crate) struct Shard {
     hs: FixedState,
+    hint: Arc<ShardHint>,
     sessions: Vec<Session>,
     free_s: u32,
     bibs: Vec<Bib>,
@@ -267,14 +296,23 @@ impl Shard {
     /// A shard pre-sized for `cap` sessions, with a mapping-log ring of `log_cap` (0 = off).
     pub fn new(seed: u64, subscriber_mask: u128, cap: usize, log_cap: usize, adf: bool) -> Shard {
         let hs = FixedState::with_seed(seed);
+        let (s6, s4) = (Index::with_capacity(cap), Index::with_capacity(cap));
+        let hint = ShardHint {
+            hs: hs.clone(),
+            s6: Location::default(),
+            s4: Location::default(),
+        };
+        s6.publish(&hint.s6);
+        s4.publish(&hint.s4);
         Shard {
             hs: hs.clone(),
+            hint: Arc::new(hint),
             sessions: Vec::with_capacity(cap),
             free_s: NIL,
             bibs: Vec::with_capacity(cap),
             free_b: NIL,
-            s6: Index::with_capacity(cap),
-            s4: Index::with_capacity(cap),
+            s6,
+            s4,
             b6: HashTable::with_capacity(cap),
             b4: HashTable::with_capacity(cap),
             hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs.clone()),
@@ -312,34 +350,27 @@ impl Shard {
             .find(h, |i| self.sessions[i as usize].k4_packed() == p)
     }
 
-    /// Batch step 1 for IPv6 key `k`: prefetches its index bucket.
-    #[inline]
-    pub fn prefetch_bucket6(&self, k: &Key6) {
-        self.s6
-            .prefetch(self.h(pack6(&k.x6, k.x, k.z4, k.z, k.proto as u8)));
+    /// What a batch reads without the lock (see [`ShardHint`]).
+    pub fn hint(&self) -> Arc<ShardHint> {
+        Arc::clone(&self.hint)
     }
 
-    /// Batch step 1 for IPv4 key `k`: prefetches its index bucket.
+    /// Batch step 2: prefetches the line of the session with IPv6 key `k`; false if there is
+    /// no such session.
     #[inline]
-    pub fn prefetch_bucket4(&self, k: &Key4) {
-        self.s4
-            .prefetch(self.h(pack4(k.t4, k.t, k.z4, k.z, k.proto as u8)));
+    pub fn prefetch_session6(&self, k: &Key6) -> bool {
+        self.find6(k)
+            .map(|i| prefetch(&self.sessions[i as usize]))
+            .is_some()
     }
 
-    /// Batch step 2: prefetches the line of the session with IPv6 key `k`, if there is one.
+    /// Batch step 2: prefetches the line of the session with IPv4 key `k`; false if there is
+    /// no such session.
     #[inline]
-    pub fn prefetch_session6(&self, k: &Key6) {
-        if let Some(i) = self.find6(k) {
-            prefetch(&self.sessions[i as usize]);
-        }
-    }
-
-    /// Batch step 2: prefetches the line of the session with IPv4 key `k`, if there is one.
-    #[inline]
-    pub fn prefetch_session4(&self, k: &Key4) {
-        if let Some(i) = self.find4(k) {
-            prefetch(&self.sessions[i as usize]);
-        }
+    pub fn prefetch_session4(&self, k: &Key4) -> bool {
+        self.find4(k)
+            .map(|i| prefetch(&self.sessions[i as usize]))
+            .is_some()
     }
 
     /// The BIB entry of (X', x).
@@ -595,10 +626,18 @@ impl Shard {
         let s = &sessions[idx as usize];
         let h6 = hs.hash_one(s.k6_packed());
         let h4 = hs.hash_one(s.k4_packed());
-        self.s6
-            .insert(h6, idx, |i| hs.hash_one(sessions[i as usize].k6_packed()));
-        self.s4
-            .insert(h4, idx, |i| hs.hash_one(sessions[i as usize].k4_packed()));
+        if self
+            .s6
+            .insert(h6, idx, |i| hs.hash_one(sessions[i as usize].k6_packed()))
+        {
+            self.s6.publish(&self.hint.s6);
+        }
+        if self
+            .s4
+            .insert(h4, idx, |i| hs.hash_one(sessions[i as usize].k4_packed()))
+        {
+            self.s4.publish(&self.hint.s4);
+        }
         let sub = self.subscriber(&self.sessions[idx as usize].x6);
         *self.hosts.entry(sub).or_insert(0) += 1;
         let p = usize::from(self.sessions[idx as usize].proto);
