@@ -112,6 +112,11 @@ impl Index {
         }
     }
 
+    /// Bytes [`Index::with_capacity`] allocates for `cap` entries.
+    pub fn bytes_for(cap: usize) -> usize {
+        buckets_for(cap).saturating_mul(std::mem::size_of::<Bucket>())
+    }
+
     /// Entries held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -331,6 +336,7 @@ mod tests {
     fn presized_table_does_not_grow_up_to_its_capacity() {
         let mut ix = Index::with_capacity(1000);
         let size = ix.allocation_size();
+        assert_eq!(size, Index::bytes_for(1000));
         let h = |k: u32| u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         for k in 0..1000 {
             ix.insert(h(k), k, h);

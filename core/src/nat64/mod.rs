@@ -294,7 +294,10 @@ impl Nat64Config {
             .saturating_mul(
                 std::mem::size_of::<session::Session>() + std::mem::size_of::<bib::Bib>(),
             )
-            .saturating_add(table(per_shard, 4).saturating_mul(4))
+            // Two session indexes (64-byte buckets of ten slots, one per 8 sessions pre-sized)
+            // and two hashbrown BIB indexes.
+            .saturating_add(index::Index::bytes_for(per_shard).saturating_mul(2))
+            .saturating_add(table(per_shard, 4).saturating_mul(2))
             .saturating_add(table((per_shard / 8).clamp(16, 1 << 16), 20));
         if self.filtering == Filtering::AddressDependent {
             shard = shard.saturating_add(table(per_shard, 12));
