@@ -134,6 +134,13 @@ impl Index {
         home_of(h, self.buckets.len())
     }
 
+    /// True if `loc` says where the buckets are now.
+    #[cfg(test)]
+    pub fn is_published_at(&self, loc: &Location) -> bool {
+        loc.base.load(Ordering::Relaxed) == self.buckets.as_ptr() as usize
+            && loc.buckets.load(Ordering::Relaxed) == self.buckets.len()
+    }
+
     /// Publishes where the buckets are to `loc`.
     pub fn publish(&self, loc: &Location) {
         loc.base

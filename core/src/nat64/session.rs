@@ -911,6 +911,38 @@ mod tests {
         assert_eq!(std::mem::size_of::<Bib>(), 48);
     }
 
+    /// The lock-free prefetch hint follows both session indexes as they grow.
+    #[test]
+    fn hint_follows_growing_indexes() {
+        let mut sh = Shard::new(7, u128::MAX, 8, 0, false);
+        let (s6, s4) = (sh.s6.allocation_size(), sh.s4.allocation_size());
+        let b = sh.insert_bib(
+            Proto::Udp,
+            [0x20; 16],
+            1000,
+            0xc000_0201,
+            2000,
+            true,
+            Timestamp(0),
+        );
+        for z in 0..200u16 {
+            sh.insert_session(b, 0xc633_640a, z, 0, Lifetime::Udp, Timestamp(0));
+        }
+        assert!(sh.s6.allocation_size() > s6 && sh.s4.allocation_size() > s4);
+        assert!(sh.s6.is_published_at(&sh.hint.s6));
+        assert!(sh.s4.is_published_at(&sh.hint.s4));
+        for z in 0..200u16 {
+            let k = Key4 {
+                proto: Proto::Udp,
+                t4: 0xc000_0201,
+                t: 2000,
+                z4: 0xc633_640a,
+                z,
+            };
+            assert!(sh.prefetch_session4(&k));
+        }
+    }
+
     #[test]
     fn packed_keys_are_injective_on_fields() {
         let a = [1u8; 16];
