@@ -816,7 +816,17 @@ impl Nat64 {
     /// many of the packets have a session (whose line was prefetched).
     pub fn prefetch<'p>(&self, pkts: impl IntoIterator<Item = &'p [u8]>) -> usize {
         let mut probes: [Option<(usize, Probe)>; PREFETCH_BATCH] = [None; PREFETCH_BATCH];
-        for (slot, p) in probes.iter_mut().zip(pkts) {
+        let mut batch: [&[u8]; PREFETCH_BATCH] = [&[]; PREFETCH_BATCH];
+        let mut n = 0;
+        for (slot, p) in batch.iter_mut().zip(pkts) {
+            *slot = p;
+            n += 1;
+            // IPv4: the pool4 owner byte that names the shard comes first.
+            if let Some((ai, proto, t)) = self.owner_of4(p) {
+                self.pool4.prefetch_owner(ai, proto, t);
+            }
+        }
+        for (slot, p) in probes.iter_mut().zip(&batch[..n]) {
             *slot = self.probe(p);
             // No lock here: a lock is a full barrier that would wait for the loads before it
             // (the pool4 owner bytes of IPv4 packets), and prefetches need none.
@@ -836,6 +846,24 @@ impl Nat64 {
             });
         }
         found
+    }
+
+    /// The pool4 owner byte an IPv4 packet's shard is found by: (address index, protocol,
+    /// port or identifier), for [`Nat64::prefetch`].
+    #[inline]
+    fn owner_of4(&self, p: &[u8]) -> Option<(usize, Proto, u16)> {
+        if p.first()? >> 4 != 4 {
+            return None;
+        }
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let proto = Proto::from_v4(*p.get(9)?)?;
+        let t4 = u32::from_be_bytes(p.get(16..20)?.try_into().ok()?);
+        let ai = self.pool4.index_of(t4)?;
+        let t = match proto {
+            Proto::Icmp => p.get(ihl + 4..ihl + 6)?,
+            _ => p.get(ihl + 2..ihl + 4)?,
+        };
+        Some((ai, proto, u16::from_be_bytes([t[0], t[1]])))
     }
 
     /// The shard and session key of a packet for [`Nat64::prefetch`]: the §3.4 incoming tuple
