@@ -8,7 +8,47 @@ use nat64_core::nat64::{Nat64, Nat64Config, PREFETCH_BATCH};
 use nat64_core::pool6::Pool6;
 use nat64_core::rfc6052::Prefix6052;
 use nat64_core::{Ctx, Timestamp, Verdict, AUX_LEN, HEADROOM};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Counts allocations made on a thread while its `COUNTING` flag is set (tests run in parallel
+/// threads; each counts only its own).
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_alloc() {
+    if COUNTING.with(Cell::get) {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a thread-local count
+// is added.
+#[allow(unsafe_code)] // a counting allocator must implement the unsafe GlobalAlloc trait
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        note_alloc();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn nat(max: usize, shards: usize) -> Nat64 {
     let pool6 = Pool6::new(vec![Prefix6052::WKP], false).unwrap();
@@ -221,4 +261,27 @@ fn a_shard_far_past_its_share_finds_every_flow() {
     assert_eq!(t.session_count(), 0);
     assert_eq!(t.prefetch(v6.iter().map(Vec::as_slice)), 0);
     assert_eq!(t.prefetch(v4.iter().map(Vec::as_slice)), 0);
+}
+
+/// The look-ahead is on the packet path: it allocates nothing (stack arrays only).
+#[test]
+fn prefetch_allocates_nothing() {
+    let t = nat(4096, 8);
+    let v6: Vec<Vec<u8>> = (0..96).map(|i| pkt6(i, host(i % 5))).collect();
+    let v4: Vec<Vec<u8>> = v6.iter().map(|p| reply4(&xlat(&t, 1000, p))).collect();
+    let mixed: Vec<&[u8]> = v6
+        .iter()
+        .zip(&v4)
+        .flat_map(|(a, b)| [a.as_slice(), b.as_slice()])
+        .collect();
+    let mut found = 0;
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..100 {
+        for batch in mixed.chunks(PREFETCH_BATCH) {
+            found += t.prefetch(batch.iter().copied());
+        }
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(found, 100 * mixed.len());
+    assert_eq!(ALLOCS.with(Cell::get), 0);
 }
