@@ -285,3 +285,38 @@ fn prefetch_allocates_nothing() {
     assert_eq!(found, 100 * mixed.len());
     assert_eq!(ALLOCS.with(Cell::get), 0);
 }
+
+/// Random bytes (version nibble 4 or 6, any length up to 80, destinations in pool4 and Pref64
+/// half the time) never panic the look-ahead and never count as a flow of an empty table.
+#[test]
+fn prefetch_survives_random_headers() {
+    let t = nat(1024, 4);
+    let mut r = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        r
+    };
+    let mut pkts = vec![[0u8; 80]; PREFETCH_BATCH];
+    let mut lens = [0usize; PREFETCH_BATCH];
+    for _ in 0..2000 {
+        for (p, l) in pkts.iter_mut().zip(lens.iter_mut()) {
+            for b in p.iter_mut() {
+                *b = next() as u8;
+            }
+            let v6 = next() & 1 == 0;
+            p[0] = (p[0] & 0x0f) | if v6 { 0x60 } else { 0x40 };
+            if next() & 1 == 0 {
+                if v6 {
+                    p[24..40].copy_from_slice(&y6(Z));
+                } else {
+                    p[16..20].copy_from_slice(&[192, 0, 2, 1 + (next() % 4) as u8]);
+                }
+            }
+            *l = (next() % 81) as usize;
+        }
+        let found = t.prefetch(pkts.iter().zip(&lens).map(|(p, &l)| &p[..l]));
+        assert_eq!(found, 0);
+    }
+}
