@@ -307,10 +307,18 @@ fn prefetch_survives_random_headers() {
             }
             let v6 = next() & 1 == 0;
             p[0] = (p[0] & 0x0f) | if v6 { 0x60 } else { 0x40 };
+            // Half the time, headers that pass the early checks: a pool4 or Pref64
+            // destination, TCP/UDP/ICMP, IPv4 with a 20-byte header and no fragment fields.
             if next() & 1 == 0 {
+                let proto = [6, 17, 1, 58][(next() % 4) as usize];
                 if v6 {
+                    p[6] = proto;
                     p[24..40].copy_from_slice(&y6(Z));
                 } else {
+                    p[0] = 0x45;
+                    p[6] = 0;
+                    p[7] = 0;
+                    p[9] = proto;
                     p[16..20].copy_from_slice(&[192, 0, 2, 1 + (next() % 4) as u8]);
                 }
             }
