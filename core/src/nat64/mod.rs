@@ -17,7 +17,9 @@
 //! Build a [`Nat64Config`], call [`Nat64::new`] once, share the `Nat64` (`&self` everywhere; it
 //! is `Sync`) with all workers, call [`Nat64::translate`] per packet with a per-worker
 //! [`crate::Ctx`] whose `now` is current, call [`Nat64::expire`] from a timer (every second
-//! is plenty), and drain [`Nat64::drain_events`] for the mapping log. [`Nat64::sessions`] and
+//! is plenty), and drain [`Nat64::drain_events`] for the mapping log. A worker that holds a
+//! batch of packets calls [`Nat64::prefetch`] on it first, so the table lookups of the batch
+//! overlap their cache misses (a hint; translations do not depend on it). [`Nat64::sessions`] and
 //! [`Nat64::bib`] list the tables for the control socket.
 //!
 //! # Concurrency

@@ -13,7 +13,7 @@
 //!
 //! # Layout and memory
 //! Sessions and BIB entries live in slabs (`Vec`s with free lists). The two session indexes (by
-//! IPv6 key and by IPv4 key) are [`super::index::Index`]es of slab indexes whose buckets are one
+//! IPv6 key and by IPv4 key) are `index::Index` tables of slab indexes whose buckets are one
 //! cache line each, so an established-flow lookup touches one line of the index and the
 //! session's own line; the two BIB indexes are `hashbrown::HashTable<u32>` (4 bytes plus one
 //! control byte per bucket, used when a flow is created). A session is one 64-byte cache line;
