@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use etherparse::PacketBuilder;
-use nat64_core::nat64::{Nat64, Nat64Config, Nat64Mapper};
+use nat64_core::nat64::{Nat64, Nat64Config, Nat64Mapper, PREFETCH_BATCH};
 use nat64_core::pool6::Pool6;
 use nat64_core::rfc6052::Prefix6052;
 use nat64_core::{Ctx, Mapper, Role, Timestamp, Tuple4, Tuple6, Verdict, AUX_LEN, HEADROOM, L4};
@@ -172,6 +172,29 @@ fn translate(c: &mut Criterion) {
                     let p = &pkts[i];
                     buf[HEADROOM..HEADROOM + p.len()].copy_from_slice(p);
                     black_box(nat.translate(&mut ctx, &mut buf, HEADROOM, p.len(), &mut aux))
+                })
+            });
+            // The same packets in batches of PREFETCH_BATCH: `Nat64::prefetch` over the batch,
+            // then `translate` per packet. Time per packet.
+            let mut i = 0usize;
+            let id = BenchmarkId::new(format!("{label}_batch{PREFETCH_BATCH}"), n);
+            g.bench_with_input(id, &n, |b, _| {
+                b.iter_custom(|iters| {
+                    let t0 = std::time::Instant::now();
+                    let mut left = iters as usize;
+                    while left > 0 {
+                        let k = left.min(PREFETCH_BATCH).min(pkts.len() - i);
+                        let batch = &pkts[i..i + k];
+                        nat.prefetch(batch.iter().map(Vec::as_slice));
+                        for p in batch {
+                            buf[HEADROOM..HEADROOM + p.len()].copy_from_slice(p);
+                            let v = nat.translate(&mut ctx, &mut buf, HEADROOM, p.len(), &mut aux);
+                            black_box(v);
+                        }
+                        i = if i + k == pkts.len() { 0 } else { i + k };
+                        left -= k;
+                    }
+                    t0.elapsed()
                 })
             });
         }

@@ -339,6 +339,19 @@ impl Pool4 {
         }
     }
 
+    /// Prefetches the owner byte of `(address index, p, port)`, for [`super::Nat64::prefetch`].
+    #[inline]
+    pub(crate) fn prefetch_owner(&self, ai: usize, p: Proto, port: u16) {
+        let r = self.range(p);
+        if let Some(b) = self
+            .owners
+            .get(ai * 3 + p as usize)
+            .and_then(|o| o.get(usize::from(port.wrapping_sub(r.first))))
+        {
+            super::index::prefetch(b);
+        }
+    }
+
     /// Claims a specific port for `shard` (static BIB entries). False if taken or out of range.
     pub fn claim(&self, ai: usize, p: Proto, port: u16, shard: usize) -> bool {
         let r = self.range(p);

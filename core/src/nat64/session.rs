@@ -12,9 +12,12 @@
 //! through pool4's owner byte of its destination transport address (see [`super::pool4`]).
 //!
 //! # Layout and memory
-//! Sessions and BIB entries live in slabs (`Vec`s with free lists) and the four indexes are
-//! `hashbrown::HashTable<u32>` of slab indexes: 4 bytes plus one control byte per bucket. A session
-//! is one 64-byte cache line; see docs/conformance/rfc6146.md for the measured total per session.
+//! Sessions and BIB entries live in slabs (`Vec`s with free lists). The two session indexes (by
+//! IPv6 key and by IPv4 key) are `index::Index` tables of slab indexes whose buckets are one
+//! cache line each, so an established-flow lookup touches one line of the index and the
+//! session's own line; the two BIB indexes are `hashbrown::HashTable<u32>` (4 bytes plus one
+//! control byte per bucket, used when a flow is created). A session is one 64-byte cache line;
+//! see docs/conformance/rfc6146.md for the measured total per session.
 //!
 //! # Timers
 //! Every lifetime class ([`Lifetime`]) has one fixed timeout, so each class keeps an intrusive
@@ -23,6 +26,7 @@
 //! kept in ticks of 100 ms.
 
 use super::bib::{Bib, BibInfo};
+use super::index::{prefetch, Index, Location};
 use super::log::{EventKind, MappingEvent};
 use super::pool4::Pool4;
 use super::tcp::{self, Lifetime, TcpState};
@@ -33,6 +37,7 @@ use hashbrown::{HashMap, HashTable};
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// End of an intrusive list.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -234,15 +239,43 @@ pub struct TableCounts {
     pub memory_bytes: usize,
 }
 
+/// What a batch needs to prefetch a shard's index buckets without taking its lock: the hash
+/// key (fixed) and where the two session indexes are (updated when one grows).
+#[derive(Debug)]
+pub(crate) struct ShardHint {
+    hs: FixedState,
+    s6: Location,
+    s4: Location,
+}
+
+impl ShardHint {
+    /// Batch step 1 for IPv6 key `k`: prefetches its index bucket, without the lock.
+    #[inline]
+    pub fn prefetch6(&self, k: &Key6) {
+        self.s6.prefetch(
+            self.hs
+                .hash_one(pack6(&k.x6, k.x, k.z4, k.z, k.proto as u8)),
+        );
+    }
+
+    /// Batch step 1 for IPv4 key `k`.
+    #[inline]
+    pub fn prefetch4(&self, k: &Key4) {
+        self.s4
+            .prefetch(self.hs.hash_one(pack4(k.t4, k.t, k.z4, k.z, k.proto as u8)));
+    }
+}
+
 /// One shard: BIB entries and sessions of the IPv6 hosts hashed to it.
 pub(crate) struct Shard {
     hs: FixedState,
+    hint: Arc<ShardHint>,
     sessions: Vec<Session>,
     free_s: u32,
     bibs: Vec<Bib>,
     free_b: u32,
-    s6: HashTable<u32>,
-    s4: HashTable<u32>,
+    s6: Index,
+    s4: Index,
     b6: HashTable<u32>,
     b4: HashTable<u32>,
     /// Sessions per subscriber: IPv6 source address masked with `subscriber_mask`.
@@ -263,14 +296,23 @@ impl Shard {
     /// A shard pre-sized for `cap` sessions, with a mapping-log ring of `log_cap` (0 = off).
     pub fn new(seed: u64, subscriber_mask: u128, cap: usize, log_cap: usize, adf: bool) -> Shard {
         let hs = FixedState::with_seed(seed);
+        let (s6, s4) = (Index::with_capacity(cap), Index::with_capacity(cap));
+        let hint = ShardHint {
+            hs: hs.clone(),
+            s6: Location::default(),
+            s4: Location::default(),
+        };
+        s6.publish(&hint.s6);
+        s4.publish(&hint.s4);
         Shard {
             hs: hs.clone(),
+            hint: Arc::new(hint),
             sessions: Vec::with_capacity(cap),
             free_s: NIL,
             bibs: Vec::with_capacity(cap),
             free_b: NIL,
-            s6: HashTable::with_capacity(cap),
-            s4: HashTable::with_capacity(cap),
+            s6,
+            s4,
             b6: HashTable::with_capacity(cap),
             b4: HashTable::with_capacity(cap),
             hosts: HashMap::with_capacity_and_hasher((cap / 8).clamp(16, 1 << 16), hs.clone()),
@@ -296,8 +338,7 @@ impl Shard {
         let p = pack6(&k.x6, k.x, k.z4, k.z, k.proto as u8);
         let h = self.h(p);
         self.s6
-            .find(h, |&i| self.sessions[i as usize].k6_packed() == p)
-            .copied()
+            .find(h, |i| self.sessions[i as usize].k6_packed() == p)
     }
 
     /// The session with IPv4 key `k`.
@@ -306,8 +347,30 @@ impl Shard {
         let p = pack4(k.t4, k.t, k.z4, k.z, k.proto as u8);
         let h = self.h(p);
         self.s4
-            .find(h, |&i| self.sessions[i as usize].k4_packed() == p)
-            .copied()
+            .find(h, |i| self.sessions[i as usize].k4_packed() == p)
+    }
+
+    /// What a batch reads without the lock (see [`ShardHint`]).
+    pub fn hint(&self) -> Arc<ShardHint> {
+        Arc::clone(&self.hint)
+    }
+
+    /// Batch step 2: prefetches the line of the session with IPv6 key `k`; false if there is
+    /// no such session.
+    #[inline]
+    pub fn prefetch_session6(&self, k: &Key6) -> bool {
+        self.find6(k)
+            .map(|i| prefetch(&self.sessions[i as usize]))
+            .is_some()
+    }
+
+    /// Batch step 2: prefetches the line of the session with IPv4 key `k`; false if there is
+    /// no such session.
+    #[inline]
+    pub fn prefetch_session4(&self, k: &Key4) -> bool {
+        self.find4(k)
+            .map(|i| prefetch(&self.sessions[i as usize]))
+            .is_some()
     }
 
     /// The BIB entry of (X', x).
@@ -563,10 +626,18 @@ impl Shard {
         let s = &sessions[idx as usize];
         let h6 = hs.hash_one(s.k6_packed());
         let h4 = hs.hash_one(s.k4_packed());
-        self.s6
-            .insert_unique(h6, idx, |&i| hs.hash_one(sessions[i as usize].k6_packed()));
-        self.s4
-            .insert_unique(h4, idx, |&i| hs.hash_one(sessions[i as usize].k4_packed()));
+        if self
+            .s6
+            .insert(h6, idx, |i| hs.hash_one(sessions[i as usize].k6_packed()))
+        {
+            self.s6.publish(&self.hint.s6);
+        }
+        if self
+            .s4
+            .insert(h4, idx, |i| hs.hash_one(sessions[i as usize].k4_packed()))
+        {
+            self.s4.publish(&self.hint.s4);
+        }
         let sub = self.subscriber(&self.sessions[idx as usize].x6);
         *self.hosts.entry(sub).or_insert(0) += 1;
         let p = usize::from(self.sessions[idx as usize].proto);
@@ -610,12 +681,8 @@ impl Shard {
         self.lru_unlink(i);
         let s = self.sessions[i as usize].clone();
         let hs = &self.hs;
-        if let Ok(o) = self.s6.find_entry(hs.hash_one(s.k6_packed()), |&j| j == i) {
-            o.remove();
-        }
-        if let Ok(o) = self.s4.find_entry(hs.hash_one(s.k4_packed()), |&j| j == i) {
-            o.remove();
-        }
+        self.s6.remove(hs.hash_one(s.k6_packed()), i);
+        self.s4.remove(hs.hash_one(s.k4_packed()), i);
         // BIB session list unlink.
         if s.bib_prev != NIL {
             self.sessions[s.bib_prev as usize].bib_next = s.bib_next;
@@ -842,6 +909,38 @@ mod tests {
     fn session_layout_is_compact() {
         assert_eq!(std::mem::size_of::<Session>(), 64);
         assert_eq!(std::mem::size_of::<Bib>(), 48);
+    }
+
+    /// The lock-free prefetch hint follows both session indexes as they grow.
+    #[test]
+    fn hint_follows_growing_indexes() {
+        let mut sh = Shard::new(7, u128::MAX, 8, 0, false);
+        let (s6, s4) = (sh.s6.allocation_size(), sh.s4.allocation_size());
+        let b = sh.insert_bib(
+            Proto::Udp,
+            [0x20; 16],
+            1000,
+            0xc000_0201,
+            2000,
+            true,
+            Timestamp(0),
+        );
+        for z in 0..200u16 {
+            sh.insert_session(b, 0xc633_640a, z, 0, Lifetime::Udp, Timestamp(0));
+        }
+        assert!(sh.s6.allocation_size() > s6 && sh.s4.allocation_size() > s4);
+        assert!(sh.s6.is_published_at(&sh.hint.s6));
+        assert!(sh.s4.is_published_at(&sh.hint.s4));
+        for z in 0..200u16 {
+            let k = Key4 {
+                proto: Proto::Udp,
+                t4: 0xc000_0201,
+                t: 2000,
+                z4: 0xc633_640a,
+                z,
+            };
+            assert!(sh.prefetch_session4(&k));
+        }
     }
 
     #[test]
