@@ -269,9 +269,13 @@ impl Validator<'_> {
                 node.span(),
                 "node",
                 format!(
-                    "node \"{name}\" (from \"{}\") has no entry in [nodes]; the table has {}: add \
+                    "node \"{name}\"{} has no entry in [nodes]; the table has {}: add \
                      [nodes.{}.nat64.pool4] addresses = [...] for it",
-                    node.get_ref(),
+                    if *node.get_ref() == name {
+                        String::new()
+                    } else {
+                        format!(" (from \"{}\")", node.get_ref())
+                    },
                     if listed.is_empty() {
                         "none".to_string()
                     } else {
