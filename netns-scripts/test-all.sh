@@ -5,13 +5,14 @@
 # short form; HOSTILE=full for the full form with the 10-minute soak, HOSTILE=0 to skip it), the
 # Prometheus metrics with a real Prometheus (netns-scripts/metrics-netns.sh), the container image
 # (netns-scripts/image-netns.sh) and the Debian package (netns-scripts/package-test.sh: build and
-# dpkg-deb checks; HEAVY=full adds the install into a clean mmdebstrap root).
+# dpkg-deb checks; HEAVY=full adds the install into a clean mmdebstrap root) and the Kubernetes
+# manifests (netns-scripts/k8s-validate.sh: kubernetes-validate --strict, offline).
 # Installs the Debian packages it needs when they are missing.
 #
 # Every stage runs even when an earlier one failed. The last line sums every stage:
 #   N passed, N failed
 # (cargo: its `test result:` lines; icount: one per case plus the README table; docs: the README's
-# translate example run as pasted; netns, hostile, metrics, image, package: one per case). A stage
+# translate example run as pasted; netns, hostile, metrics, image, package, k8s: one per case). A stage
 # that stops without its counts adds one failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -100,12 +101,15 @@ fi
 # --- 4. network namespaces: run.sh, hostile.sh --------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
     if [ "$BUILT" = 1 ]; then
-        for stage in netns hostile metrics image package; do
+        for stage in netns hostile metrics image package k8s; do
             case "$stage" in
             netns) cmd=(netns-scripts/run.sh) ;;
             # Prometheus scraping nat64d during traffic, promtool, the CLI, a scrape storm
             # (about 40 s).
             metrics) cmd=(netns-scripts/metrics-netns.sh) ;;
+            # deploy/kubernetes/ against the API schemas, the kustomize output and planted
+            # errors (seconds; fails, never skips, when kubernetes-validate cannot be installed).
+            k8s) cmd=(netns-scripts/k8s-validate.sh) ;;
             # The container image, built and run in a test namespace (seconds, always full).
             image) cmd=(netns-scripts/image-netns.sh) ;;
             # The Debian package: build + dpkg-deb checks; HEAVY=full also installs it into a

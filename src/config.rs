@@ -12,7 +12,9 @@
 #![deny(unsafe_code)]
 
 mod nat64;
+mod nodes;
 pub use nat64::{ControlConfig, MappingLog, Nat64Settings, DEFAULT_CONTROL_SOCKET};
+pub use nodes::{expand_env, EnvLookup, NodeChoice};
 
 use nat64_core::eamt::{Eam, Eamt};
 use nat64_core::pool6::Pool6;
@@ -105,6 +107,12 @@ struct RawConfig {
     /// The control socket in either mode (mode nat64 also reads `[nat64.control]`).
     #[serde(default)]
     control: Option<Spanned<RawTopControl>>,
+    /// This gateway's name (`"${NODE_NAME}"`), picking its `[nodes]` entry ([`nodes`]).
+    #[serde(default)]
+    node: Option<Spanned<String>>,
+    /// Per-node settings of a fleet sharing this file.
+    #[serde(default)]
+    nodes: Option<Spanned<nodes::RawNodes>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,6 +267,8 @@ pub struct Config {
     /// The control socket of `nat64d stats|reload|sessions|bib`: `[control]`, or in mode nat64
     /// `[nat64.control]` (with its default path); `None` in mode siit without `[control]`.
     pub control: Option<ControlConfig>,
+    /// The `[nodes]` entry picked by `node` (`None`: the file has no `[nodes]` table).
+    pub node: Option<NodeChoice>,
 }
 
 impl Config {
@@ -415,12 +425,24 @@ pub fn read_file(path: &Path) -> Result<String, ConfigError> {
 /// # Errors
 /// [`ConfigError::Invalid`] naming the file, line, key and reason.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse_with_env(path, text, &|name| std::env::var(name))
+}
+
+/// [`parse`] with the environment `node = "${VAR}"` is expanded from (tests pick a node without
+/// changing the process environment).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming the file, line, key and reason.
+pub fn parse_with_env(path: &Path, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
     let v = Validator {
         file: path.display().to_string(),
         text,
     };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| v.toml_error(&e))?;
-    v.validate(path, raw)
+    let mut raw: RawConfig = toml::from_str(text).map_err(|e| v.toml_error(&e))?;
+    let node = v.pick_node(&mut raw, env)?;
+    let mut cfg = v.validate(path, raw)?;
+    cfg.node = node;
+    Ok(cfg)
 }
 
 struct Validator<'a> {
@@ -605,24 +627,7 @@ impl Validator<'_> {
         }
 
         // EAMT
-        let mut eams = Vec::new();
-        for (i, e) in raw.siit.eamt.iter().enumerate() {
-            let e = e.get_ref();
-            let k4 = format!("siit.eamt[{i}].ipv4");
-            let k6 = format!("siit.eamt[{i}].ipv6");
-            let (a4, l4) = self.prefix(&e.ipv4, &k4, true)?;
-            let (a6, l6) = self.prefix(&e.ipv6, &k6, true)?;
-            let IpAddr::V4(a4) = a4 else {
-                return Err(self.err(e.ipv4.span(), &k4, "not an IPv4 address"));
-            };
-            let IpAddr::V6(a6) = a6 else {
-                return Err(self.err(e.ipv6.span(), &k6, "not an IPv6 address"));
-            };
-            eams.push(
-                Eam::new(a4, l4, a6, l6)
-                    .map_err(|err| self.err(e.ipv4.span(), &format!("siit.eamt[{i}]"), err))?,
-            );
-        }
+        let eams = self.eams(&raw.siit.eamt, "siit.eamt")?;
         let eamt_span = raw.siit.eamt.first().map(|e| e.span()).unwrap_or(0..0);
         let eamt = Eamt::new(eams).map_err(|e| self.err(eamt_span, "siit.eamt", e))?;
         // `pool6 = []`: an EAM-only SIIT (RFC 7756 SIIT-DC), which needs EAMs to do anything;
@@ -951,7 +956,31 @@ impl Validator<'_> {
             pool4_lines,
             metrics,
             control,
+            node: None,
         })
+    }
+
+    /// Parses EAMT entries written under `key` (`siit.eamt`, `nodes.NAME.siit.eamt`).
+    fn eams(&self, list: &[Spanned<RawEam>], key: &str) -> Result<Vec<Eam>, ConfigError> {
+        let mut eams = Vec::new();
+        for (i, e) in list.iter().enumerate() {
+            let e = e.get_ref();
+            let k4 = format!("{key}[{i}].ipv4");
+            let k6 = format!("{key}[{i}].ipv6");
+            let (a4, l4) = self.prefix(&e.ipv4, &k4, true)?;
+            let (a6, l6) = self.prefix(&e.ipv6, &k6, true)?;
+            let IpAddr::V4(a4) = a4 else {
+                return Err(self.err(e.ipv4.span(), &k4, "not an IPv4 address"));
+            };
+            let IpAddr::V6(a6) = a6 else {
+                return Err(self.err(e.ipv6.span(), &k6, "not an IPv6 address"));
+            };
+            eams.push(
+                Eam::new(a4, l4, a6, l6)
+                    .map_err(|err| self.err(e.ipv4.span(), &format!("{key}[{i}]"), err))?,
+            );
+        }
+        Ok(eams)
     }
 
     /// Parses `addr/len`; without `/len` a host prefix when `host_ok`.
@@ -1087,8 +1116,12 @@ pub fn summary(c: &Config) -> String {
         ),
         None => String::new(),
     };
+    let node = match &c.node {
+        Some(n) => format!("node={} ([nodes] entry at line {}) ", n.name, n.line),
+        None => String::new(),
+    };
     format!(
-        "mode={}{pool4} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
+        "{node}mode={}{pool4} pool6=[{}] eamt={} entries tun={} mtu={} queues={}",
         match c.mode {
             Mode::Siit => "siit",
             Mode::Nat64 => "nat64",

@@ -1,6 +1,7 @@
 //! The bad-config corpus (tests/bad-configs/): every file is refused by `check-config` with one
 //! `FILE:LINE: KEY: REASON` line and exit status 1; never accepted, never a panic (101) or an
-//! abort (134). netns-scripts' hostile suite also runs `nat64d run` on them.
+//! abort (134). netns-scripts' hostile suite also runs `nat64d run` on them. A file's
+//! `# expect: TEXT` lines name what its message must contain (the reason it is bad).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,6 +20,7 @@ fn every_bad_config_is_refused_with_file_line_key_reason() {
         let out = Command::new(env!("CARGO_BIN_EXE_nat64d"))
             .arg("check-config")
             .arg(f)
+            .env_remove("NAT64D_TEST_UNSET_NODE")
             .output()
             .expect("run nat64d");
         let e = String::from_utf8_lossy(&out.stderr);
@@ -33,11 +35,26 @@ fn every_bad_config_is_refused_with_file_line_key_reason() {
                 (n >= 1 && !key.is_empty() && !reason.is_empty()).then_some(())
             })
             .is_some();
-        if out.status.code() != Some(1) || !ok_shape || line.lines().count() != 1 {
+        let text = String::from_utf8_lossy(&std::fs::read(f).expect("read")).into_owned();
+        let missing: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .filter(|want| !line.contains(want.trim()))
+            .collect();
+        if out.status.code() != Some(1)
+            || !ok_shape
+            || line.lines().count() != 1
+            || !missing.is_empty()
+        {
             bad.push(format!(
-                "{}: status {:?}: {line}",
+                "{}: status {:?}: {line}{}",
                 f.display(),
-                out.status.code()
+                out.status.code(),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (does not say {missing:?})")
+                }
             ));
         }
     }

@@ -79,6 +79,13 @@ pub(super) struct RawNat64 {
     control: RawControl,
 }
 
+impl RawNat64 {
+    /// `[nat64.pool4] addresses` as written; a `[nodes]` entry puts its own there.
+    pub(super) fn pool4_addresses_mut(&mut self) -> &mut Vec<Spanned<String>> {
+        &mut self.pool4.addresses
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPool4 {
