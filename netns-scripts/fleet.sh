@@ -143,7 +143,12 @@ topology() {
     done
     for ns in rc rs r1 r2; do ip -n "$NS_RTR" link set "$ns" up; done
 
-    # Client: IPv6 only, many source addresses.
+    # Client: IPv6 only, many source addresses. The router's ECMP hash is the skb hash the
+    # client's socket set (a veth keeps it, and Linux uses it when present instead of hashing the
+    # headers); by default TCP picks a new one at each retransmission timeout, so a flow lost on a
+    # dead next hop hops to another one on its next retry, which a router hashing headers would
+    # not do. Keep it fixed per flow, as a real router's header hash is.
+    ip netns exec "$NS_FCLI" sysctl -qw net.core.txrehash=0 || return 1
     ip -n "$NS_FCLI" addr add "$CLI_MAIN/64" dev c0 nodad
     for i in $(seq 256 319); do
         ip -n "$NS_FCLI" addr add "$(printf '%s%x/64' "$CLI_NET" "$i")" dev c0 nodad || return 1
@@ -339,7 +344,7 @@ wait_until() {
             return 0
         fi
         now="$(date +%s%N)"
-        [ $(((now - t0) / 1000000000)) -ge "$bound" ] && { echo "over $bound s"; return 1; }
+        [ $(((now - t0) / 1000000000)) -ge "$bound" ] && { echo ">$((bound * 1000))"; return 1; }
         sleep 0.02
     done
 }
@@ -545,7 +550,7 @@ failover() {
     local gone
     gone="$(reap_gw "$i" "$t0")"
     TIMES+=("SIG$sig gw$i: the router has one next hop and no route to its pool4 ${ms} ms after the signal")
-    echo "   router: one next hop, gw$i's pool4 withdrawn ${ms} ms after the signal; nat64d reaped at ${gone} ms"
+    echo "   router: one next hop and gw$i's pool4 withdrawn: ${ms} ms after the signal; nat64d reaped at ${gone} ms"
     ip -n "$NS_RTR" -6 route show "${POOL6}/96" | sed 's/^/   /'
     WHY="$(hops6) next hop(s), gw$i pool4 route $(has4 "$i"), after $ms ms"
     check "SIG$sig gw$i: within 15 s the router has one next hop (gw$j) and no route to gw$i's pool4" \
@@ -597,7 +602,7 @@ failover() {
     # Not a case: a next hop coming back rehashes ECMP, so some flows that were on the survivor
     # alone move to the restarted gateway, which has no session for them (docs/scaling.md).
     r="$(client probe "N$tag")"
-    echo "   after gw$i came back, the flows opened through gw$j alone: $(jqr "$r" '.by_gw.gw'"$j"' | tostring')"
+    echo "   after gw$i came back (ECMP rehash, docs/scaling.md), the flows opened through gw$j alone: $(jqr "$r" '.by_gw.gw'"$j"' | tostring')"
 }
 failover 1 TERM A "$A"
 failover 2 KILL RA "$RESTARTED"
