@@ -3,7 +3,8 @@
 # instruction-count checks (benches/icount.sh --check), the black-box network-namespace cases with
 # real tools (netns-scripts/run.sh, as root) and the hostile-input probes (netns-scripts/hostile.sh,
 # short form; HOSTILE=full for the full form with the 10-minute soak, HOSTILE=0 to skip it), the
-# Prometheus metrics with a real Prometheus (netns-scripts/metrics-netns.sh), the container image
+# Prometheus metrics with a real Prometheus (netns-scripts/metrics-netns.sh), a fleet of two
+# gateways behind a BIRD router with failover (netns-scripts/fleet.sh), the container image
 # (netns-scripts/image-netns.sh) and the Debian package (netns-scripts/package-test.sh: build and
 # dpkg-deb checks; HEAVY=full adds the install into a clean mmdebstrap root).
 # Installs the Debian packages it needs when they are missing.
@@ -11,7 +12,7 @@
 # Every stage runs even when an earlier one failed. The last line sums every stage:
 #   N passed, N failed
 # (cargo: its `test result:` lines; icount: one per case plus the README table; docs: the README's
-# translate example run as pasted; netns, hostile, metrics, image, package: one per case). A stage
+# translate example run as pasted; netns, hostile, metrics, fleet, image, package: one per case). A stage
 # that stops without its counts adds one failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 need_rust
 if [ "$(id -u)" -eq 0 ]; then
     ensure_packages valgrind:valgrind dnsmasq:dnsmasq-base dig:dnsutils podman:podman buildah:buildah \
-        runc:runc mmdebstrap:mmdebstrap prometheus:prometheus jq:jq
+        runc:runc mmdebstrap:mmdebstrap prometheus:prometheus jq:jq bird:bird2
 fi
 LOGS="$(new_tmp test-all)"
 trap 'rm -rf "$LOGS"' EXIT
@@ -100,12 +101,15 @@ fi
 # --- 4. network namespaces: run.sh, hostile.sh --------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
     if [ "$BUILT" = 1 ]; then
-        for stage in netns hostile metrics image package; do
+        for stage in netns hostile metrics fleet image package; do
             case "$stage" in
             netns) cmd=(netns-scripts/run.sh) ;;
             # Prometheus scraping nat64d during traffic, promtool, the CLI, a scrape storm
             # (about 40 s).
             metrics) cmd=(netns-scripts/metrics-netns.sh) ;;
+            # Two NAT64 gateways behind a BIRD router (BGP, ECMP): both carry flows, SIGTERM
+            # and SIGKILL failover and restart, times printed (about 25 s).
+            fleet) cmd=(netns-scripts/fleet.sh) ;;
             # The container image, built and run in a test namespace (seconds, always full).
             image) cmd=(netns-scripts/image-netns.sh) ;;
             # The Debian package: build + dpkg-deb checks; HEAVY=full also installs it into a
