@@ -543,12 +543,15 @@ failover() {
     pinned="$(jqr "$r" ".by_gw.gw$i.answered_via_gw$i // 0")"
     surv="$(jqr "$r" ".by_gw.gw$j.answered_via_gw$j // 0")"
     echo "   before: $pinned live flows on gw$i, $surv on gw$j ($(jqr "$r" '.by_gw | tostring'))"
-    # Timed from the signal: the route watch starts at once, the exit is reaped after it.
+    # Timed from the signal: the route watch starts at once, the exit is reaped after it. The
+    # shell's own stderr is closed meanwhile: bash reports a SIGKILLed child ("Killed") there.
+    local gone
+    exec 3>&2 2>/dev/null
     t0="$(date +%s%N)"
     kill "-$sig" "${NAT64_PID[$i]}"
     ms="$(wait_until 15 routes_are 1 "$w1" "$w2")"
-    local gone
     gone="$(reap_gw "$i" "$t0")"
+    exec 2>&3 3>&-
     TIMES+=("SIG$sig gw$i: the router has one next hop and no route to its pool4 ${ms} ms after the signal")
     echo "   router: one next hop and gw$i's pool4 withdrawn: ${ms} ms after the signal; nat64d reaped at ${gone} ms"
     ip -n "$NS_RTR" -6 route show "${POOL6}/96" | sed 's/^/   /'
