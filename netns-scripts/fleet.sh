@@ -22,7 +22,9 @@
 # router keeps one next hop within a bound (time printed), new flows all succeed through the
 # survivor, the flows on the stopped gateway fail (reset or timeout) and never reach the server
 # through the survivor's pool4, the survivor's own flows go on; the gateway restarts, is
-# re-announced (time printed) and takes new flows again. BIRD missing or not starting FAILS the
+# re-announced (time printed) and takes new flows again; last, gateway 1 goes silent (nftables
+# drops all its packets): the router drops it when the BGP hold timer runs out (time printed), new
+# flows go through gateway 2, and it comes back once heard again. BIRD missing or not starting FAILS the
 # run (never skips). Last line: "N passed, N failed". Env: NS_PREFIX (names), NAT64D (binary),
 # FLOWS (per batch, default 48), KEEP_LOGS=1 (keep the temp dir).
 set -uo pipefail
@@ -609,6 +611,38 @@ failover() {
 }
 failover 1 TERM A "$A"
 failover 2 KILL RA "$RESTARTED"
+
+# --- a gateway that goes silent: the machine froze or was cut off, BIRD cannot withdraw anything --
+# Every packet in gw1's namespace is dropped (nftables, input/forward/output); nat64d and BIRD keep
+# running. The router drops gw1 when its BGP hold timer (6 s in deploy/bird) runs out.
+echo "-- gw1: silent (nftables drops every packet in its namespace)"
+t0="$(date +%s%N)"
+ip netns exec "$NS_GW1" nft -f - <<'NFT'
+table inet fleet_silent {
+    chain drop_input { type filter hook input priority -300; policy drop; }
+    chain drop_forward { type filter hook forward priority -300; policy drop; }
+    chain drop_output { type filter hook output priority -300; policy drop; }
+}
+NFT
+silenced=$?
+withdrawn=0
+ms="$(wait_until 15 routes_are 1 0 1)" && withdrawn=1
+TIMES+=("silent gw1: the router has one next hop ${ms} ms after the drop rules (BGP hold time 6 s)")
+echo "   router: one next hop and gw1's pool4 withdrawn ${ms} ms after the drop rules went in"
+WHY="nft exit $silenced; $(hops6) next hop(s), gw1 pool4 route $(has4 1) after ${ms} ms"
+check "silent gw1: within 15 s (the 6 s BGP hold time) the router has one next hop and no route to gw1's pool4" \
+    sh -c "[ $silenced = 0 ] && [ $(hops6) = 1 ] && [ $(has4 1) = 0 ] && [ $(has4 2) = 1 ]"
+r="$(client open S "$FLOWS")"
+WHY="$(jqr "$r" '.ok') of $FLOWS answered: $(jqr "$r" '.by_gw | tostring') failed $(jqr "$r" '.failed | tostring')"
+check "silent gw1: $FLOWS new flows all succeed, all through gw2" \
+    test "$(jqr "$r" '.ok')" = "$FLOWS" -a "$(jqr "$r" '.by_gw.gw2 // 0')" = "$FLOWS"
+t0="$(date +%s%N)"
+ip netns exec "$NS_GW1" nft delete table inet fleet_silent
+ms="$(wait_until 30 routes_are 2 1 1)"
+TIMES+=("silent gw1: heard again; two next hops ${ms} ms after the drop rules went (BGP reconnects)")
+echo "   gw1 heard again: BGP re-established and re-announced ${ms} ms after the drop rules went"
+WHY="withdrawn before: $withdrawn; $(hops6) next hop(s), pool4 routes gw1 $(has4 1) gw2 $(has4 2) after ${ms} ms"
+check "silent gw1: heard again, re-announced within 30 s" sh -c "[ $withdrawn = 1 ] && [ $(hops6) = 2 ] && [ $(has4 1) = 1 ] && [ $(has4 2) = 1 ]"
 
 echo "-- measured"
 printf '   %s\n' "${TIMES[@]}"
