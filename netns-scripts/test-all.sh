@@ -108,7 +108,7 @@ if [ "$(id -u)" -eq 0 ]; then
             # (about 40 s).
             metrics) cmd=(netns-scripts/metrics-netns.sh) ;;
             # Two NAT64 gateways behind a BIRD router (BGP, ECMP): both carry flows, SIGTERM
-            # and SIGKILL failover and restart, times printed (about 25 s).
+            # and SIGKILL failover and restart, a silent gateway, times printed (about 40 s).
             fleet) cmd=(netns-scripts/fleet.sh) ;;
             # The container image, built and run in a test namespace (seconds, always full).
             image) cmd=(netns-scripts/image-netns.sh) ;;
