@@ -24,9 +24,9 @@
 # through the survivor's pool4, the survivor's own flows go on; the gateway restarts, is
 # re-announced (time printed) and takes new flows again; last, gateway 1 goes silent (nftables
 # drops all its packets): the router drops it when the BGP hold timer runs out (time printed), new
-# flows go through gateway 2, and it comes back once heard again. BIRD missing or not starting FAILS the
-# run (never skips). Last line: "N passed, N failed". Env: NS_PREFIX (names), NAT64D (binary),
-# FLOWS (per batch, default 48), KEEP_LOGS=1 (keep the temp dir).
+# flows go through gateway 2, and it comes back once heard again. BIRD missing or not starting
+# FAILS the run (never skips). Last line: "N passed, N failed". Env: NS_PREFIX (names), NAT64D
+# (binary, built when missing), FLOWS (per batch, default 48), KEEP_LOGS=1 (keep the temp dir).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -115,7 +115,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 names_free "${FLEET_NS[@]}" || { echo "0 passed, 1 failed"; exit 1; }
-[ -x "$NAT64D" ] || { echo "$NAT64D: not built (cargo build --release)"; echo "0 passed, 1 failed"; exit 1; }
+if [ ! -x "$NAT64D" ]; then
+    need_rust
+    echo "building nat64d (cargo build --release; a few minutes the first time)"
+    (cd "$REPO" && nice -n 10 cargo build --release --quiet) || {
+        echo "build failed"
+        echo "0 passed, 1 failed"
+        exit 1
+    }
+fi
 
 # --- the namespaces ------------------------------------------------------------------------------
 mk_ns() {
@@ -232,21 +240,22 @@ start_gw() {
     NAT64_PID[$1]=$NAT64D_PID
     NAT64D_PID=
 }
-# reap_gw I: waits (bounded, 10 s; SIGKILL after that) until gateway I's nat64d is gone; prints
-# the milliseconds since $1's signal time T0 (nanoseconds).
+# reap_gw I T0: waits (bounded, about 10 s; SIGKILL after that) until gateway I's nat64d is gone
+# and reaps it; sets REAPED_MS to the milliseconds since T0 (the signal's time, nanoseconds).
+# Not in a command substitution: only this shell can wait for its child.
 reap_gw() {
-    local pid="${NAT64_PID[$1]}" t0="$2" gone=
+    local pid="${NAT64_PID[$1]}" t0="$2"
+    REAPED_MS=
     for _ in $(seq 1 1000); do
-        kill -0 "$pid" 2>/dev/null || { gone=$((($(date +%s%N) - t0) / 1000000)); break; }
+        kill -0 "$pid" 2>/dev/null || { REAPED_MS=$((($(date +%s%N) - t0) / 1000000)); break; }
         sleep 0.01
     done
-    if [ -z "$gone" ]; then
+    if [ -z "$REAPED_MS" ]; then
         kill -KILL "$pid" 2>/dev/null
-        gone="never (ignored the signal for 10 s: killed)"
+        REAPED_MS="never (ignored the signal for 10 s: killed)"
     fi
     wait "$pid" 2>/dev/null
     NAT64_PID[$1]=
-    echo "$gone"
 }
 for i in 1 2; do
     gw_config "$i"
@@ -547,15 +556,14 @@ failover() {
     echo "   before: $pinned live flows on gw$i, $surv on gw$j ($(jqr "$r" '.by_gw | tostring'))"
     # Timed from the signal: the route watch starts at once, the exit is reaped after it. The
     # shell's own stderr is closed meanwhile: bash reports a SIGKILLed child ("Killed") there.
-    local gone
     exec 3>&2 2>/dev/null
     t0="$(date +%s%N)"
     kill "-$sig" "${NAT64_PID[$i]}"
     ms="$(wait_until 15 routes_are 1 "$w1" "$w2")"
-    gone="$(reap_gw "$i" "$t0")"
+    reap_gw "$i" "$t0"
     exec 2>&3 3>&-
     TIMES+=("SIG$sig gw$i: the router has one next hop and no route to its pool4 ${ms} ms after the signal")
-    echo "   router: one next hop and gw$i's pool4 withdrawn: ${ms} ms after the signal; nat64d reaped at ${gone} ms"
+    echo "   router: one next hop and gw$i's pool4 withdrawn: ${ms} ms after the signal; nat64d reaped at ${REAPED_MS} ms"
     ip -n "$NS_RTR" -6 route show "${POOL6}/96" | sed 's/^/   /'
     WHY="$(hops6) next hop(s), gw$i pool4 route $(has4 "$i"), after $ms ms"
     check "SIG$sig gw$i: within 15 s the router has one next hop (gw$j) and no route to gw$i's pool4" \
