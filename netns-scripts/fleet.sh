@@ -178,8 +178,9 @@ topology() {
         ip -n "$ns" -4 route add default via "${R_V4[$i]}" dev u0
     done
 
-    # Server: IPv4 only.
+    # Server: IPv4 only; a fixed hash per flow, as for the client.
     ip netns exec "$NS_FSRV" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip netns exec "$NS_FSRV" sysctl -qw net.core.txrehash=0 || return 1
     ip -n "$NS_FSRV" addr add "$SRV_ADDR/24" dev s0
     ip -n "$NS_FSRV" link set s0 up
     ip -n "$NS_FSRV" route add default via "$RTR_S4" dev s0
