@@ -58,6 +58,11 @@ if ! install_validator; then
     exit 1
 fi
 echo "kubernetes-validate $("$KV" --version 2>&1) ($VENV)"
+# kubectl builds the kustomization. Debian ships it as kubernetes-client (kubectl has had
+# `kustomize` since 1.14); a machine with another kubectl keeps its own.
+if ! command -v kubectl >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    apt_install kubernetes-client || echo "kubernetes-client could not be installed" >&2
+fi
 
 # validates FILE: exit 0, at least one resource passed, none without a schema, no error. The
 # validator's lines are kept in $TMP/last.out for the failure cases.

@@ -3,7 +3,8 @@
 # instruction-count checks (benches/icount.sh --check), the black-box network-namespace cases with
 # real tools (netns-scripts/run.sh, as root) and the hostile-input probes (netns-scripts/hostile.sh,
 # short form; HOSTILE=full for the full form with the 10-minute soak, HOSTILE=0 to skip it), the
-# Prometheus metrics with a real Prometheus (netns-scripts/metrics-netns.sh), the container image
+# Prometheus metrics with a real Prometheus (netns-scripts/metrics-netns.sh), a fleet of two
+# gateways behind a BIRD router with failover (netns-scripts/fleet.sh), the container image
 # (netns-scripts/image-netns.sh) and the Debian package (netns-scripts/package-test.sh: build and
 # dpkg-deb checks; HEAVY=full adds the install into a clean mmdebstrap root) and the Kubernetes
 # manifests (netns-scripts/k8s-validate.sh: kubernetes-validate --strict, offline).
@@ -12,8 +13,8 @@
 # Every stage runs even when an earlier one failed. The last line sums every stage:
 #   N passed, N failed
 # (cargo: its `test result:` lines; icount: one per case plus the README table; docs: the README's
-# translate example run as pasted; netns, hostile, metrics, image, package, k8s: one per case). A stage
-# that stops without its counts adds one failure.
+# translate example run as pasted; netns, hostile, metrics, fleet, image, package, k8s: one per
+# case). A stage that stops without its counts adds one failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 need_rust
 if [ "$(id -u)" -eq 0 ]; then
     ensure_packages valgrind:valgrind dnsmasq:dnsmasq-base dig:dnsutils podman:podman buildah:buildah \
-        runc:runc mmdebstrap:mmdebstrap prometheus:prometheus jq:jq
+        runc:runc mmdebstrap:mmdebstrap prometheus:prometheus jq:jq bird:bird2
 fi
 LOGS="$(new_tmp test-all)"
 trap 'rm -rf "$LOGS"' EXIT
@@ -101,7 +102,7 @@ fi
 # --- 4. network namespaces: run.sh, hostile.sh --------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
     if [ "$BUILT" = 1 ]; then
-        for stage in netns hostile metrics image package k8s; do
+        for stage in netns hostile metrics fleet image package k8s; do
             case "$stage" in
             netns) cmd=(netns-scripts/run.sh) ;;
             # Prometheus scraping nat64d during traffic, promtool, the CLI, a scrape storm
@@ -110,6 +111,9 @@ if [ "$(id -u)" -eq 0 ]; then
             # deploy/kubernetes/ against the API schemas, the kustomize output and planted
             # errors (seconds; fails, never skips, when kubernetes-validate cannot be installed).
             k8s) cmd=(netns-scripts/k8s-validate.sh) ;;
+            # Two NAT64 gateways behind a BIRD router (BGP, ECMP): both carry flows, SIGTERM
+            # and SIGKILL failover and restart, a silent gateway, times printed (about 40 s).
+            fleet) cmd=(netns-scripts/fleet.sh) ;;
             # The container image, built and run in a test namespace (seconds, always full).
             image) cmd=(netns-scripts/image-netns.sh) ;;
             # The Debian package: build + dpkg-deb checks; HEAVY=full also installs it into a
