@@ -31,14 +31,14 @@
 #   cpu    64-byte UDP, one flow, at CPU_RATE pps for DURATION s through each path: utime+stime of
 #          the translator's process (/proc/PID/stat) per datagram delivered, and the machine's
 #          softirq time (/proc/stat, every CPU, every process: labelled machine-wide) per datagram.
-#          The run fails when a path delivers less than CPU_MIN_DELIVERY (0.8) of what the
+#          The run fails when a path delivers less than CPU_MIN_DELIVERY (0.5) of what the
 #          sender put on the client link in the window.
 # Arguments choose the parts: throughput, flows, cpu (default: all three).
 #
 # Env: DURATION (seconds per test, default 5), REPEAT (default 1), NS_PREFIX, NAT64D, QUEUES,
 # BENCH_OUT (the record file, default netns-scripts/results/bench-DATE.md), FLOWS (default
 # 20000), FLOW_HOSTS (4), FLOW_RATE (offered flows/s, 0 = as fast as the sender goes, default),
-# FLOW_MIN_DELIVERY (0.5), FLOW_SLACK (0.02), CPU_RATE (50000), CPU_MIN_DELIVERY (0.8),
+# FLOW_MIN_DELIVERY (0.5), FLOW_SLACK (0.02), CPU_RATE (50000), CPU_MIN_DELIVERY (0.5),
 # FLOWGEN (the sender binary).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -68,7 +68,10 @@ FLOW_SLACK="${FLOW_SLACK:-0.02}"
 # 50k, not the issue's 100k: on this shared 2-core machine the sender reached only 44-110k of
 # 100k pps and TAYGA and the offload-off nat64d delivered 47-85 % of it (2026-12-05 runs).
 CPU_RATE="${CPU_RATE:-50000}"
-CPU_MIN_DELIVERY="${CPU_MIN_DELIVERY:-0.8}"
+# A floor that catches a broken path, not a slow one: under load a translator's TUN queue (500
+# packets) overflows while it waits for a CPU (TAYGA delivered 70 % of 50k pps at load 8); the
+# process figure counts only the datagrams it handled, and the delivery column shows the loss.
+CPU_MIN_DELIVERY="${CPU_MIN_DELIVERY:-0.5}"
 FLOWGEN="${FLOWGEN:-${CARGO_TARGET_DIR:-$REPO/target}/release/examples/flowgen}"
 export BENCH_V6=1 SRV_LINK_MTU=1500 QUEUES
 # The kernel-NAT reference of the flows part: an IPv4 client and a router namespace.
@@ -180,6 +183,9 @@ map 192.0.2.3 $CLI6
 data-dir $TMP
 CONF
     in_gw "$TAYGA" -c "$TMP/tayga.conf" --mktun >/dev/null
+    # The queue length of nat64d's TUN queues (1000; --mktun leaves 500), so at a fixed rate
+    # both translators have the same room while they wait for a CPU.
+    in_gw ip link set tayga0 txqueuelen 1000
     in_gw ip link set tayga0 up
     in_gw ip route add 192.0.2.1 dev tayga0
     in_gw ip route add 192.0.2.3 dev tayga0
@@ -228,7 +234,9 @@ CFG
     for i in $(seq 1 "$FLOW_HOSTS"); do
         FLOW6+=("2001:db8:1::$((0x30 + i))")
         FLOW4+=("203.0.113.$((1 + i))")
-        ip -n "$NS_CLI" addr add "${FLOW6[-1]}/64" dev c0 nodad
+        # Deprecated (preferred_lft 0): the sender binds them, but the kernel never picks them as
+        # the source of other traffic (RFC 6724 rule 3), which the stateless paths would drop.
+        ip -n "$NS_CLI" addr add "${FLOW6[-1]}/64" dev c0 nodad preferred_lft 0
     done
     # ${NS_PREFIX}nc (IPv4 client) n0 203.0.113.2../26 -- rc 203.0.113.1/26 ${NS_PREFIX}nr (router,
     # masquerade) rs 203.0.113.65/26 -- s1 203.0.113.66/26 on the server. veths are created in the
@@ -440,6 +448,9 @@ for rep in $(seq 1 "$REPEAT"); do
             v="$(measure "${DEST[$p]}" "$k")"
             ALL["$p,$k"]="${ALL["$p,$k"]:-} $v"
             echo "  run $rep: $p $k $v" >&2
+            # A path that carried nothing is broken (e.g. the client picked a source address the
+            # translator does not map), not slow: no rate to print.
+            awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }' || FAILED+=("run $rep $p $k: nothing arrived")
         done
     done
     if want flows; then
