@@ -27,7 +27,9 @@
 #          session count (control socket) and on the router namespace's nf_conntrack_count, and
 #          first-packet delivery (datagrams at the server's UDP layer / sent). The run fails when
 #          delivery is below FLOW_MIN_DELIVERY or the table grew by more than were sent, by fewer
-#          than were delivered, or by more than FLOW_SLACK x sent beyond those delivered.
+#          than were delivered, or by more than FLOW_SLACK x sent beyond those delivered, or when
+#          nat64d's sessions plus the datagrams its full TUN queues dropped miss the sent count by
+#          more than FLOW_SLACK x sent.
 #   cpu    64-byte UDP, one flow, at CPU_RATE pps for DURATION s through each path: utime+stime of
 #          the translator's process (/proc/PID/stat) per datagram delivered, and the machine's
 #          softirq time (/proc/stat, every CPU, every process: labelled machine-wide) per datagram.
@@ -37,7 +39,7 @@
 #
 # Env: DURATION (seconds per test, default 5), REPEAT (default 1), NS_PREFIX, NAT64D, QUEUES,
 # BENCH_OUT (the record file, default netns-scripts/results/bench-DATE.md), FLOWS (default
-# 20000), FLOW_HOSTS (4), FLOW_RATE (offered flows/s, 0 = as fast as the sender goes, default),
+# 20000), FLOW_HOSTS (4), FLOW_SENDERS (sender processes at once, 1), FLOW_RATE (offered flows/s, 0 = as fast as the sender goes, default),
 # FLOW_MIN_DELIVERY (0.5), FLOW_SLACK (0.02), CPU_RATE (50000), CPU_MIN_DELIVERY (0.5),
 # FLOWGEN (the sender binary).
 set -euo pipefail
@@ -62,6 +64,7 @@ REPEAT="${REPEAT:-1}"
 QUEUES="${QUEUES:-2}"
 FLOWS="${FLOWS:-20000}"
 FLOW_HOSTS="${FLOW_HOSTS:-4}"
+FLOW_SENDERS="${FLOW_SENDERS:-1}"
 FLOW_RATE="${FLOW_RATE:-0}"
 FLOW_MIN_DELIVERY="${FLOW_MIN_DELIVERY:-0.5}"
 FLOW_SLACK="${FLOW_SLACK:-0.02}"
@@ -79,9 +82,9 @@ NS_NC="${NS_PREFIX}nc"
 NS_NR="${NS_PREFIX}nr"
 names_free "${NS_ALL[@]}" "$NS_NC" "$NS_NR" || exit 1
 if [ "$FLOW_HOSTS" -lt 1 ] || [ "$FLOW_HOSTS" -gt 60 ] || [ "$FLOWS" -lt "$FLOW_HOSTS" ] ||
-    [ "$FLOWS" -gt 60000 ]; then
+    [ "$FLOWS" -gt 60000 ] || [ "$FLOW_SENDERS" -lt 1 ] || [ "$FLOW_SENDERS" -gt "$FLOW_HOSTS" ]; then
     # One pool4 address (64,512 UDP ports) and one /64 subscriber (65,536 sessions) take them all.
-    echo "FLOWS must be from FLOW_HOSTS to 60000 and FLOW_HOSTS from 1 to 60" >&2
+    echo "FLOWS must be from FLOW_HOSTS to 60000, FLOW_HOSTS from 1 to 60, FLOW_SENDERS from 1 to FLOW_HOSTS" >&2
     exit 2
 fi
 TMP="$(new_tmp bench)"
@@ -94,6 +97,7 @@ PID_STATEFUL=
 PID_FLOWS=
 SINK_PID=
 BG_PID=
+SENDER_PIDS=()
 FAILED=()
 
 cleanup() {
@@ -102,7 +106,7 @@ cleanup() {
         NAT64D_PID="$p"
         stop_nat64d >/dev/null 2>&1 || true
     done
-    for p in "$TAYGA_PID" "$IPERF_PID" "$SINK_PID" "$BG_PID"; do
+    for p in "$TAYGA_PID" "$IPERF_PID" "$SINK_PID" "$BG_PID" "${SENDER_PIDS[@]}"; do
         if [ -n "$p" ]; then
             kill "$p" 2>/dev/null || true
             wait "$p" 2>/dev/null || true
@@ -323,7 +327,7 @@ ct_stat() { ip netns exec "$NS_NR" conntrack -S | tr ' ' '\n' | sed -n "s/^$1=//
 # new flows that conntrack attached to an entry made at the same moment on another CPU,
 # clash_resolve, so they made no entry of their own), FB_VERDICT (ok or why not).
 flow_burst() {
-    local path="$1" poll_args send_ns src dst ppf out pl a0 a1 k0=0 k1=0
+    local path="$1" poll_args send_ns dst ppf out pl a0 a1 k0=0 k1=0 i j pk part hosts q r
     ppf=$(((FLOWS + FLOW_HOSTS - 1) / FLOW_HOSTS))
     if [ "$path" = nat64d ]; then
         start_nat64d "$TMP/flows.toml" "$TMP/flows.log"
@@ -333,13 +337,13 @@ flow_burst() {
             { echo "flows: nat64d path does not work" >&2; exit 1; }
         poll_args=(--socket "$TMP/flows.sock")
         send_ns="$NS_CLI"
-        src="$(IFS=,; echo "${FLOW6[*]}")"
+        hosts=("${FLOW6[@]}")
         dst="2001:db8:67::$SRV4"
     else
         ip netns exec "$NS_NR" conntrack -F >/dev/null 2>&1 || true
         poll_args=(--file /proc/sys/net/netfilter/nf_conntrack_count)
         send_ns="$NS_NC"
-        src="$(IFS=,; echo "${FLOW4[*]}")"
+        hosts=("${FLOW4[@]}")
         dst=203.0.113.66
         k0="$(ct_stat clash_resolve)"
     fi
@@ -352,8 +356,31 @@ flow_burst() {
     fi
     BG_PID=$!
     sleep 0.2
-    out="$(ip netns exec "$send_ns" "$FLOWGEN" send --src "$src" --dst "$dst" --dport "$SINK_PORT" \
-        --sport 20000 --ports "$ppf" --packets "$FLOWS" --rate "$FLOW_RATE" --max-secs 20)"
+    # FLOW_SENDERS processes at once, each with every FLOW_SENDERS-th source address and those
+    # addresses' share of the flows (the same split as one process would make).
+    q=$((FLOWS / FLOW_HOSTS)) r=$((FLOWS % FLOW_HOSTS))
+    SENDER_PIDS=()
+    for ((i = 0; i < FLOW_SENDERS; i++)); do
+        part=() pk=0
+        for ((j = i; j < FLOW_HOSTS; j += FLOW_SENDERS)); do
+            part+=("${hosts[$j]}")
+            pk=$((pk + q + (j < r ? 1 : 0)))
+        done
+        ip netns exec "$send_ns" "$FLOWGEN" send --src "$(IFS=,; echo "${part[*]}")" --dst "$dst" \
+            --dport "$SINK_PORT" --sport 20000 --ports "$ppf" --packets "$pk" \
+            --rate $((FLOW_RATE / FLOW_SENDERS)) --max-secs 20 >"$TMP/send$i.out" 2>&1 &
+        SENDER_PIDS+=($!)
+    done
+    for i in "${SENDER_PIDS[@]}"; do
+        wait "$i" || { echo "flows $path: a sender failed: $(cat "$TMP"/send*.out)" >&2; exit 1; }
+    done
+    SENDER_PIDS=()
+    # Together: every datagram sent, over the first start to the last end.
+    out="$(cat "$TMP"/send*.out | tr ' ' '\n' | awk -F= '
+        $1 == "sent" { n += $2 } $1 == "start_ms" && (s == "" || $2 < s) { s = $2 }
+        $1 == "end_ms" && $2 > e { e = $2 }
+        END { printf "sent=%d rate=%.0f\n", n, (e > s) ? n * 1000 / (e - s) : 0 }')"
+    rm -f "$TMP"/send*.out
     if ! wait "$BG_PID"; then
         BG_PID=
         echo "flows $path: the count did not settle: $(cat "$TMP/poll.out")" >&2
@@ -365,7 +392,10 @@ flow_burst() {
     pl="$(cat "$TMP/poll.out")"
     sleep 0.3
     a1="$(udp_arrivals)"
+    FB_TUNDROP=-
     if [ "$path" = nat64d ]; then
+        # Datagrams the kernel dropped because nat64d's TUN queues were full (a fresh device).
+        FB_TUNDROP="$(in_gw cat /sys/class/net/nat64f/statistics/tx_dropped)"
         NAT64D_PID="$PID_FLOWS"
         stop_nat64d >/dev/null 2>&1 || true
         PID_FLOWS=
@@ -379,12 +409,16 @@ flow_burst() {
     FB_RATE="$(kv rate "$pl")"
     FB_DELIVERED=$((a1 - a0))
     FB_VERDICT="$(awk -v s="$FB_SENT" -v c="$FB_CREATED" -v d="$FB_DELIVERED" \
-        -v floor="$FLOW_MIN_DELIVERY" -v slack="$FLOW_SLACK" -v want="$FLOWS" -v k="$FB_CLASH" 'BEGIN {
+        -v floor="$FLOW_MIN_DELIVERY" -v slack="$FLOW_SLACK" -v want="$FLOWS" -v k="$FB_CLASH" \
+        -v t="$FB_TUNDROP" 'BEGIN {
         if (s != want) { print "FAIL: sent " s " of " want; exit }
         if (d < floor * s) { printf "FAIL: delivery %.3f below %s\n", d / s, floor; exit }
         if (c > s) { print "FAIL: table grew by " c ", more than the " s " sent"; exit }
         if (c + k < d) { print "FAIL: table grew by " c " (+" k " clashes), fewer than the " d " delivered"; exit }
         if (c - d > slack * s) { print "FAIL: " c - d " entries beyond those delivered (over " slack " x sent)"; exit }
+        # nat64d: every datagram sent made a session or was dropped at the TUN queue (or was lost
+        # on the way, within the slack).
+        if (t != "-" && (c + t > s || s - c - t > slack * s)) { print "FAIL: " c " sessions + " t " TUN queue drops against " s " sent"; exit }
         print "ok" }')"
 }
 
@@ -434,7 +468,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) 
 KINDS=()
 want throughput && KINDS=(udp64 udp1400 tcp1 tcp4)
 FPATHS=(nat64d kernel)
-FFIELDS=(sent offered created rate delivered clash)
+FFIELDS=(sent offered created rate delivered clash tundrop)
 # The cpu part: the stateless nat64d with offload (the default) is the reference of its ratios.
 CPATHS=(kernel nat64d_off nat64d nat64d_stateful)
 [ "$HAVE_TAYGA" = 1 ] && CPATHS+=(tayga)
@@ -460,7 +494,7 @@ for rep in $(seq 1 "$REPEAT"); do
                 v="FB_${f^^}"
                 ALL["flows_$p,$f"]="${ALL["flows_$p,$f"]:-} ${!v}"
             done
-            echo "  run $rep: flows $p sent $FB_SENT at $FB_OFFERED/s, table +$FB_CREATED at $FB_RATE/s, delivered $FB_DELIVERED, clashes $FB_CLASH: $FB_VERDICT" >&2
+            echo "  run $rep: flows $p sent $FB_SENT at $FB_OFFERED/s, table +$FB_CREATED at $FB_RATE/s, delivered $FB_DELIVERED, clashes $FB_CLASH, TUN queue drops $FB_TUNDROP: $FB_VERDICT" >&2
             [ "$FB_VERDICT" = ok ] || FAILED+=("run $rep flows $p: $FB_VERDICT")
         done
     fi
@@ -526,7 +560,7 @@ tname() {
 echo
 echo "# netns-scripts/bench.sh record"
 echo
-echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); command: DURATION=$DURATION REPEAT=$REPEAT QUEUES=$QUEUES FLOWS=$FLOWS FLOW_HOSTS=$FLOW_HOSTS FLOW_RATE=$FLOW_RATE CPU_RATE=$CPU_RATE $0 ${PARTS[*]}; commit: $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); command: DURATION=$DURATION REPEAT=$REPEAT QUEUES=$QUEUES FLOWS=$FLOWS FLOW_HOSTS=$FLOW_HOSTS FLOW_SENDERS=$FLOW_SENDERS FLOW_RATE=$FLOW_RATE CPU_RATE=$CPU_RATE $0 ${PARTS[*]}; commit: $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "nat64d bench: $(nproc) cores, load average before: $LOAD0, ${DURATION} s per test, median of $REPEAT, nat64d queues=$QUEUES"
 if want throughput; then
@@ -561,7 +595,7 @@ done
 fi
 if want flows; then
     echo
-    echo "New UDP flows, one packet each: $FLOWS flows from $FLOW_HOSTS source addresses (sendmmsg on raw sockets,"
+    echo "New UDP flows, one packet each: $FLOWS flows from $FLOW_HOSTS source addresses ($FLOW_SENDERS sender process(es), sendmmsg on raw sockets,"
     echo "offered $([ "$FLOW_RATE" = 0 ] && echo "as fast as the sender goes" || echo "at $FLOW_RATE/s")); set-up rate timed on nat64d's UDP session count (control"
     echo "socket, fresh tables each burst) and on the router namespace's nf_conntrack_count (nftables masquerade,"
     echo "table flushed each burst); delivery = datagrams at the server's UDP layer / sent. \"sender\": the gateway set up"
@@ -581,7 +615,8 @@ if want flows; then
     echo "| nat64d / kernel NAT | | $(ratio "${R["flows_nat64d,offered"]}" "${R["flows_kernel,offered"]}") | | $(ratio "${R["flows_nat64d,rate"]}" "${R["flows_kernel,rate"]}") | $(ratio "$(frac "${R["flows_nat64d,delivered"]}" "${R["flows_nat64d,sent"]}")" "$(frac "${R["flows_kernel,delivered"]}" "${R["flows_kernel,sent"]}")") | |"
     echo
     echo "kernel NAT flows that conntrack attached to another CPU's entry made at the same moment"
-    echo "(clash_resolve; they made no entry of their own): ${R["flows_kernel,clash"]}"
+    echo "(clash_resolve; they made no entry of their own): ${R["flows_kernel,clash"]}; nat64d flows the kernel"
+    echo "dropped at its full TUN queues (never read by nat64d): ${R["flows_nat64d,tundrop"]}"
 fi
 if want cpu; then
     echo
@@ -615,7 +650,7 @@ echo "                 plain:   $(grep 'counters:' "$TMP/plain.log" | tail -n 1 
 echo "                 stateful: $(grep 'counters:' "$TMP/stateful.log" | tail -n 1 | sed 's/.*counters: //')"
 echo
 echo "Raw figures (every run, in run order; pps or Gbit/s; flows: sent, offered/s, created, set-up/s,"
-echo "delivered, clashes; cpu: sent pps, delivered pps, process ns/pkt, softirq ns/pkt):"
+echo "delivered, clashes, drops at nat64d's full TUN queues; cpu: sent pps, delivered pps, process ns/pkt, softirq ns/pkt):"
 echo
 echo '```'
 for k in "${KINDS[@]}"; do
