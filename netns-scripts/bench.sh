@@ -315,6 +315,17 @@ measure() {
     esac
 }
 
+# Datagrams the server's UDP layer refused for a bad checksum (IPv4 + IPv6): udp_arrivals counts
+# them as arrivals, so the flows and cpu parts check that none came (a sender or translator that
+# gets the checksum wrong).
+udp_csum_errors() {
+    in_srv cat /proc/net/snmp /proc/net/snmp6 2>/dev/null | awk '
+        $1 == "Udp:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
+        $1 == "Udp:" && h { n += $col["InCsumErrors"] }
+        $1 == "Udp6InCsumErrors" { n += $2 }
+        END { print n + 0 }'
+}
+
 # kv KEY LINE: the value of KEY=value in a flowgen output line.
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
@@ -327,7 +338,7 @@ ct_stat() { ip netns exec "$NS_NR" conntrack -S | tr ' ' '\n' | sed -n "s/^$1=//
 # new flows that conntrack attached to an entry made at the same moment on another CPU,
 # clash_resolve, so they made no entry of their own), FB_VERDICT (ok or why not).
 flow_burst() {
-    local path="$1" poll_args send_ns dst ppf out pl a0 a1 k0=0 k1=0 i j pk part hosts q r
+    local path="$1" poll_args send_ns dst ppf out pl a0 a1 e0 e1 k0=0 k1=0 i j pk part hosts q r
     ppf=$(((FLOWS + FLOW_HOSTS - 1) / FLOW_HOSTS))
     if [ "$path" = nat64d ]; then
         start_nat64d "$TMP/flows.toml" "$TMP/flows.log"
@@ -348,7 +359,7 @@ flow_burst() {
         k0="$(ct_stat clash_resolve)"
     fi
     sleep 0.3
-    a0="$(udp_arrivals)"
+    a0="$(udp_arrivals)" e0="$(udp_csum_errors)"
     if [ "$path" = nat64d ]; then
         "$FLOWGEN" poll "${poll_args[@]}" --max-secs 30 >"$TMP/poll.out" 2>&1 &
     else
@@ -368,30 +379,28 @@ flow_burst() {
         done
         ip netns exec "$send_ns" "$FLOWGEN" send --src "$(IFS=,; echo "${part[*]}")" --dst "$dst" \
             --dport "$SINK_PORT" --sport 20000 --ports "$ppf" --packets "$pk" \
-            --rate $((FLOW_RATE / FLOW_SENDERS)) --max-secs 20 >"$TMP/send$i.out" 2>&1 &
+            --rate $((FLOW_RATE / FLOW_SENDERS)) --max-secs 20 >"$TMP/flowsend$i.out" 2>&1 &
         SENDER_PIDS+=($!)
     done
     for i in "${SENDER_PIDS[@]}"; do
-        wait "$i" || { echo "flows $path: a sender failed: $(cat "$TMP"/send*.out)" >&2; exit 1; }
+        wait "$i" || { echo "flows $path: a sender failed: $(cat "$TMP"/flowsend*.out)" >&2; exit 1; }
     done
     SENDER_PIDS=()
     # Together: every datagram sent, over the first start to the last end.
-    out="$(cat "$TMP"/send*.out | tr ' ' '\n' | awk -F= '
+    out="$(cat "$TMP"/flowsend*.out | tr ' ' '\n' | awk -F= '
         $1 == "sent" { n += $2 } $1 == "start_ms" && (s == "" || $2 < s) { s = $2 }
         $1 == "end_ms" && $2 > e { e = $2 }
         END { printf "sent=%d rate=%.0f\n", n, (e > s) ? n * 1000 / (e - s) : 0 }')"
-    rm -f "$TMP"/send*.out
-    if ! wait "$BG_PID"; then
-        BG_PID=
+    rm -f "$TMP"/flowsend*.out
+    pl=
+    if wait "$BG_PID"; then
+        pl="$(cat "$TMP/poll.out")"
+    else
         echo "flows $path: the count did not settle: $(cat "$TMP/poll.out")" >&2
-        FB_SENT="$(kv sent "$out")" FB_OFFERED=0 FB_CREATED=0 FB_RATE=0 FB_DELIVERED=0 FB_CLASH=0
-        FB_VERDICT="FAIL: no growth of the table seen"
-        return
     fi
     BG_PID=
-    pl="$(cat "$TMP/poll.out")"
     sleep 0.3
-    a1="$(udp_arrivals)"
+    a1="$(udp_arrivals)" e1="$(udp_csum_errors)"
     FB_TUNDROP=-
     if [ "$path" = nat64d ]; then
         # Datagrams the kernel dropped because nat64d's TUN queues were full (a fresh device).
@@ -405,13 +414,18 @@ flow_burst() {
     FB_CLASH=$((k1 - k0))
     FB_SENT="$(kv sent "$out")"
     FB_OFFERED="$(kv rate "$out")"
-    FB_CREATED=$(($(kv final "$pl") - $(kv initial "$pl")))
-    FB_RATE="$(kv rate "$pl")"
+    FB_CREATED=0 FB_RATE=0
+    if [ -n "$pl" ]; then
+        FB_CREATED=$(($(kv final "$pl") - $(kv initial "$pl")))
+        FB_RATE="$(kv rate "$pl")"
+    fi
     FB_DELIVERED=$((a1 - a0))
     FB_VERDICT="$(awk -v s="$FB_SENT" -v c="$FB_CREATED" -v d="$FB_DELIVERED" \
         -v floor="$FLOW_MIN_DELIVERY" -v slack="$FLOW_SLACK" -v want="$FLOWS" -v k="$FB_CLASH" \
-        -v t="$FB_TUNDROP" 'BEGIN {
+        -v t="$FB_TUNDROP" -v bad=$((e1 - e0)) -v settled="${pl:+1}" 'BEGIN {
+        if (!settled) { print "FAIL: no growth of the table seen"; exit }
         if (s != want) { print "FAIL: sent " s " of " want; exit }
+        if (bad > 0) { print "FAIL: " bad " datagrams arrived with a bad UDP checksum"; exit }
         if (d < floor * s) { printf "FAIL: delivery %.3f below %s\n", d / s, floor; exit }
         if (c > s) { print "FAIL: table grew by " c ", more than the " s " sent"; exit }
         if (c + k < d) { print "FAIL: table grew by " c " (+" k " clashes), fewer than the " d " delivered"; exit }
@@ -436,34 +450,40 @@ HZ="$(getconf CLK_TCK)"
 # (pps delivered at the server), CR_CPU (ns of the process's CPU per datagram delivered, "-"
 # without a process), CR_SIRQ (ns of machine-wide softirq per datagram delivered), CR_VERDICT.
 cpu_run() {
-    local path="$1" dst="$2" pid="$3" t0 t1 c0 c1 s0 s1 a0 a1 o0 o1 win dt
+    local path="$1" dst="$2" pid="$3" t0 t1 c0 c1 s0 s1 a0 a1 o0 o1 win dt e0 e1
     [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { echo "cpu $path: process $pid is gone" >&2; exit 1; }
     ip netns exec "$NS_CLI" "$FLOWGEN" send --src "$CLI6" --dst "$dst" --dport "$SINK_PORT" \
         --sport 10000 --ports 1 --packets $((CPU_RATE * DURATION)) --rate "$CPU_RATE" \
         --max-secs $((DURATION + 5)) >"$TMP/send.out" 2>&1 &
     BG_PID=$!
+    e0="$(udp_csum_errors)"
     sleep 1
     win=$((DURATION - 2))
     [ "$win" -ge 1 ] || win=1
-    t0="$(date +%s.%N)" o0="$(in_cli cat /sys/class/net/c0/statistics/tx_packets)"
-    c0="$(proc_ticks "$pid")" s0="$(softirq_ticks)" a0="$(udp_arrivals)"
+    # Sent and delivered read back to back, the CPU counters next, in the same order at both ends.
+    t0="$(date +%s.%N)" o0="$(in_cli cat /sys/class/net/c0/statistics/tx_packets)" a0="$(udp_arrivals)"
+    c0="$(proc_ticks "$pid")" s0="$(softirq_ticks)"
     sleep "$win"
-    t1="$(date +%s.%N)" o1="$(in_cli cat /sys/class/net/c0/statistics/tx_packets)"
-    c1="$(proc_ticks "$pid")" s1="$(softirq_ticks)" a1="$(udp_arrivals)"
+    t1="$(date +%s.%N)" o1="$(in_cli cat /sys/class/net/c0/statistics/tx_packets)" a1="$(udp_arrivals)"
+    c1="$(proc_ticks "$pid")" s1="$(softirq_ticks)"
     wait "$BG_PID" || { BG_PID=; echo "cpu $path: sender failed: $(cat "$TMP/send.out")" >&2; exit 1; }
     BG_PID=
     sleep 0.3
+    e1="$(udp_csum_errors)"
     dt="$(awk -v x="$t0" -v y="$t1" 'BEGIN { print y - x }')"
     read -r CR_OFFERED CR_RATE CR_CPU CR_SIRQ CR_VERDICT < <(awk -v a=$((a1 - a0)) -v o=$((o1 - o0)) \
         -v t="$dt" -v c=$((c1 - c0)) -v s=$((s1 - s0)) -v hz="$HZ" -v pid="$pid" \
-        -v floor="$CPU_MIN_DELIVERY" 'BEGIN {
+        -v floor="$CPU_MIN_DELIVERY" -v bad=$((e1 - e0)) 'BEGIN {
         cpu = (pid == "") ? "-" : sprintf("%.0f", (a > 0) ? c * 1e9 / hz / a : 0)
         sirq = (a > 0) ? s * 1e9 / hz / a : 0
         v = (o > 0 && a >= floor * o) ? "ok" : sprintf("FAIL:delivered_%d_of_%d_sent_(floor_%s)", a, o, floor)
+        if (bad > 0) v = sprintf("FAIL:%d_datagrams_with_a_bad_UDP_checksum", bad)
         printf "%.0f %.0f %s %.0f %s\n", o / t, a / t, cpu, sirq, v }')
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median_int V...: the median rounded to a whole number ("-" stays "-").
+median_int() { median "$@" | awk '{ if ($1 ~ /^[0-9.]+$/) printf "%.0f\n", $1; else print $1 }'; }
 
 KINDS=()
 want throughput && KINDS=(udp64 udp1400 tcp1 tcp4)
@@ -521,7 +541,7 @@ if want flows; then
     for p in "${FPATHS[@]}"; do
         for f in "${FFIELDS[@]}"; do
             # shellcheck disable=SC2086
-            R["flows_$p,$f"]="$(median ${ALL["flows_$p,$f"]})"
+            R["flows_$p,$f"]="$(median_int ${ALL["flows_$p,$f"]})"
         done
     done
 fi
@@ -532,7 +552,7 @@ if want cpu; then
                 R["cpu_$p,$f"]=-
             else
                 # shellcheck disable=SC2086
-                R["cpu_$p,$f"]="$(median ${ALL["cpu_$p,$f"]})"
+                R["cpu_$p,$f"]="$(median_int ${ALL["cpu_$p,$f"]})"
             fi
         done
     done
