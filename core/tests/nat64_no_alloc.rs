@@ -199,7 +199,7 @@ fn held_fragments_allocate_nothing() {
             run(n, buf, aux, now, last),
             Verdict::Drop(nat64_core::DropReason::FragmentHeld)
         );
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             run(n, buf, aux, now, stray);
         }
         assert!(matches!(

@@ -242,7 +242,10 @@ fn seeds_translate_cleanly() {
     for (i, p) in seeds().iter().enumerate() {
         match exercise(p) {
             Verdict::Forward { .. } | Verdict::ForwardAux { .. } => {}
-            Verdict::IcmpError { reason, .. } if reason == DropReason::SourceRoute => {}
+            Verdict::IcmpError {
+                reason: DropReason::SourceRoute,
+                ..
+            } => {}
             v => panic!("seed {i} not translated: {v:?}"),
         }
         if let Some(ok) = transport_ok(p) {

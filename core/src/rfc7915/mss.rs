@@ -143,7 +143,7 @@ mod tests {
         let mut s = vec![0u8; 20 + olen];
         s[0..2].copy_from_slice(&40000u16.to_be_bytes());
         s[2..4].copy_from_slice(&80u16.to_be_bytes());
-        s[12] = ((20 + olen) / 4 << 4) as u8;
+        s[12] = (((20 + olen) / 4) << 4) as u8;
         s[13] = flags;
         s[20..20 + opts.len()].copy_from_slice(opts);
         s.extend_from_slice(b"payload");
