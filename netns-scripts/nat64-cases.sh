@@ -150,16 +150,25 @@ check "$N64 udp: session and binding listed, then expire (timeout 3 s)" udp_expi
 
 tcp_expiry() {
     local p
-    in_cli timeout 10 "$PY" -c "
-import socket, time
-s = socket.create_connection(('$SRV6', 8200))
-time.sleep(1.5)
+    rm -f "$TMP/te-open" "$TMP/te-close"
+    # The client holds its connection until told to close (bounded by the timeout), so a slow
+    # start under load cannot make the ESTABLISHED check race the close.
+    in_cli timeout 20 "$PY" -c "
+import os, socket, time
+s = socket.create_connection(('$SRV6', 8200), timeout=10)
+open('$TMP/te-open', 'w').close()
+t = time.monotonic() + 15
+while not os.path.exists('$TMP/te-close') and time.monotonic() < t:
+    time.sleep(0.05)
 s.close()
 time.sleep(0.5)
 " &
     p=$!
-    sleep 0.7
-    sessions --proto tcp --v6 "$CLI6" | grep "$SRV4:8200 " | grep -q ESTABLISHED || { echo "no established TCP session"; sessions --proto tcp; wait "$p"; return 1; }
+    te_open() { [ -e "$TMP/te-open" ]; }
+    te_est() { sessions --proto tcp --v6 "$CLI6" | grep "$SRV4:8200 " | grep -q ESTABLISHED; }
+    wait_for 10 te_open || { echo "client did not connect"; touch "$TMP/te-close"; wait "$p"; return 1; }
+    wait_for 5 te_est || { echo "no established TCP session"; sessions --proto tcp; touch "$TMP/te-close"; wait "$p"; return 1; }
+    touch "$TMP/te-close"
     wait "$p" || return 1
     # Both FINs seen: transitory (2 s), then gone.
     no_tcp() { ! sessions --proto tcp --v6 "$CLI6" | grep -q "$SRV4:8200 "; }

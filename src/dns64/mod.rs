@@ -237,9 +237,23 @@ impl Dns64Server {
         let mut tcp_listeners = Vec::new();
         let rt = tokio::runtime::Handle::current();
         for want in &engine.settings.listen {
-            let (bound, sockets) = udp::bind(*want, engine.settings.udp_threads)?;
-            let tcp = std::net::TcpListener::bind(bound)
-                .map_err(|e| anyhow::anyhow!("dns64: cannot bind TCP {bound}: {e}"))?;
+            // Port 0: the kernel picks a free UDP port, which may be taken for TCP; pick again
+            // (bounded) rather than fail. A configured port fails at once.
+            let mut attempt = 0;
+            let (bound, sockets, tcp) = loop {
+                let (bound, sockets) = udp::bind(*want, engine.settings.udp_threads)?;
+                match std::net::TcpListener::bind(bound) {
+                    Ok(tcp) => break (bound, sockets, tcp),
+                    Err(e)
+                        if want.port() == 0
+                            && e.kind() == std::io::ErrorKind::AddrInUse
+                            && attempt < 16 =>
+                    {
+                        attempt += 1;
+                    }
+                    Err(e) => anyhow::bail!("dns64: cannot bind TCP {bound}: {e}"),
+                }
+            };
             tcp.set_nonblocking(true)?;
             tcp_listeners.push(tokio::net::TcpListener::from_std(tcp)?);
             for s in sockets {
