@@ -35,6 +35,7 @@ pin_neigh "$NS_CLI2" c2 2001:db8:3::1 "$NS_GW" gc2
 bg ip netns exec "$NS_SRV" timeout 240 "$PY" -m http.server --bind "$SRV4" --directory "$TMP/www4" 8200
 bg ip netns exec "$NS_CLI" timeout 240 "$PY" -m http.server --bind "$CLI6" --directory "$TMP/www6" 8101
 bg ip netns exec "$NS_SRV" timeout 240 "$PY" "$HERE/udp-echo.py" "$SRV4" 9200 --lifetime 240
+bg ip netns exec "$NS_SRV" timeout 240 "$PY" "$HERE/udp-echo.py" "$SRV4" 9202 --lifetime 240 --no-checksum
 bg ip netns exec "$NS_SRV" timeout 240 iperf3 -s -p 5301
 bg ip netns exec "$NS_SRV" timeout 240 iperf3 -s -p 5302
 for _ in $(seq 1 50); do
@@ -201,6 +202,11 @@ check "$N64 udp: 3000-byte datagrams (fragments) A -> IPv4 server and back" \
     in_cli timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9200 --size 3000 --count 5
 check "$N64 udp: 3000-byte datagrams (fragments) C -> IPv4 server and back" \
     in_cli2 timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9200 --size 3000 --count 5
+# RFC 6146 §3.4: the server's echoes carry UDP checksum 0 and leave it as IPv4 fragments; the
+# gateway MUST reassemble them and calculate the checksum (the IPv6 client's kernel drops UDP
+# with checksum 0, and no fragment alone can be given one).
+check "$N64 udp: 3000-byte echoes with UDP checksum 0, fragmented by the IPv4 server, reassembled with the checksum calculated" \
+    in_cli timeout 20 "$PY" "$HERE/udp-check.py" "$SRV6" 9202 --size 3000 --count 5
 check "$N64 ping -s 3000: fragmented ICMP echo reassembled and translated both ways" \
     in_cli ping -6 -c 3 -i 0.3 -W 2 -s 3000 "$SRV6"
 # RFC 6146 §3.4: fragments arriving out of order. Linux sends its fragments in order, so a raw

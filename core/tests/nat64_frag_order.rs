@@ -608,3 +608,254 @@ fn a_first_fragment_racing_its_early_fragment_on_another_worker_releases_it() {
     assert_eq!(n.counts().held.held, 0, "a fragment was left in the hold");
     assert_eq!(sent + late, 2 * N, "every fragment of every datagram sent");
 }
+
+/// RFC 6146 §3.8 with §3.4: a datagram from IPv6 host A to host B's pool4 transport address
+/// (hairpinned), its two fragments translated at the same time on two workers. The non-first
+/// fragment's first pass (IPv6→IPv4) can find its first fragment's entry while that first
+/// fragment's second pass (IPv4→IPv6) has not yet stored the entry the non-first fragment's
+/// second pass looks up: held there, it must still be sent, once, to B.
+#[test]
+fn a_hairpinned_fragment_racing_its_first_fragment_is_held_on_its_second_pass() {
+    const B: &str = "2001:db8:1::b";
+    let n = std::sync::Arc::new(nat_with(|c| {
+        c.frag.max_entries = 1 << 16;
+        c.frag.max_entries_per_source = 1 << 16;
+        c.frag.max_held = 1 << 16;
+        c.frag.max_held_per_source = 1 << 16;
+        c.frag.max_held_bytes = 64 << 20;
+    }));
+    // B's binding (T, tb), endpoint-independent: A may send to it.
+    let mut q = Vec::new();
+    PacketBuilder::ipv6(v6(B), wkp(Z), 64)
+        .udp(6000, 3478)
+        .write(&mut q, b"stun")
+        .unwrap();
+    let ob = one(&n, 0, &q);
+    let tb = u16::from_be_bytes([ob[20], ob[21]]);
+    let mut whole = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(T), 64)
+        .udp(7000, tb)
+        .write(&mut whole, &payload(200))
+        .unwrap();
+    // A's binding exists before the race, so both workers only look up.
+    let first = one(&n, 0, &whole);
+    assert_eq!(&first[24..40], &v6(B), "hairpinned to B");
+    const N: u32 = 20_000;
+    let meet = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let work = |which: usize| {
+        let n = n.clone();
+        let whole = whole.clone();
+        let meet = meet.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; HEADROOM + 4096];
+            let mut aux = vec![0u8; AUX_LEN];
+            let mut ctx = Ctx::new(Timestamp(1), 7);
+            let mut to_b = 0u32;
+            let mut count = |v: Verdict, buf: &[u8]| {
+                if let Verdict::Forward { start, len } = v {
+                    let p = &buf[start..start + len];
+                    assert_eq!(p[0] >> 4, 6);
+                    assert_eq!(&p[24..40], &v6(B));
+                    // One hop: decremented once, also when held between the passes.
+                    assert_eq!(p[7], 63);
+                    to_b += 1;
+                }
+            };
+            for id in 0..N {
+                let f = &frags6(&whole, id, &[104])[which];
+                meet.wait();
+                buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+                let v = n.translate(&mut ctx, &mut buf, HEADROOM, f.len(), &mut aux);
+                count(v, &buf);
+                while let Some(v) = n.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+                    count(v, &buf);
+                }
+            }
+            to_b
+        })
+    };
+    let (a, b) = (work(1), work(0));
+    let sent = a.join().unwrap() + b.join().unwrap();
+    let mut buf = vec![0u8; HEADROOM + 4096];
+    let mut aux = vec![0u8; AUX_LEN];
+    let mut ctx = Ctx::new(Timestamp(1), 7);
+    let mut late = 0;
+    while let Some(v) = n.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+        assert!(matches!(v, Verdict::Forward { .. }));
+        late += 1;
+    }
+    assert_eq!(n.counts().held.held, 0, "a fragment was left in the hold");
+    assert_eq!(
+        sent + late,
+        2 * N,
+        "every fragment of every datagram reached B"
+    );
+}
+
+/// An IPv4 UDP datagram from Z to the client's binding (T, t) whose checksum is zero (RFC 768:
+/// none computed), built by etherparse and its checksum field cleared.
+fn zero_checksum_udp4(t: u16, len: usize) -> Vec<u8> {
+    let mut whole = Vec::new();
+    PacketBuilder::ipv4(v4(Z), v4(T), 64)
+        .udp(53, t)
+        .write(&mut whole, &payload(len))
+        .unwrap();
+    whole[26] = 0;
+    whole[27] = 0;
+    whole
+}
+
+/// Every packet the translator sends for `frags` delivered in `order` (fresh translator), and
+/// the drop reasons of the fragments themselves.
+fn deliver_all(
+    n: &Nat64,
+    frags: &[Vec<u8>],
+    order: &[usize],
+) -> (Vec<Vec<u8>>, Vec<Option<DropReason>>) {
+    let mut sent = Vec::new();
+    let mut drops = Vec::new();
+    for (i, &k) in order.iter().enumerate() {
+        let s = go_any(n, 100 + i as u64, &frags[k]);
+        drops.push(s.drop);
+        sent.extend(s.out);
+        sent.extend(s.released);
+    }
+    (sent, drops)
+}
+
+/// As `go`, but released fragments may be queued for reassembly rather than forwarded.
+fn go_any(n: &Nat64, now: u64, pkt: &[u8]) -> Step {
+    let mut buf = vec![0xa5u8; HEADROOM + 65536];
+    buf[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
+    let mut aux = vec![0xa5u8; AUX_LEN];
+    let mut ctx = Ctx::new(Timestamp(now), 7);
+    let mut out = Vec::new();
+    let v = n.translate(&mut ctx, &mut buf, HEADROOM, pkt.len(), &mut aux);
+    let drop = collect(v, &buf, &aux, &mut out);
+    let mut released = Vec::new();
+    while let Some(v) = n.take_released(&mut ctx, &mut buf, HEADROOM, &mut aux) {
+        if let Some(r) = collect(v, &buf, &aux, &mut released) {
+            assert_eq!(r, DropReason::FragmentQueued, "released fragment");
+        }
+    }
+    Step {
+        out,
+        drop,
+        released,
+    }
+}
+
+/// Reassembles IPv6 packets (fragments of one datagram, or one whole packet) into one IPv6
+/// packet without extension headers, by the test's own reading of RFC 8200 §4.5.
+fn reassemble6(pkts: &[Vec<u8>]) -> Vec<u8> {
+    if pkts.len() == 1 && pkts[0][6] != 44 {
+        return pkts[0].clone();
+    }
+    let mut parts: Vec<(usize, bool, &[u8])> = pkts
+        .iter()
+        .map(|p| {
+            assert_eq!(p[6], 44, "a fragment");
+            let fo = u16::from_be_bytes([p[42], p[43]]);
+            (usize::from(fo & 0xfff8), fo & 1 == 1, &p[48..])
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut re = pkts[0][..40].to_vec();
+    re[6] = pkts[0][40];
+    let mut at = 0;
+    for (off, _, data) in &parts {
+        assert_eq!(*off, at, "contiguous fragments");
+        re.extend_from_slice(data);
+        at += data.len();
+    }
+    assert!(!parts.last().unwrap().1, "the last fragment has M = 0");
+    let plen = (re.len() - 40) as u16;
+    re[4..6].copy_from_slice(&plen.to_be_bytes());
+    re
+}
+
+/// RFC 6146 §3.4: "For incoming IPv4 packets carrying UDP packets with a zero checksum, if the
+/// NAT64 has enough resources, the NAT64 MUST reassemble the packets and MUST calculate the
+/// checksum." In two and three fragments, in order and every order with the first fragment
+/// not first: one translated datagram reaches the client, to its port, with a checksum that
+/// verifies over the IPv6 pseudo-header and the payload intact; 3000 bytes leave as IPv6
+/// fragments that fit 1280 bytes.
+#[test]
+fn zero_checksum_udp_fragments_are_reassembled_and_the_checksum_calculated() {
+    for (len, cuts) in [
+        (992usize, &[504usize][..]),
+        (1192, &[400, 800][..]),
+        (2992, &[1480][..]),
+    ] {
+        for order in &permutations(cuts.len() + 1) {
+            let n = nat();
+            let t = udp_binding(&n);
+            let whole = zero_checksum_udp4(t, len);
+            let frags = frags4(&whole, 0x5151, cuts);
+            let (sent, drops) = deliver_all(&n, &frags, order);
+            // Nothing leaves before the datagram is complete; nothing is answered with an error.
+            for (i, d) in drops.iter().enumerate() {
+                if i + 1 < order.len() {
+                    assert!(
+                        matches!(
+                            d,
+                            Some(DropReason::FragmentQueued | DropReason::FragmentHeld)
+                        ),
+                        "{len} {order:?}: fragment {i}: {d:?}"
+                    );
+                }
+            }
+            assert!(!sent.is_empty(), "{len} {order:?}: nothing sent");
+            for p in &sent {
+                assert!(p.len() <= 1280, "{len}: a {}-byte IPv6 packet", p.len());
+            }
+            let re = reassemble6(&sent);
+            assert_eq!(&re[8..24], &wkp(Z), "{len} {order:?}");
+            assert_eq!(&re[24..40], &v6(A), "{len} {order:?}");
+            assert_eq!(re[6], 17);
+            assert_eq!(u16::from_be_bytes([re[42], re[43]]), 5000, "client port");
+            assert_ne!(&re[46..48], &[0, 0], "{len} {order:?}: checksum calculated");
+            assert!(l4_ok_v6(&re), "{len} {order:?}: UDP checksum verifies");
+            assert_eq!(&re[48..], &payload(len)[..], "{len} {order:?}: payload");
+            let c = n.counts();
+            assert_eq!((c.held.held, c.reassembling), (0, 0), "{len} {order:?}");
+        }
+    }
+}
+
+/// "If the NAT64 does not have enough resources, then it MUST silently discard the packets"
+/// (§3.4): with one reassembly slot busy, a second zero-checksum datagram is dropped without an
+/// ICMP error, and its later fragments with it; the first datagram still completes. With
+/// `compute_udp_zero_checksum = false` nothing is reassembled: RFC 7915 §4.5's drop.
+#[test]
+fn zero_checksum_udp_fragments_without_resources_are_silently_discarded() {
+    let n = nat_with(|c| {
+        c.frag.max_reassembly = 1;
+        c.frag.max_reassembly_per_source = 1;
+    });
+    let t = udp_binding(&n);
+    let a = frags4(&zero_checksum_udp4(t, 992), 1, &[504]);
+    let b = frags4(&zero_checksum_udp4(t, 992), 2, &[504]);
+    assert_eq!(go_any(&n, 1, &a[0]).drop, Some(DropReason::FragmentQueued));
+    let s = go_any(&n, 2, &b[0]);
+    assert!(s.out.is_empty() && s.released.is_empty(), "silent");
+    assert!(matches!(
+        s.drop,
+        Some(DropReason::FragmentStoreFull | DropReason::FragmentSourceLimit)
+    ));
+    // b's second fragment has no translated first fragment: held, then it expires unsent.
+    let s = go_any(&n, 3, &b[1]);
+    assert!(s.out.is_empty() && s.released.is_empty());
+    let s = go_any(&n, 4, &a[1]);
+    assert_eq!((s.out.len(), s.drop), (1, None), "a completes");
+    assert!(l4_ok_v6(&s.out[0]));
+    n.expire(Timestamp(10_000));
+    assert_eq!(n.counts().held.held, 0);
+
+    let off = nat_with(|c| c.xlat.compute_udp_zero_checksum = false);
+    let t = udp_binding(&off);
+    let a = frags4(&zero_checksum_udp4(t, 992), 1, &[504]);
+    let s = go_any(&off, 1, &a[0]);
+    assert_eq!(s.drop, Some(DropReason::FragmentedZeroChecksumUdp));
+    assert_eq!(off.counts().reassembling, 0);
+}

@@ -298,3 +298,71 @@ fn strict_wkp_error_from_a_special_router_without_icmp_src6_is_dropped() {
     let e = icmp4_error("127.0.0.1", T, &out);
     assert_eq!(go(&n, &e).dropped(), DropReason::WkpNonGlobal);
 }
+
+/// An ICMPv4 error of `type_`/`code` (rest of header `rest`) quoting `inner`.
+fn icmp4_err(src: &str, dst: &str, type_: u8, code: u8, rest: [u8; 4], inner: &[u8]) -> Vec<u8> {
+    let mut msg = vec![type_, code, 0, 0];
+    msg.extend_from_slice(&rest);
+    msg.extend_from_slice(inner);
+    set_icmp4_checksum(&mut msg);
+    raw4(v4(src), v4(dst), 1, 64, false, false, 0, 9, &[], &msg)
+}
+
+/// With the strict Well-Known Prefix, RFC 6052 §3.1 forbids writing a private or special
+/// router address as 64:ff9b::R. Without `icmp_src6`, the error takes the pool4 address it was
+/// sent to (the translator's own, global here) under the prefix, so a Fragmentation Needed
+/// from a private router still becomes a Packet Too Big for the host (PMTUD works) and a
+/// traceroute hop still answers; a configured `icmp_src6` comes first. The translation itself
+/// follows RFC 7915 §4.2: 11/0 → 3/0, 3/4 → 2/0 with MTU + 20.
+#[test]
+fn strict_wkp_error_from_a_private_router_comes_from_the_pool4_address() {
+    const G: &str = "9.9.9.1"; // a global pool4 address (bytes only: no traffic leaves)
+    let mk = |src6: Option<&str>| {
+        let mut c = Nat64Config::new(
+            Pool6::new(vec![Prefix6052::WKP], true).unwrap(),
+            vec![G.parse().unwrap()],
+            99,
+        );
+        c.max_sessions = 1000;
+        c.max_sessions_per_host = 100;
+        c.shards = 2;
+        c.xlat.ipv6_mtu = 1500;
+        c.xlat.icmp_src6 = src6.map(|a| a.parse().unwrap());
+        Nat64::new(c).unwrap()
+    };
+    for own in [None, Some("2001:db8:ffff::1")] {
+        let n = mk(own);
+        let out = go(&n, &udp6(v6(A), wkp("8.8.8.8"), 64, &[0x55; 1400])).one();
+        assert_eq!(&out[12..16], &v4(G));
+        let want_src = match own {
+            None => wkp(G),
+            Some(a) => v6(a),
+        };
+        for r in [
+            "10.1.2.3",
+            "172.16.5.5",
+            "192.168.0.1",
+            "100.64.0.1",
+            "127.0.0.1",
+            "0.0.0.0",
+        ] {
+            // Time Exceeded in transit.
+            let got = go(&n, &icmp4_err(r, G, 11, 0, [0; 4], &out)).one();
+            assert_eq!(&got[8..24], &want_src, "{own:?} {r}: source");
+            assert_eq!(&got[24..40], &v6(A), "{r}: to the host");
+            assert_eq!((got[6], got[40], got[41]), (58, 3, 0), "{r}: 11/0 -> 3/0");
+            assert_eq!(&got[48 + 8..48 + 24], &v6(A), "{r}: quotes the original");
+            assert!(l4_ok_v6(&got), "{r}: ICMPv6 checksum");
+            // Fragmentation Needed, next-hop MTU 1400 (RFC 1191 field in bytes 6..8).
+            let got = go(&n, &icmp4_err(r, G, 3, 4, [0, 0, 0x05, 0x78], &out)).one();
+            assert_eq!(&got[8..24], &want_src, "{own:?} {r}: source");
+            assert_eq!((got[40], got[41]), (2, 0), "{r}: 3/4 -> Packet Too Big");
+            let mtu = u32::from_be_bytes([got[44], got[45], got[46], got[47]]);
+            assert_eq!(mtu, 1420, "{r}: MTU + 20");
+            assert!(l4_ok_v6(&got), "{r}: ICMPv6 checksum");
+        }
+        // A global router keeps its own address.
+        let got = go(&n, &icmp4_err("8.8.4.4", G, 11, 0, [0; 4], &out)).one();
+        assert_eq!(&got[8..24], &wkp("8.8.4.4"));
+    }
+}

@@ -352,8 +352,12 @@ impl Snapshot {
             let _ = writeln!(s, "bib      {} static={}", join(&t.bib), t.static_bib);
             let _ = writeln!(
                 s,
-                "fragments {}  reassembling {}  mapping_events_dropped {}",
-                t.fragments, t.reassembling, t.mapping_events_dropped
+                "fragments {}  reassembling {}  held {} (expired {})  mapping_events_dropped {}",
+                t.fragments,
+                t.reassembling,
+                t.held_fragments,
+                t.held_fragments_expired,
+                t.mapping_events_dropped
             );
             for p in &t.pool4 {
                 let _ = writeln!(
@@ -1351,6 +1355,60 @@ mod tests {
         src.nat = Some(Arc::new(nat));
         src.dns64 = Some(Arc::new(dns));
         src
+    }
+
+    /// `nat64d stats` shows the fragments held until their first fragment comes (RFC 6146
+    /// §3.4), and those that expired, like the metrics `nat64d_fragments_held` and
+    /// `nat64d_fragments_held_expired_total`.
+    #[test]
+    fn the_stats_table_shows_held_fragments() {
+        let src = full_sources();
+        let Some(nat) = src.nat.clone() else {
+            panic!("nat")
+        };
+        let line = |src: &Sources| {
+            let t = src.snapshot().table();
+            t.lines()
+                .find(|l| l.starts_with("fragments "))
+                .map(str::to_string)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            line(&src),
+            "fragments 0  reassembling 0  held 0 (expired 0)  mapping_events_dropped 0"
+        );
+        // A non-first UDP fragment (offset 8 bytes) from 198.51.100.9 to the pool4 address,
+        // written byte by byte, header checksum by the RFC 1071 sum.
+        let mut p = vec![
+            0x45, 0, 0, 28, 0x12, 0x34, 0x00, 0x01, 64, 17, 0, 0, 198, 51, 100, 9, 192, 0, 2, 1,
+        ];
+        p.extend_from_slice(&[0xab; 8]);
+        let mut sum: u32 = p[..20]
+            .chunks(2)
+            .map(|c| u32::from(c[0]) << 8 | u32::from(c[1]))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        let mut buf = vec![0u8; nat64_core::HEADROOM + 64];
+        buf[nat64_core::HEADROOM..nat64_core::HEADROOM + p.len()].copy_from_slice(&p);
+        let mut aux = vec![0u8; nat64_core::AUX_LEN];
+        let mut ctx = nat64_core::Ctx::new(nat64_core::Timestamp(10), 1);
+        let v = nat.translate(&mut ctx, &mut buf, nat64_core::HEADROOM, p.len(), &mut aux);
+        assert_eq!(
+            v,
+            nat64_core::Verdict::Drop(nat64_core::DropReason::FragmentHeld)
+        );
+        assert_eq!(
+            line(&src),
+            "fragments 0  reassembling 0  held 1 (expired 0)  mapping_events_dropped 0"
+        );
+        nat.expire(nat64_core::Timestamp(10 + 2000));
+        assert_eq!(
+            line(&src),
+            "fragments 0  reassembling 0  held 0 (expired 1)  mapping_events_dropped 0"
+        );
     }
 
     #[test]

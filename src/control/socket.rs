@@ -189,6 +189,7 @@ fn answer_json(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String
         _ => json!({
             "sessions": per(c.sessions), "bib": per(c.bib), "static_bib": c.static_bib,
             "fragments": c.fragments, "reassembling": c.reassembling,
+            "held_fragments": c.held.held, "held_fragments_expired": c.held.expired,
             "mapping_events_dropped": c.events_dropped, "table_bytes": c.table_bytes,
             "pool4_bytes": c.pool4_bytes,
         }),
@@ -239,7 +240,7 @@ pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String 
             let _ = writeln!(
                 out,
                 "sessions tcp={} udp={} icmp={} total={}\nbib tcp={} udp={} icmp={} static={}\n\
-                 fragments={} reassembling={} mapping_events_dropped={}\n\
+                 fragments={} reassembling={} held={} held_expired={} mapping_events_dropped={}\n\
                  table_bytes={} pool4_bytes={}\n\
                  syn_store held={} stored={} completed={} expired={} icmp_sent={}",
                 c.sessions[0],
@@ -252,6 +253,8 @@ pub fn answer(nat: &Nat64, req: &Request, now: nat64_core::Timestamp) -> String 
                 c.static_bib,
                 c.fragments,
                 c.reassembling,
+                c.held.held,
+                c.held.expired,
                 c.events_dropped,
                 c.table_bytes,
                 c.pool4_bytes,

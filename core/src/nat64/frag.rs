@@ -29,8 +29,8 @@ pub struct FragConfig {
     /// How long after its first fragment the rest of a datagram is accepted (default 2000 ms,
     /// RFC 6146 §4 FRAGMENT_MIN; the RFC requires at least that).
     pub timeout_ms: u64,
-    /// Fragmented ICMP messages reassembled at once (default 16; 64 KiB each, allocated at
-    /// start). See `nat64::reasm`.
+    /// Fragmented ICMP messages, and fragmented IPv4 UDP datagrams with a zero checksum,
+    /// reassembled at once (default 16; 64 KiB each, allocated at start). See `nat64::reasm`.
     pub max_reassembly: usize,
     /// Share of `max_entries` one source may hold (default 512): one IPv6 subscriber prefix
     /// (`subscriber_prefix_len`) or one IPv4 source address. Beyond it that source's new first

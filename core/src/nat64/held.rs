@@ -67,6 +67,9 @@ struct Rec {
     src: u32,
     /// Fragment offset in 8-byte units (duplicate detection).
     offset: u16,
+    /// An IPv4 packet from the first pass of a hairpinned IPv6 fragment (RFC 6146 §3.8): its
+    /// hop was already counted, so it is translated again without decrementing the TTL.
+    hairpin: bool,
     len: u32,
     first_block: u32,
     blocks: u32,
@@ -89,6 +92,7 @@ const EMPTY: Rec = Rec {
     },
     src: 0,
     offset: 0,
+    hairpin: false,
     len: 0,
     first_block: NIL,
     blocks: 0,
@@ -213,7 +217,8 @@ impl HeldStore {
     }
 
     /// Copies the non-first fragment `pkt` (datagram `key`, offset `offset` in 8-byte units)
-    /// until its first fragment comes.
+    /// until its first fragment comes. `hairpin`: `pkt` is the IPv4 packet of a hairpinned
+    /// fragment's first pass (RFC 6146 §3.8), given back by [`HeldStore::take`].
     ///
     /// # Errors
     /// [`DropReason::FragmentFirstMissing`] when holding is off (`max_held = 0`),
@@ -226,6 +231,7 @@ impl HeldStore {
         offset: u16,
         pkt: &[u8],
         now: Timestamp,
+        hairpin: bool,
     ) -> Result<(), DropReason> {
         let mut g = self.lock();
         let g = &mut *g;
@@ -277,6 +283,7 @@ impl HeldStore {
             key,
             src,
             offset,
+            hairpin,
             len: pkt.len() as u32,
             first_block: first,
             blocks,
@@ -350,9 +357,10 @@ impl HeldStore {
         n
     }
 
-    /// Copies the next released fragment into `out` and frees it. Returns its length; `None`
-    /// when none is released. A fragment longer than `out` is discarded (`Some(Err(len))`).
-    pub fn take(&self, out: &mut [u8]) -> Option<Result<usize, usize>> {
+    /// Copies the next released fragment into `out` and frees it. Returns its length and
+    /// whether it was held as a hairpin's IPv4 packet; `None` when none is released. A fragment
+    /// longer than `out` is discarded (`Some(Err(len))`).
+    pub fn take(&self, out: &mut [u8]) -> Option<Result<(usize, bool), usize>> {
         if !self.has_released() {
             return None;
         }
@@ -376,7 +384,7 @@ impl HeldStore {
                     chunk.copy_from_slice(&g.mem[at..at + chunk.len()]);
                     blk = g.block_next[blk as usize];
                 }
-                Ok(len)
+                Ok((len, rec.hairpin))
             }
             None => Err(len),
         };
@@ -518,20 +526,20 @@ mod tests {
         let t = Timestamp(100);
         let a = pkt(1000, 1);
         let b = pkt(300, 2);
-        s.hold(key(1, 1), 200, &a, t).unwrap();
-        s.hold(key(2, 1), 100, &pkt(10, 3), t).unwrap();
-        s.hold(key(1, 1), 100, &b, t).unwrap();
+        s.hold(key(1, 1), 200, &a, t, false).unwrap();
+        s.hold(key(2, 1), 100, &pkt(10, 3), t, false).unwrap();
+        s.hold(key(1, 1), 100, &b, t, false).unwrap();
         assert_eq!(
-            s.hold(key(1, 1), 100, &b, t),
+            s.hold(key(1, 1), 100, &b, t, false),
             Err(DropReason::FragmentHeldDuplicate)
         );
         assert!(!s.has_released());
         assert_eq!(s.release(&key(1, 1)), 2);
         assert_eq!(s.release(&key(1, 1)), 0);
         let mut out = vec![0u8; 2000];
-        assert_eq!(s.take(&mut out), Some(Ok(1000)));
+        assert_eq!(s.take(&mut out), Some(Ok((1000, false))));
         assert_eq!(&out[..1000], &a[..]);
-        assert_eq!(s.take(&mut out), Some(Ok(300)));
+        assert_eq!(s.take(&mut out), Some(Ok((300, false))));
         assert_eq!(&out[..300], &b[..]);
         assert_eq!(s.take(&mut out), None);
         let c = s.counts();
@@ -549,27 +557,27 @@ mod tests {
         // 4 records, 16 blocks; 2 records per source.
         let s = HeldStore::new(4, 16 * BLOCK, 2, 2000, u128::MAX, 2);
         let t = Timestamp(0);
-        s.hold(key(1, 1), 1, &pkt(BLOCK, 0), t).unwrap();
-        s.hold(key(2, 1), 1, &pkt(BLOCK, 0), t).unwrap();
+        s.hold(key(1, 1), 1, &pkt(BLOCK, 0), t, false).unwrap();
+        s.hold(key(2, 1), 1, &pkt(BLOCK, 0), t, false).unwrap();
         assert_eq!(
-            s.hold(key(3, 1), 1, &pkt(8, 0), t),
+            s.hold(key(3, 1), 1, &pkt(8, 0), t, false),
             Err(DropReason::FragmentSourceLimit)
         );
-        s.hold(key(4, 2), 1, &pkt(8, 0), t).unwrap();
-        s.hold(key(5, 3), 1, &pkt(8, 0), t).unwrap();
+        s.hold(key(4, 2), 1, &pkt(8, 0), t, false).unwrap();
+        s.hold(key(5, 3), 1, &pkt(8, 0), t, false).unwrap();
         assert_eq!(
-            s.hold(key(6, 4), 1, &pkt(8, 0), t),
+            s.hold(key(6, 4), 1, &pkt(8, 0), t, false),
             Err(DropReason::FragmentHeldFull)
         );
         // Memory: a fragment larger than what is free.
         s.expire(Timestamp(2000));
-        s.hold(key(7, 5), 1, &pkt(12 * BLOCK, 0), Timestamp(2000))
+        s.hold(key(7, 5), 1, &pkt(12 * BLOCK, 0), Timestamp(2000), false)
             .unwrap();
         assert_eq!(
-            s.hold(key(8, 6), 1, &pkt(5 * BLOCK, 0), Timestamp(2000)),
+            s.hold(key(8, 6), 1, &pkt(5 * BLOCK, 0), Timestamp(2000), false),
             Err(DropReason::FragmentHeldFull)
         );
-        s.hold(key(8, 6), 1, &pkt(4 * BLOCK, 0), Timestamp(2000))
+        s.hold(key(8, 6), 1, &pkt(4 * BLOCK, 0), Timestamp(2000), false)
             .unwrap();
         assert_eq!(s.counts().bytes, 16 * BLOCK);
     }
@@ -577,13 +585,16 @@ mod tests {
     #[test]
     fn expiry_in_the_middle_of_a_chain_keeps_the_rest() {
         let s = HeldStore::new(8, 8 * BLOCK, 8, 2000, u128::MAX, 3);
-        s.hold(key(1, 1), 10, &pkt(8, 1), Timestamp(0)).unwrap();
-        s.hold(key(1, 1), 20, &pkt(8, 2), Timestamp(500)).unwrap();
-        s.hold(key(1, 1), 30, &pkt(8, 3), Timestamp(600)).unwrap();
+        s.hold(key(1, 1), 10, &pkt(8, 1), Timestamp(0), false)
+            .unwrap();
+        s.hold(key(1, 1), 20, &pkt(8, 2), Timestamp(500), false)
+            .unwrap();
+        s.hold(key(1, 1), 30, &pkt(8, 3), Timestamp(600), false)
+            .unwrap();
         assert_eq!(s.expire(Timestamp(2000)), 1);
         assert_eq!(s.release(&key(1, 1)), 2);
         let mut out = [0u8; 8];
-        assert_eq!(s.take(&mut out), Some(Ok(8)));
+        assert_eq!(s.take(&mut out), Some(Ok((8, false))));
         assert_eq!(out, pkt(8, 2)[..]);
         // Released but never taken: freed at its deadline.
         assert_eq!(s.expire(Timestamp(2600)), 1);
@@ -594,7 +605,7 @@ mod tests {
     fn off_when_no_records() {
         let s = HeldStore::new(0, 1 << 20, 4, 2000, u128::MAX, 4);
         assert_eq!(
-            s.hold(key(1, 1), 1, &[1, 2, 3], Timestamp(0)),
+            s.hold(key(1, 1), 1, &[1, 2, 3], Timestamp(0), false),
             Err(DropReason::FragmentFirstMissing)
         );
         assert_eq!(s.counts(), HeldCounts::default());

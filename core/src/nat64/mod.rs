@@ -973,7 +973,7 @@ impl Nat64 {
             return Verdict::Drop(DropReason::BufferTooSmall);
         };
         let held = match first >> 4 {
-            4 => reasm::Reassembly::is_candidate4(pkt),
+            4 => reasm::Reassembly::is_candidate4(pkt) || self.zero_checksum_udp4(pkt, ctx.now),
             6 => reasm::Reassembly::is_candidate6(pkt),
             _ => false,
         };
@@ -1010,12 +1010,41 @@ impl Nat64 {
                 }
             };
             return if first >> 4 == 4 {
-                self.reasm.feed4(pkt, now, done)
+                let v = self.reasm.feed4(pkt, now, done);
+                // A zero-checksum UDP datagram's fragments that came before its first fragment
+                // were held: released now, they join its reassembly (`take_released`).
+                if !self.held.is_empty() && reasm::Reassembly::is_zero_checksum_udp4(pkt) {
+                    if let Some(key) = reasm::Reassembly::udp4_key(pkt) {
+                        if self.reasm.has(&key, now) {
+                            self.held.release(&key);
+                        }
+                    }
+                }
+                v
             } else {
                 self.reasm.feed6(pkt, now, done)
             };
         }
         self.translate_packet(ctx, buf, start, len, aux)
+    }
+
+    /// §3.4: an IPv4 UDP fragment of a datagram with a zero checksum, which is reassembled so
+    /// the checksum can be calculated: its first fragment, or a later one whose datagram is
+    /// being reassembled. Only while `compute_udp_zero_checksum` is on (off, such datagrams are
+    /// dropped whole as RFC 7915 §4.5 lets a translator do). Costs a header check, and a lookup
+    /// for non-first UDP fragments only.
+    #[inline]
+    fn zero_checksum_udp4(&self, pkt: &[u8], now: Timestamp) -> bool {
+        if !self.xlat.compute_udp_zero_checksum {
+            return false;
+        }
+        if reasm::Reassembly::is_zero_checksum_udp4(pkt) {
+            return true;
+        }
+        match reasm::Reassembly::non_first_udp4_key(pkt) {
+            Some(key) => self.reasm.has(&key, now),
+            None => false,
+        }
     }
 
     /// §3.3 steps 1–5 for one whole packet or non-ICMP fragment.
@@ -1040,7 +1069,7 @@ impl Nat64 {
                 // §3.4: a fragment before its first fragment is held (intact: the mapper failed
                 // before the translator wrote).
                 Verdict::Drop(DropReason::FragmentFirstMissing) => {
-                    self.hold_early(&m, ctx.now, &buf[start..start + len])
+                    self.hold_early(&m, ctx.now, &buf[start..start + len], false)
                 }
                 // §3.5.2.2: an unsolicited SYN is stored (the mapper failed before the
                 // translator wrote, so the packet is intact).
@@ -1067,7 +1096,7 @@ impl Nat64 {
                     }
                     // §3.4: a fragment before its first fragment is held.
                     Verdict::Drop(DropReason::FragmentFirstMissing) => {
-                        self.hold_early(&m, ctx.now, &buf[start..start + len])
+                        self.hold_early(&m, ctx.now, &buf[start..start + len], false)
                     }
                     // §3.5.2.2 V4 INIT: the IPv6 SYN completes a simultaneous open; the stored
                     // IPv4 SYN is dropped silently (RFC 5382 REQ-4).
@@ -1078,12 +1107,7 @@ impl Nat64 {
                     // received on the IPv4 interface, from step 2 on; the hop limit was already
                     // decremented once.
                     Verdict::Forward { start, len } if m.hairpin() => {
-                        let mut back = Nat64Mapper::new(self);
-                        let x = XlatConfig {
-                            decrement_ttl: false,
-                            ..self.xlat
-                        };
-                        rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, len, aux)
+                        self.hairpin_pass(ctx, buf, start, len, aux)
                     }
                     // The same for a translated ICMP error, which lies in `aux`: moved back into
                     // `buf` where its packet was, then translated from there (every output).
@@ -1106,21 +1130,58 @@ impl Nat64 {
         }
     }
 
+    /// §3.8: the second pass of a hairpinned packet, `buf[start..start + len]` the IPv4 packet
+    /// of the first: processed as if received on the IPv4 side, from step 2 on, without a
+    /// second hop-limit decrement. A non-first fragment whose first fragment's second pass has
+    /// not run yet (it is running on another worker, between its two passes) is held like any
+    /// early fragment, as this IPv4 packet, and passes again when that first fragment does.
+    fn hairpin_pass(
+        &self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        aux: &mut [u8],
+    ) -> Verdict {
+        let mut back = Nat64Mapper::new(self);
+        let x = XlatConfig {
+            decrement_ttl: false,
+            ..self.xlat
+        };
+        match rfc7915::translate_4to6(&x, &mut back, ctx, buf, start, len, aux) {
+            // The mapper failed before the translator wrote: the IPv4 packet is intact.
+            Verdict::Drop(DropReason::FragmentFirstMissing) => {
+                self.hold_early(&back, ctx.now, &buf[start..start + len], true)
+            }
+            v => v,
+        }
+    }
+
     /// §3.4: holds `pkt`, a TCP or UDP fragment whose first fragment was not seen, until the
-    /// first fragment is translated (or the fragment timeout passes).
+    /// first fragment is translated (or the fragment timeout passes). `hairpin`: `pkt` is the
+    /// IPv4 packet of a hairpinned fragment's first pass.
     #[cold]
     #[inline(never)]
-    fn hold_early(&self, m: &Nat64Mapper<'_>, now: Timestamp, pkt: &[u8]) -> Verdict {
+    fn hold_early(
+        &self,
+        m: &Nat64Mapper<'_>,
+        now: Timestamp,
+        pkt: &[u8],
+        hairpin: bool,
+    ) -> Verdict {
         let Some((key, offset)) = m.early_fragment() else {
             return Verdict::Drop(DropReason::FragmentFirstMissing);
         };
-        match self.held.hold(key, offset, pkt, now) {
+        match self.held.hold(key, offset, pkt, now, hairpin) {
             Ok(()) => {
                 // The first fragment may have been translated on another worker between this
                 // packet's lookup and its hold, and found the store empty then: look again, so
                 // the fragment is not left to expire. (Either that worker sees this fragment
-                // held, or this lookup sees its entry: both go through the stores' locks.)
-                if self.frags.lookup(&key, now).is_some() {
+                // held, or this lookup sees its entry: both go through the stores' locks.) The
+                // same for a zero-checksum UDP datagram whose reassembly opened meanwhile.
+                if self.frags.lookup(&key, now).is_some()
+                    || (!key.v6 && key.proto == 17 && self.reasm.has(&key, now))
+                {
                     self.held.release(&key);
                 }
                 Verdict::Drop(DropReason::FragmentHeld)
@@ -1168,7 +1229,11 @@ impl Nat64 {
     ) -> Option<Verdict> {
         let room = buf.get_mut(start..).unwrap_or(&mut []);
         match self.held.take(room)? {
-            Ok(len) => Some(self.translate_packet(ctx, buf, start, len, aux)),
+            // The second pass of a hairpinned fragment (§3.8): it is released only once its
+            // datagram's first fragment has passed there too.
+            Ok((len, true)) => Some(self.hairpin_pass(ctx, buf, start, len, aux)),
+            // As if it arrived now (a zero-checksum UDP fragment joins its reassembly).
+            Ok((len, false)) => Some(self.translate(ctx, buf, start, len, aux)),
             Err(_) => Some(Verdict::Drop(DropReason::BufferTooSmall)),
         }
     }

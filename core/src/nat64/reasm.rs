@@ -10,6 +10,13 @@
 //! `FragConfig::timeout_ms` per datagram); a full store refuses new datagrams with
 //! [`DropReason::FragmentStoreFull`]. Fragments held for later are reported as
 //! [`DropReason::FragmentQueued`] (counted, not lost).
+//!
+//! The same store reassembles fragmented IPv4 UDP datagrams whose checksum is zero: "if the
+//! NAT64 has enough resources, the NAT64 MUST reassemble the packets and MUST calculate the
+//! checksum. If the NAT64 does not have enough resources, then it MUST silently discard the
+//! packets" (§3.4). Only the first fragment shows the zero checksum, so it opens the slot
+//! ([`Reassembly::is_zero_checksum_udp4`]); the datagram's other fragments join it when one is
+//! open ([`Reassembly::has`]), and those that came before it are moved in from the hold.
 
 use super::frag::FragKey;
 use crate::checksum;
@@ -79,6 +86,52 @@ impl Reassembly {
     #[inline]
     pub fn is_candidate4(p: &[u8]) -> bool {
         p.len() >= 20 && p[9] == 1 && u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0
+    }
+
+    /// An IPv4 first fragment (offset 0, MF set) of a UDP datagram whose checksum is zero (RFC
+    /// 6146 §3.4: reassembled so the checksum can be calculated). A header check, no lookup.
+    #[inline]
+    pub fn is_zero_checksum_udp4(p: &[u8]) -> bool {
+        if p.len() < 20 || p[9] != 17 || u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0x2000 {
+            return false;
+        }
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        matches!(p.get(ihl + 6..ihl + 8), Some([0, 0]))
+    }
+
+    /// The datagram key of an IPv4 non-first UDP fragment (offset ≠ 0), else `None`.
+    #[inline]
+    pub fn non_first_udp4_key(p: &[u8]) -> Option<FragKey> {
+        if p.len() < 20 || u16::from_be_bytes([p[6], p[7]]) & 0x1fff == 0 {
+            return None;
+        }
+        Self::udp4_key(p)
+    }
+
+    /// The datagram key of an IPv4 UDP packet (as [`Reassembly::feed4`] forms it).
+    #[inline]
+    pub fn udp4_key(p: &[u8]) -> Option<FragKey> {
+        if p.len() < 20 || p[9] != 17 {
+            return None;
+        }
+        let mut key = FragKey {
+            src: [0; 16],
+            dst: [0; 16],
+            id: u32::from(u16::from_be_bytes([p[4], p[5]])),
+            proto: 17,
+            v6: false,
+        };
+        key.src[..4].copy_from_slice(&p[12..16]);
+        key.dst[..4].copy_from_slice(&p[16..20]);
+        Some(key)
+    }
+
+    /// True if datagram `key` is being reassembled (a slot is open and not timed out).
+    pub fn has(&self, key: &FragKey, now: Timestamp) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .iter()
+            .any(|s| s.key.as_ref() == Some(key) && s.deadline > now.0)
     }
 
     /// An IPv6 packet whose first extension header is a Fragment header of an ICMPv6 message

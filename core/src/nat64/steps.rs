@@ -738,11 +738,16 @@ impl Mapper for Nat64Mapper<'_> {
                     return Err(DropReason::UntranslatableDestination);
                 }
                 // Where RFC 6052 §3.1 forbids writing the source under the Well-Known Prefix
-                // (0.0.0.0, 127/8, private routers), the translator's own `icmp_src6`, as SIIT.
+                // (0.0.0.0, 127/8, private routers), the translator's own `icmp_src6`, as SIIT;
+                // without one, the pool4 address T the error was sent to, under Pref64: the
+                // translator's own address on its IPv4 side (as RFC 6791 §4 lets an IPv6→IPv4
+                // translator source errors from its IPv4 address), so an error from a private
+                // router on the IPv4 path (a Fragmentation Needed for PMTUD, a traceroute hop)
+                // still reaches the host. Only when T is not global either is it dropped.
                 let src = match (self.nat.pref64.embed(t.src), self.nat.xlat.icmp_src6) {
                     (Ok(a), _) => a,
                     (Err(_), Some(a)) => a,
-                    (Err(e), None) => return Err(e),
+                    (Err(e), None) => self.nat.pref64.embed(t.dst).map_err(|_| e)?,
                 };
                 Ok(Tuple6 {
                     src,

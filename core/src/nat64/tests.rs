@@ -1215,3 +1215,142 @@ fn icmpv4_query_without_binding_is_dropped() {
     let back = out4to6(&n, 1, &p4("198.51.100.1", 0, o.src, i2, 1, 0)).unwrap();
     assert_eq!(back.l4, L4::IcmpId(7));
 }
+
+/// Packet helpers for the hairpin test below (etherparse builds every input).
+mod hairpin_fragments {
+    use super::*;
+    use crate::{AUX_LEN, HEADROOM};
+    use etherparse::{IpFragOffset, IpNumber, Ipv6FragmentHeader, Ipv6Header, PacketBuilder};
+
+    fn v6(s: &str) -> [u8; 16] {
+        s.parse::<Ipv6Addr>().unwrap().octets()
+    }
+
+    /// One IPv6 fragment of `seg` (a UDP segment): bytes `from..to`, fragment id `id`.
+    fn frag6(src: &str, dst: Ipv6Addr, seg: &[u8], from: usize, to: usize, id: u32) -> Vec<u8> {
+        let h = Ipv6Header {
+            traffic_class: 0,
+            flow_label: Default::default(),
+            payload_length: (8 + to - from) as u16,
+            next_header: IpNumber(44),
+            hop_limit: 64,
+            source: v6(src),
+            destination: dst.octets(),
+        };
+        let f = Ipv6FragmentHeader::new(
+            IpNumber(17),
+            IpFragOffset::try_new((from / 8) as u16).unwrap(),
+            to < seg.len(),
+            id,
+        );
+        let mut v = Vec::new();
+        h.write(&mut v).unwrap();
+        f.write(&mut v).unwrap();
+        v.extend_from_slice(&seg[from..to]);
+        v
+    }
+
+    /// RFC 1071 sum over `d` (the test's own, not the crate's).
+    fn sum(d: &[u8]) -> u32 {
+        d.chunks(2)
+            .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
+            .sum()
+    }
+
+    fn fold(mut s: u32) -> u32 {
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s
+    }
+
+    /// §3.8 with §3.4: A's datagram to B's pool4 transport address is hairpinned. Its non-first
+    /// fragment is translated while its first fragment is between its two passes (on another
+    /// worker): the first pass (IPv6→IPv4) finds the first fragment's addresses, the second
+    /// (IPv4→IPv6) does not yet. It is held there and sent to B when the first fragment's
+    /// second pass comes, with the hop limit decremented once.
+    #[test]
+    fn hairpinned_fragment_between_its_first_fragments_two_passes_is_held() {
+        let n = nat(cfg());
+        let mut buf = vec![0xa5u8; HEADROOM + 4096];
+        let mut aux = vec![0xa5u8; AUX_LEN];
+        let mut c = ctx(1);
+        // B's binding (T, tb).
+        let mut q = Vec::new();
+        PacketBuilder::ipv6(v6(B), y6("198.51.100.1").octets(), 64)
+            .udp(6000, 3478)
+            .write(&mut q, b"stun")
+            .unwrap();
+        buf[HEADROOM..HEADROOM + q.len()].copy_from_slice(&q);
+        let Verdict::Forward { start, .. } =
+            n.translate(&mut c, &mut buf, HEADROOM, q.len(), &mut aux)
+        else {
+            panic!("B's packet")
+        };
+        let tb = u16::from_be_bytes([buf[start + 20], buf[start + 21]]);
+        // A -> Y'(T):tb, 200 bytes of payload in two fragments.
+        let mut whole = Vec::new();
+        PacketBuilder::ipv6(v6(A), y6(T1).octets(), 64)
+            .udp(7000, tb)
+            .write(&mut whole, &[0x3c; 200])
+            .unwrap();
+        let seg = &whole[40..];
+        let f0 = frag6(A, y6(T1), seg, 0, 104, 0x77);
+        let f1 = frag6(A, y6(T1), seg, 104, seg.len(), 0x77);
+
+        // The first fragment's first pass only (the other worker stops between its passes).
+        let mut b0 = vec![0xa5u8; HEADROOM + 4096];
+        b0[HEADROOM..HEADROOM + f0.len()].copy_from_slice(&f0);
+        let mut m = Nat64Mapper::new(&n);
+        let Verdict::Forward { start: s0, len: l0 } = rfc7915::translate_6to4(
+            &n.xlat,
+            &mut m,
+            &mut c,
+            &mut b0,
+            HEADROOM,
+            f0.len(),
+            &mut aux,
+        ) else {
+            panic!("first pass")
+        };
+        assert!(m.hairpin());
+
+        // The non-first fragment now: held on its second pass, nothing sent.
+        buf[HEADROOM..HEADROOM + f1.len()].copy_from_slice(&f1);
+        let v = n.translate(&mut c, &mut buf, HEADROOM, f1.len(), &mut aux);
+        assert_eq!(v, Verdict::Drop(DropReason::FragmentHeld));
+        assert!(n
+            .take_released(&mut c, &mut buf, HEADROOM, &mut aux)
+            .is_none());
+
+        // The first fragment's second pass: to B; then the held fragment is released.
+        let Verdict::Forward { start, len } = n.hairpin_pass(&mut c, &mut b0, s0, l0, &mut aux)
+        else {
+            panic!("second pass")
+        };
+        let first = b0[start..start + len].to_vec();
+        let Some(Verdict::Forward { start, len }) =
+            n.take_released(&mut c, &mut buf, HEADROOM, &mut aux)
+        else {
+            panic!("the held fragment is released")
+        };
+        let second = buf[start..start + len].to_vec();
+        assert!(n
+            .take_released(&mut c, &mut buf, HEADROOM, &mut aux)
+            .is_none());
+        for p in [&first, &second] {
+            assert_eq!(&p[8..24], &y6(T1).octets(), "from Y'(T)");
+            assert_eq!(&p[24..40], &v6(B), "to B");
+            assert_eq!(p[7], 63, "one hop");
+            assert_eq!((p[6], p[40]), (44, 17));
+        }
+        // Together they are A's datagram with ports (ta, 6000) and a valid UDP checksum.
+        let mut udp = first[48..].to_vec();
+        udp.extend_from_slice(&second[48..]);
+        assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 6000);
+        assert_eq!(&udp[8..], &[0x3c; 200][..]);
+        let ph = sum(&first[8..40]) + 17 + udp.len() as u32;
+        assert_eq!(fold(ph + sum(&udp)), 0xffff, "UDP checksum");
+        assert_eq!(n.counts().held.held, 0);
+    }
+}
