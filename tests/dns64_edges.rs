@@ -106,7 +106,7 @@ async fn ipv4only_arpa_reverse_names_are_answered_locally() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negative_and_empty_answers_carry_the_soa() {
-    let (_mock, s) = setup(|_| {}).await;
+    let (mock, s) = setup(|_| {}).await;
     let addr = s.local_addrs()[0];
     // RFC 2308 §3/§5: the SOA's TTL in a negative answer is min(SOA TTL, MINIMUM) = 300.
     let want = vec![("test.".to_string(), 300, 300)];
@@ -124,6 +124,17 @@ async fn negative_and_empty_answers_carry_the_soa() {
     let r = ask(addr, &query("exclnoa.test.", Rt::AAAA)).await.unwrap();
     assert!(r.answers.is_empty(), "{:?}", r.answers);
     assert_eq!(soas(&r), want, "exclnoa");
+    // §5.1.6: the AAAA answer was empty and the A query that follows fails (SERVFAIL): the
+    // client gets the AAAA's empty answer with its SOA, not the A query's RCODE.
+    let r = ask(addr, &query("aerr.test.", Rt::AAAA)).await.unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "aerr");
+    assert!(r.answers.is_empty(), "{:?}", r.answers);
+    assert_eq!(soas(&r), want, "aerr");
+    assert_eq!(
+        mock.count("aerr.test.", Rt::A),
+        1,
+        "the A query was made and failed"
+    );
     // NXDOMAIN passes with its SOA, same TTL rule.
     let r = ask(addr, &query("nx.test.", Rt::AAAA)).await.unwrap();
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);

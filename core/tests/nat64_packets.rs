@@ -704,3 +704,78 @@ fn one_source_cannot_take_every_reassembly_slot() {
     assert_eq!(go(&n, 1, &f[0]).dropped(), DropReason::FragmentQueued);
     assert!(matches!(go(&n, 2, &f[1]), Out::Packets(_)));
 }
+
+/// RFC 5382 REQ-5 / RFC 6146 §4 on the injected clock, through packets: an idle ESTABLISHED
+/// session lives TCP_EST (2 h) and then TCP_TRANS (4 min), 2 h 4 min in all, and a packet from
+/// the IPv4 peer still reaches the client just before the end; after it, the binding is gone.
+/// RFC 5508 REQ-1: an idle ICMP query session lives ICMP_DEFAULT (60 s).
+#[test]
+fn idle_established_tcp_lives_2h4m_and_icmp_query_60s() {
+    let syn = |seq| {
+        let mut v = Vec::new();
+        PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+            .tcp(40000, 80, seq, 64000)
+            .syn()
+            .write(&mut v, &[])
+            .unwrap();
+        v
+    };
+    let from_z = |t: u16, syn_flag: bool| {
+        let mut v = Vec::new();
+        let b = PacketBuilder::ipv4(v4(Z), v4(T), 64).tcp(80, t, 5000, 64000);
+        let b = if syn_flag { b.syn() } else { b };
+        b.ack(1001).write(&mut v, b"data").unwrap();
+        v
+    };
+    let mut ack = Vec::new();
+    PacketBuilder::ipv6(v6(A), wkp(Z), 64)
+        .tcp(40000, 80, 1001, 64000)
+        .ack(5001)
+        .write(&mut ack, &[])
+        .unwrap();
+    // Expiry runs as the daemon's timer does (every 200 ms would be the same; each second here).
+    let tick_until = |n: &Nat64, from_s: u64, to_s: u64| {
+        for s in from_s..=to_s {
+            n.expire(Timestamp(s * 1000));
+        }
+    };
+
+    let n = nat();
+    let (_, _, t, _) = ports4(&go(&n, 0, &syn(1000)).one());
+    go(&n, 0, &from_z(t, true)).one();
+    go(&n, 1000, &ack).one(); // ESTABLISHED, last packet at 1 s
+    let state = |n: &Nat64, now: u64| {
+        n.sessions(&Filter::default(), Timestamp(now), 10)
+            .first()
+            .and_then(|s| s.tcp_state)
+    };
+    assert_eq!(state(&n, 1000), Some(TcpState::Established));
+    tick_until(&n, 2, 7200);
+    assert_eq!(state(&n, 7_200_000), Some(TcpState::Established), "2 h");
+    tick_until(&n, 7201, 7440); // last packet at 1 s: 2 h 4 min = 7441 s
+    assert_eq!(n.session_count(), 1, "2 h 4 min less a second: still there");
+    // The client's peer can still reach it (this packet refreshes the session; use a twin).
+    let twin = nat();
+    let (_, _, t2, _) = ports4(&go(&twin, 0, &syn(1000)).one());
+    go(&twin, 0, &from_z(t2, true)).one();
+    go(&twin, 1000, &ack).one();
+    tick_until(&twin, 2, 7440);
+    assert_eq!(
+        ports6(&go(&twin, 7_440_000, &from_z(t2, false)).one()),
+        (Ipv6Addr::from(wkp(Z)), ip6(A), 80, 40000)
+    );
+    // Deadlines are strict and the EST→TRANS move happens at a tick, so on this 1 s tick the
+    // session ends within 2 s after 2 h 4 min (never before: the REQ is a minimum).
+    tick_until(&n, 7441, 7443);
+    assert_eq!(n.session_count(), 0, "gone 2 h 4 min + 2 s idle");
+    assert!(matches!(go(&n, 7_443_000, &from_z(t, false)), Out::Drop(_)));
+
+    // ICMP echo: 60 s after the last request.
+    let n = nat();
+    let req = echo6(v6(A), wkp(Z), b"ping");
+    go(&n, 1000, &req).one();
+    tick_until(&n, 2, 60);
+    assert_eq!(n.session_count(), 1, "59 s idle");
+    tick_until(&n, 61, 62);
+    assert_eq!(n.session_count(), 0, "61 s idle");
+}

@@ -236,6 +236,9 @@ fn zone(name: &str, t: RecordType, tcp: bool) -> Option<(ResponseCode, Vec<Recor
         // Only excluded AAAA (no SOA with them); the A answer is NODATA with a SOA.
         ("exclnoa.test.", Q6) => Some((ok, vec![aaaa(name, 300, "::ffff:1.2.3.4")], vec![])),
         ("exclnoa.test.", Q4) => nodata("test."),
+        // An empty AAAA answer (NODATA with SOA), then the A query fails (RFC 6147 §5.1.6).
+        ("aerr.test.", Q6) => nodata("test."),
+        ("aerr.test.", Q4) => Some((ResponseCode::ServFail, vec![], vec![])),
         // Slow to answer (the mock waits 300 ms): identical queries overlap.
         ("slow.test.", Q6) => nodata("test."),
         ("slow.test.", Q4) => Some((ok, vec![a(name, 300, [1, 2, 3, 4])], vec![])),
