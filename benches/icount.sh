@@ -6,7 +6,7 @@
 #
 #   benches/icount.sh            measure and print (no verdict on the baseline)
 #   benches/icount.sh --check    fail on a change of more than ICOUNT_TOLERANCE percent (default
-#                                20) either way (a large decrease usually means the case broke
+#                                5) either way (a large decrease usually means the case broke
 #                                into an early exit), on a case without a baseline entry, on a
 #                                baseline entry without a case, on zero cases, on a case whose
 #                                verdict or output length is not the expected one (the icount
@@ -32,7 +32,7 @@ case "$mode" in
     exit 2
     ;;
 esac
-tol=${ICOUNT_TOLERANCE:-20}
+tol=${ICOUNT_TOLERANCE:-5}
 N1=1000
 N2=11000
 baseline=benches/icount-baseline.txt

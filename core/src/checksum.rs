@@ -36,45 +36,43 @@ pub fn sum32(data: &[u8]) -> u32 {
 }
 
 /// Folds a 64-bit accumulator into a 16-bit ones' complement sum (kept in a u32).
-#[inline]
+#[inline(always)]
 fn fold64(acc: u64) -> u32 {
-    // Branch-free: 64 -> 33 -> 17 -> 16 bits (plus one carry step).
-    let acc = (acc & 0xffff_ffff) + (acc >> 32);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    ((acc & 0xffff) + (acc >> 16)) as u32
+    // Adding the value to itself rotated by half its width puts the end-around-carry sum of the
+    // two halves in the upper half (the carry out of the lower half is the end-around carry):
+    // 64 -> 32 bits, then the same at 32 -> 16 in `fold`.
+    let s = (acc.wrapping_add(acc.rotate_right(32)) >> 32) as u32;
+    u32::from(fold(s))
 }
 
-/// Folds a partial sum to 16 bits.
-#[inline]
+/// Folds a partial sum to 16 bits (0 only for a zero sum).
+#[inline(always)]
 pub fn fold(s: u32) -> u16 {
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    s as u16
+    (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
 }
 
 /// Adds two partial sums.
-#[inline]
+#[inline(always)]
 pub fn add(a: u32, b: u32) -> u32 {
     u32::from(fold(a)) + u32::from(fold(b))
 }
 
 /// The checksum field value for a complete partial sum.
-#[inline]
+#[inline(always)]
 pub fn finish(s: u32) -> u16 {
     !fold(s)
 }
 
 /// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`, where `m` is the ones' complement sum of the old
 /// covered words and `m'` that of the new ones.
-#[inline]
+#[inline(always)]
 pub fn update(checksum: u16, old: u32, new: u32) -> u16 {
     let s = u32::from(!checksum) + u32::from(!fold(old)) + u32::from(fold(new));
     !fold(s)
 }
 
 /// Partial sum of the IPv4 pseudo-header addresses (RFC 768/793).
-#[inline]
+#[inline(always)]
 pub fn v4_addrs(src: &[u8; 4], dst: &[u8; 4]) -> u32 {
     u32::from(u16::from_be_bytes([src[0], src[1]]))
         + u32::from(u16::from_be_bytes([src[2], src[3]]))
@@ -85,10 +83,11 @@ pub fn v4_addrs(src: &[u8; 4], dst: &[u8; 4]) -> u32 {
 /// Partial sum of the IPv6 pseudo-header addresses (RFC 8200 §8.1).
 #[inline(always)]
 pub fn v6_addrs(src: &[u8; 16], dst: &[u8; 16]) -> u32 {
-    // Four 64-bit words; each adds its two 32-bit halves (ones' complement sums are
-    // associative, so wider words fold down to the same 16-bit sum).
+    // Four 64-bit words added in 128 bits (an add-with-carry chain); a carry out of 64 bits is
+    // worth 2^64, which is 1 modulo 0xffff like every power of 2^16, so the high part is added
+    // back in (end-around) and the 64-bit result folds down to the same 16-bit sum.
     let w = |a: &[u8; 16], i: usize| {
-        let v = u64::from_be_bytes([
+        u128::from(u64::from_be_bytes([
             a[i],
             a[i + 1],
             a[i + 2],
@@ -97,10 +96,11 @@ pub fn v6_addrs(src: &[u8; 16], dst: &[u8; 16]) -> u32 {
             a[i + 5],
             a[i + 6],
             a[i + 7],
-        ]);
-        (v >> 32) + (v & 0xffff_ffff)
+        ]))
     };
-    fold64(w(src, 0) + w(src, 8) + w(dst, 0) + w(dst, 8))
+    let acc = w(src, 0) + w(src, 8) + w(dst, 0) + w(dst, 8);
+    let (lo, carry) = (acc as u64).overflowing_add((acc >> 64) as u64);
+    fold64(lo + u64::from(carry))
 }
 
 /// Partial sum of a pseudo-header's length and protocol words.
@@ -145,10 +145,80 @@ mod tests {
         assert!(verify(sum(&data)));
     }
 
+    /// The reference fold: add the halves with end-around carry until 16 bits remain.
+    fn fold_ref(mut s: u64) -> u16 {
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
+    #[test]
+    fn folds_match_the_reference_on_edges_and_a_sweep() {
+        let mut xs: Vec<u64> = vec![0, 1, 0xfffe, 0xffff, 0x1_0000, 0x1_fffe, 0x1_ffff];
+        xs.extend([
+            0xffff_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::from(u32::MAX) * 7,
+        ]);
+        xs.extend([
+            u64::MAX,
+            u64::MAX - 1,
+            0x8000_0000_8000_0000,
+            0xffff_ffff_0000_0001,
+        ]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            xs.push(x);
+            xs.push(x >> 20);
+            xs.push(x >> 40);
+        }
+        for &v in &xs {
+            assert_eq!(fold64(v), u32::from(fold_ref(v)), "fold64({v:#x})");
+            if let Ok(w) = u32::try_from(v) {
+                assert_eq!(fold(w), fold_ref(v), "fold({w:#x})");
+            }
+        }
+    }
+
     #[test]
     fn v6_addr_sum_matches_bytes() {
         let s: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(91).wrapping_add(3));
         let d: [u8; 16] = core::array::from_fn(|i| 255 - i as u8);
         assert_eq!(fold(v6_addrs(&s, &d)), fold(add(sum(&s), sum(&d))));
+        // All ones (every 64-bit add carries) and all zeros, against the byte-pair sum.
+        for (a, b) in [
+            ([0xff; 16], [0xff; 16]),
+            ([0; 16], [0; 16]),
+            ([0xff; 16], [0; 16]),
+        ] {
+            assert_eq!(
+                fold(v6_addrs(&a, &b)),
+                fold(add(sum(&a), sum(&b))),
+                "{a:?} {b:?}"
+            );
+        }
+        let mut x: u64 = 0x0123_4567_89ab_cdef;
+        for _ in 0..20_000 {
+            let mut bytes = [0u8; 32];
+            for c in bytes.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly ones, so the 64-bit adds carry often.
+                c.copy_from_slice(&(x | 0xfff0_fff0_fff0_fff0).to_be_bytes());
+            }
+            let (a, b) = bytes.split_at(16);
+            let (a, b): ([u8; 16], [u8; 16]) = (a.try_into().unwrap(), b.try_into().unwrap());
+            assert_eq!(
+                fold(v6_addrs(&a, &b)),
+                fold(add(sum(&a), sum(&b))),
+                "{a:?} {b:?}"
+            );
+        }
     }
 }

@@ -117,14 +117,39 @@ fn guarded<F: FnOnce(&mut BatchCounts)>(c: &mut BatchCounts, f: F) {
 pub struct Buffers {
     /// Packet buffer: `HEADROOM` bytes, then room for one packet.
     pub buf: Vec<u8>,
+    /// More buffers like `buf`, for the packets read after it ahead of translation
+    /// ([`READ_AHEAD`] in all; unused when the translator does not prefetch). Pages a packet never
+    /// reaches are never touched, so only what packets use is resident.
+    pub ahead: Vec<Vec<u8>>,
+    /// The size of the packet in `buf` (index 0) and in each of `ahead`.
+    pub sizes: [usize; READ_AHEAD],
     /// Auxiliary output.
     pub aux: Vec<u8>,
+}
+
+/// Packets read before translating them when the translator looks their state up ahead
+/// ([`Xlate::prefetch`]): NAT64's batch.
+pub const READ_AHEAD: usize = nat64_core::nat64::PREFETCH_BATCH;
+
+impl Buffers {
+    /// Packet buffer `i` of the read-ahead group: `buf`, then `ahead`.
+    #[inline]
+    fn slot(&mut self, i: usize) -> &mut Vec<u8> {
+        match i {
+            0 => &mut self.buf,
+            _ => &mut self.ahead[i - 1],
+        }
+    }
 }
 
 impl Default for Buffers {
     fn default() -> Self {
         Buffers {
             buf: vec![0; HEADROOM + MAX_PACKET],
+            ahead: (1..READ_AHEAD)
+                .map(|_| vec![0; HEADROOM + MAX_PACKET])
+                .collect(),
+            sizes: [0; READ_AHEAD],
             aux: vec![0; AUX_LEN],
         }
     }
@@ -265,23 +290,57 @@ pub fn run_worker<D: Queue, X: Xlate>(
         let siit = translator.load();
         ctx.now = now_ms(epoch);
         stats.set_idle(false, ctx.now.0);
-        for _ in 0..BATCH {
-            let n = match dev.recv(&mut b.buf[HEADROOM..]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    c.rx_errors += 1;
-                    tracing::debug!("worker {id}: tun read failed: {e} ({e:?})");
-                    break;
+        // Up to BATCH packets, read in groups of `group` (the translator's prefetch batch):
+        // a group is read, its state looked up at once (the misses overlap), then translated.
+        let group = siit.prefetch_batch().clamp(1, READ_AHEAD);
+        let mut handled = 0;
+        while handled < BATCH {
+            let (mut k, mut tries) = (0, 0);
+            let mut ended = false;
+            while k < group && handled + tries < BATCH {
+                tries += 1;
+                match dev.recv(&mut b.slot(k)[HEADROOM..]) {
+                    Ok(0) => ended = true,
+                    Ok(n) => {
+                        b.sizes[k] = n;
+                        k += 1;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => ended = true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        c.rx_errors += 1;
+                        tracing::debug!("worker {id}: tun read failed: {e} ({e:?})");
+                        ended = true;
+                    }
                 }
-            };
-            guarded(&mut c, |c| {
-                handle_packet(&**siit, &mut ctx, &mut b.buf, n, &mut b.aux, c, |p| {
-                    dev.send(p)
-                })
-            });
+                break;
+            }
+            if k > 1 {
+                let (first, ahead, sizes) = (&b.buf, &b.ahead, &b.sizes);
+                guarded(&mut c, |_| {
+                    siit.prefetch(
+                        std::iter::once(first)
+                            .chain(ahead)
+                            .zip(&sizes[..k])
+                            .map(|(p, &n)| &p[HEADROOM..HEADROOM + n]),
+                    );
+                });
+            }
+            for i in 0..k {
+                let n = b.sizes[i];
+                let (p, aux) = match i {
+                    0 => (&mut b.buf, &mut b.aux),
+                    _ => (&mut b.ahead[i - 1], &mut b.aux),
+                };
+                guarded(&mut c, |c| {
+                    handle_packet(&**siit, &mut ctx, p, n, aux, c, |p| dev.send(p))
+                });
+            }
+            handled += tries;
+            if ended {
+                break;
+            }
         }
         stats.publish(&mut c);
     }
@@ -300,12 +359,15 @@ const OFFLOAD_READS: usize = 16;
 /// them and would be lost whole (tun-rs: "too many GSO segments"); the daemon sets the device's
 /// `gso_max_segs` to this, so the kernel segments such packets in software before the TUN.
 pub const OFFLOAD_MAX_SEGMENTS: usize = IDEAL_BATCH_SIZE;
+/// Segments gathered ahead of translation when the translator prefetches ([`READ_AHEAD`]).
+const OFFLOAD_AHEAD: usize = READ_AHEAD;
 
 /// The buffers of an offload worker, allocated once.
 pub struct OffloadBuffers {
     /// One raw read: virtio-net header + up to 64 KiB super-packet.
     pub raw: Vec<u8>,
-    /// Segments of one read, each at [`OFF_IN`].
+    /// Segments of the reads gathered for one prefetch batch, each at [`OFF_IN`]: room for one
+    /// whole super-packet after [`OFFLOAD_AHEAD`] segments.
     pub seg: Vec<Vec<u8>>,
     /// Their sizes.
     pub sizes: Vec<usize>,
@@ -322,10 +384,10 @@ impl OffloadBuffers {
         let seg_len = OFF_IN + mtu.max(1500) + 64;
         OffloadBuffers {
             raw: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
-            seg: (0..OFFLOAD_MAX_SEGMENTS)
+            seg: (0..OFFLOAD_MAX_SEGMENTS + OFFLOAD_AHEAD)
                 .map(|_| vec![0; seg_len])
                 .collect(),
-            sizes: vec![0; OFFLOAD_MAX_SEGMENTS],
+            sizes: vec![0; OFFLOAD_MAX_SEGMENTS + OFFLOAD_AHEAD],
             out: (0..IDEAL_BATCH_SIZE)
                 .map(|_| Vec::with_capacity(OFF_OUT + MAX_PACKET))
                 .collect(),
@@ -385,17 +447,49 @@ pub fn run_worker_offload<D: Queue, X: Xlate>(
         let siit = translator.load();
         ctx.now = now_ms(epoch);
         stats.set_idle(false, ctx.now.0);
-        for _ in 0..OFFLOAD_READS {
-            let n = match dev.recv_multiple(&mut b.raw, &mut b.seg, &mut b.sizes, OFF_IN) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    c.rx_errors += 1;
-                    tracing::debug!("worker {id}: tun read failed: {e} ({e:?})");
-                    continue;
+        // Reads are gathered until `group` segments are in hand (the translator's prefetch
+        // batch; one read when it does not prefetch), whose state is then looked up at once.
+        // Each read goes to the segment buffers after those already filled; fewer than `group`
+        // are, so at least OFFLOAD_MAX_SEGMENTS are left and a whole super-packet always fits.
+        // The segments of one read are one flow (a GSO super-packet), so only the first
+        // segment of each read is looked up.
+        let group = siit.prefetch_batch().clamp(1, OFFLOAD_AHEAD);
+        let mut reads = 0;
+        while reads < OFFLOAD_READS {
+            let mut n = 0;
+            let mut ended = false;
+            let mut firsts = [0usize; OFFLOAD_READS];
+            let mut r = 0;
+            while n < group && reads < OFFLOAD_READS {
+                reads += 1;
+                match dev.recv_multiple(&mut b.raw, &mut b.seg[n..], &mut b.sizes[n..], OFF_IN) {
+                    Ok(0) => {}
+                    Ok(got) => {
+                        firsts[r] = n;
+                        r += 1;
+                        n += got;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        ended = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        c.rx_errors += 1;
+                        tracing::debug!("worker {id}: tun read failed: {e} ({e:?})");
+                    }
                 }
-            };
+            }
+            if r > 1 {
+                let (seg, sizes) = (&b.seg, &b.sizes);
+                guarded(&mut c, |_| {
+                    siit.prefetch(
+                        firsts[..r]
+                            .iter()
+                            .map(|&i| &seg[i][OFF_IN..OFF_IN + sizes[i]]),
+                    );
+                });
+            }
             for i in 0..n {
                 let len = b.sizes[i];
                 let (out, seg, aux) = (&mut b.out, &mut b.seg[i], &mut b.aux);
@@ -415,6 +509,9 @@ pub fn run_worker_offload<D: Queue, X: Xlate>(
                         Ok(p.len())
                     })
                 });
+            }
+            if ended {
+                break;
             }
         }
         flush(&dev, &mut gro, &mut b.out, &mut k, &mut c);

@@ -32,6 +32,22 @@ pub trait Xlate {
     ) -> Option<Verdict> {
         None
     }
+
+    /// How many packets the worker should read before translating them, so that [`prefetch`]
+    /// can look their state up together; 1 (the default) reads and translates one at a time.
+    ///
+    /// [`prefetch`]: Xlate::prefetch
+    #[inline]
+    fn prefetch_batch(&self) -> usize {
+        1
+    }
+
+    /// A hint before translating `pkts` (the packets just read, in order): look up their state
+    /// so the cache misses overlap. Results never depend on it. Returns how many were found.
+    #[inline]
+    fn prefetch<'p, I: IntoIterator<Item = &'p [u8]>>(&self, _pkts: I) -> usize {
+        0
+    }
 }
 
 impl Xlate for Siit {
@@ -70,6 +86,16 @@ impl Xlate for Nat64 {
         aux: &mut [u8],
     ) -> Option<Verdict> {
         Nat64::take_released(self, ctx, buf, start, aux)
+    }
+
+    #[inline]
+    fn prefetch_batch(&self) -> usize {
+        nat64_core::nat64::PREFETCH_BATCH
+    }
+
+    #[inline]
+    fn prefetch<'p, I: IntoIterator<Item = &'p [u8]>>(&self, pkts: I) -> usize {
+        Nat64::prefetch(self, pkts)
     }
 }
 
@@ -110,6 +136,22 @@ impl Xlate for Translator {
         match self {
             Translator::Siit(_) => None,
             Translator::Nat64(n) => n.take_released(ctx, buf, start, aux),
+        }
+    }
+
+    #[inline]
+    fn prefetch_batch(&self) -> usize {
+        match self {
+            Translator::Siit(s) => s.prefetch_batch(),
+            Translator::Nat64(n) => n.prefetch_batch(),
+        }
+    }
+
+    #[inline]
+    fn prefetch<'p, I: IntoIterator<Item = &'p [u8]>>(&self, pkts: I) -> usize {
+        match self {
+            Translator::Siit(_) => 0,
+            Translator::Nat64(n) => n.prefetch(pkts),
         }
     }
 }

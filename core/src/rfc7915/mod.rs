@@ -392,3 +392,105 @@ pub(crate) fn icmp_error_allowed_for(cfg: &XlatConfig, ctx: &mut Ctx, discard: b
     ctx.icmp_tokens -= 1;
     true
 }
+
+/// What the fast-path tests of `v4_to_v6` and `v6_to_v4` share: a mapper that rewrites ports
+/// (as NAT64 does) and refuses some addresses, a packet generator over the fields the fast
+/// paths test, and configurations that move their thresholds.
+#[cfg(test)]
+pub(crate) mod difftest {
+    use super::XlatConfig;
+    use crate::tuple::{Ctx, Mapper, Role, Tuple4, Tuple6, L4};
+    use crate::verdict::DropReason;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// IPv6 `2001:db8::a.b.c.d` ↔ IPv4 `a.b.c.d`; ports + 1000 on the way out, - 1000 back;
+    /// an address ending in 0 maps to nothing. Counts its calls.
+    #[derive(Default)]
+    pub struct TestMapper {
+        pub calls: usize,
+    }
+
+    fn ports(l4: L4, d: i32) -> L4 {
+        match l4 {
+            L4::Ports { src, dst } => L4::Ports {
+                src: (i32::from(src) + d) as u16,
+                dst,
+            },
+            other => other,
+        }
+    }
+
+    impl Mapper for TestMapper {
+        fn map_4to6(
+            &mut self,
+            _ctx: &mut Ctx,
+            t: &Tuple4,
+            _role: Role<'_, Tuple6>,
+        ) -> Result<Tuple6, DropReason> {
+            self.calls += 1;
+            if t.src.octets()[3] == 0 || t.dst.octets()[3] == 0 {
+                return Err(DropReason::UntranslatableDestination);
+            }
+            let six =
+                |a: Ipv4Addr| Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(u32::from(a)));
+            Ok(Tuple6 {
+                src: six(t.src),
+                dst: six(t.dst),
+                proto: if t.proto == 1 { 58 } else { t.proto },
+                l4: ports(t.l4, -1000),
+                frag: t.frag,
+                tcp_flags: t.tcp_flags,
+            })
+        }
+        fn map_6to4(
+            &mut self,
+            _ctx: &mut Ctx,
+            t: &Tuple6,
+            _role: Role<'_, Tuple4>,
+        ) -> Result<Tuple4, DropReason> {
+            self.calls += 1;
+            let four = |a: Ipv6Addr| Ipv4Addr::from(u128::from(a) as u32);
+            let (src, dst) = (four(t.src), four(t.dst));
+            if src.octets()[3] == 0 || dst.octets()[3] == 0 {
+                return Err(DropReason::UntranslatableSource);
+            }
+            Ok(Tuple4 {
+                src,
+                dst,
+                proto: if t.proto == 58 { 1 } else { t.proto },
+                l4: ports(t.l4, 1000),
+                frag: t.frag,
+                tcp_flags: t.tcp_flags,
+            })
+        }
+    }
+
+    /// xorshift64: a fixed sequence, so a failure repeats.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+            xs[(self.next() % xs.len() as u64) as usize]
+        }
+    }
+
+    /// A configuration with the options the fast paths read set at random.
+    pub fn config(r: &mut Rng) -> XlatConfig {
+        XlatConfig {
+            decrement_ttl: !r.next().is_multiple_of(4),
+            copy_tos: !r.next().is_multiple_of(3),
+            tos: r.next() as u8,
+            generate_ipv4_id: !r.next().is_multiple_of(3),
+            ipv4_mtu: r.pick(&[1500, 576, 1280]),
+            ipv6_mtu: r.pick(&[1500, 1280, 9000]),
+            lowest_ipv6_mtu: r.pick(&[1280, 1500]),
+            ..XlatConfig::default()
+        }
+    }
+}

@@ -196,7 +196,121 @@ fn v6_only_protocol(p: u8) -> bool {
     )
 }
 
+#[inline(always)]
 fn translate<M: Mapper>(
+    cfg: &XlatConfig,
+    m: &mut M,
+    ctx: &mut Ctx,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    aux: &mut [u8],
+) -> Result<Verdict, DropReason> {
+    match fast(cfg, m, ctx, buf, start, len) {
+        Some(r) => r,
+        None => general(cfg, m, ctx, buf, start, len, aux),
+    }
+}
+
+/// §4.1 for the common packet, without the general parser: a 20-byte IPv4 header with a valid
+/// checksum, not a fragment, carrying UDP with a checksum or TCP other than a SYN (those are
+/// clamped), a TTL that survives the decrement and a size that needs neither Fragmentation
+/// Needed nor fragmenting. `None`, before anything is looked up or written, for every other
+/// packet, which [`general`] translates; for these the result is the one [`general`] gives (the
+/// `fast_and_general_agree` test compares them).
+#[inline(always)]
+fn fast<M: Mapper>(
+    cfg: &XlatConfig,
+    m: &mut M,
+    ctx: &mut Ctx,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+) -> Option<Result<Verdict, DropReason>> {
+    let p = buf.get(start..start.checked_add(len)?)?;
+    // Room in front for the 20 bytes the header grows by.
+    if p.len() < 28 || p[0] != 0x45 || start < 20 {
+        return None;
+    }
+    let total = usize::from(be16(p, 2));
+    let ff = be16(p, 6);
+    // A fragment (MF or an offset) takes the general path.
+    if total < 28 || total > p.len() || ff & 0x3fff != 0 {
+        return None;
+    }
+    let plen = total - 20;
+    let mtu = if ff & 0x4000 != 0 {
+        cfg.ipv6_mtu
+    } else {
+        cfg.lowest_ipv6_mtu.min(cfg.ipv6_mtu)
+    };
+    if 40 + plen > usize::from(mtu) {
+        return None;
+    }
+    let proto = p[9];
+    let tcp_flags = match proto {
+        proto::UDP if be16(p, 26) != 0 => 0,
+        proto::TCP if plen >= 20 && p[33] & 0x02 == 0 => p[33],
+        _ => return None,
+    };
+    let ttl = p[8];
+    let hop_limit = match (cfg.decrement_ttl, ttl) {
+        (true, 0 | 1) => return None,
+        (true, _) => ttl - 1,
+        (false, _) => ttl,
+    };
+    if !checksum::verify(checksum::sum32(&p[..20])) {
+        return None;
+    }
+    let src: [u8; 4] = p[12..16].try_into().ok()?;
+    let dst: [u8; 4] = p[16..20].try_into().ok()?;
+    let tc = if cfg.copy_tos { p[1] } else { cfg.tos };
+    let l4 = L4::Ports {
+        src: be16(p, 20),
+        dst: be16(p, 22),
+    };
+    let t4 = Tuple4 {
+        src: Ipv4Addr::from(src),
+        dst: Ipv4Addr::from(dst),
+        proto,
+        l4,
+        frag: None,
+        tcp_flags,
+    };
+    let t6 = match m.map_4to6(ctx, &t4, Role::Packet) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let (src6, dst6) = (t6.src.octets(), t6.dst.octets());
+    let seg_start = start + 20;
+    let ph_old = checksum::v4_addrs(&src, &dst);
+    let ph_new = checksum::v6_addrs(&src6, &dst6);
+    fix_tcp_udp(
+        &mut buf[seg_start..seg_start + plen],
+        proto,
+        ph_old,
+        ph_new,
+        l4,
+        t6.l4,
+    );
+    let new_start = start - 20;
+    write_v6_header(
+        &mut buf[new_start..seg_start],
+        tc,
+        plen as u16,
+        proto,
+        hop_limit,
+        &src6,
+        &dst6,
+    );
+    Some(Ok(Verdict::Forward {
+        start: new_start,
+        len: 40 + plen,
+    }))
+}
+
+/// §4.1 for every packet: options, fragments, ICMP, SYN clamping, fragmenting, errors.
+fn general<M: Mapper>(
     cfg: &XlatConfig,
     m: &mut M,
     ctx: &mut Ctx,
@@ -703,4 +817,106 @@ fn icmp_error<M: Mapper>(
     let c = carry_checksum(checksum::sum(msg), new_sum);
     put16(icmp6, 2, c);
     Ok(Verdict::ForwardAux { len: 40 + icmp_len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rfc7915::difftest::{config, Rng, TestMapper};
+    use crate::{Timestamp, AUX_LEN, HEADROOM};
+
+    /// An IPv4 packet with the fields the fast path tests drawn at random (version and IHL,
+    /// total length against the buffer, flags and offset, TTL, protocol, TCP flags, UDP
+    /// checksum zero or not, header checksum right or wrong, size across the MTU thresholds,
+    /// addresses some of which map to nothing).
+    fn packet(r: &mut Rng) -> Vec<u8> {
+        let size = r.pick(&[
+            20usize, 27, 28, 39, 40, 64, 576, 1232, 1260, 1261, 1460, 1480, 1500,
+        ]);
+        let mut p: Vec<u8> = (0..size).map(|_| r.next() as u8).collect();
+        p[0] = r.pick(&[0x45, 0x45, 0x45, 0x46, 0x65]);
+        let total = match r.next() % 8 {
+            0 => size + 1,
+            1 => size.saturating_sub(8),
+            _ => size,
+        };
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        let ff: u16 = r.pick(&[0, 0, 0x4000, 0x4000, 0x2000, 0x0001, 0x8000, 0x6000]);
+        p[6..8].copy_from_slice(&ff.to_be_bytes());
+        p[8] = r.pick(&[0, 1, 2, 64, 255]);
+        p[9] = r.pick(&[
+            proto::UDP,
+            proto::UDP,
+            proto::TCP,
+            proto::TCP,
+            proto::ICMP,
+            58,
+            0,
+        ]);
+        if r.next().is_multiple_of(8) {
+            p[15] = 0;
+        }
+        if size >= 28 && r.next().is_multiple_of(4) {
+            p[26] = 0;
+            p[27] = 0;
+        }
+        if size >= 34 && r.next().is_multiple_of(4) {
+            p[33] |= 0x02;
+        }
+        p[10] = 0;
+        p[11] = 0;
+        let ck = checksum::finish(checksum::sum32(&p[..20]));
+        let ck = if r.next().is_multiple_of(16) {
+            ck ^ 1
+        } else {
+            ck
+        };
+        p[10..12].copy_from_slice(&ck.to_be_bytes());
+        p
+    }
+
+    /// For every packet the fast path takes, the general path gives the same verdict, the
+    /// same bytes in the whole buffer and the same context; the fast path calls the mapper once
+    /// and declines before calling it otherwise.
+    #[test]
+    fn fast_and_general_agree() {
+        let mut r = Rng(0x5eed_0406);
+        let (mut fast_n, mut general_n) = (0, 0);
+        for _ in 0..200_000 {
+            let cfg = config(&mut r);
+            let p = packet(&mut r);
+            // A start below 20 leaves no room to grow the header: the fast path declines.
+            let start = if r.next().is_multiple_of(16) {
+                10
+            } else {
+                HEADROOM
+            };
+            let mut a = vec![0xa5u8; start + p.len() + 8];
+            a[start..start + p.len()].copy_from_slice(&p);
+            let mut b = a.clone();
+            let mut ctx_a = Ctx::new(Timestamp(5), r.next() as u16);
+            let mut ctx_b = ctx_a.clone();
+            let (mut ma, mut mb) = (TestMapper::default(), TestMapper::default());
+            let mut aux = vec![0u8; AUX_LEN];
+            match fast(&cfg, &mut ma, &mut ctx_a, &mut a, start, p.len()) {
+                None => {
+                    general_n += 1;
+                    assert_eq!(ma.calls, 0, "declined after mapping: {p:02x?}");
+                    assert_eq!(a[start..start + p.len()], p[..], "declined after writing");
+                }
+                Some(v) => {
+                    fast_n += 1;
+                    let w = general(&cfg, &mut mb, &mut ctx_b, &mut b, start, p.len(), &mut aux);
+                    assert_eq!(v, w, "verdict of {p:02x?} under {cfg:?}");
+                    assert_eq!(a, b, "bytes of {p:02x?} under {cfg:?}");
+                    assert_eq!(ctx_a.ip_id(), ctx_b.ip_id(), "identification sequence");
+                    assert_eq!((ma.calls, mb.calls), (1, 1));
+                }
+            }
+        }
+        assert!(
+            fast_n > 5_000 && general_n > 5_000,
+            "{fast_n} fast, {general_n} general"
+        );
+    }
 }

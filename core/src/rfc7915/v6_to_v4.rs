@@ -228,7 +228,112 @@ fn discard(cfg: &XlatConfig, ctx: &mut Ctx, pkt: &[u8], r: DropReason, aux: &mut
     error_to_sender_with(cfg, ctx, &pkt[..end], &h, 1, 1, 0, r, aux, true)
 }
 
+#[inline(always)]
 fn translate<M: Mapper>(
+    cfg: &XlatConfig,
+    m: &mut M,
+    ctx: &mut Ctx,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    aux: &mut [u8],
+) -> Result<Verdict, DropReason> {
+    match fast(cfg, m, ctx, buf, start, len) {
+        Some(r) => r,
+        None => general(cfg, m, ctx, buf, start, len, aux),
+    }
+}
+
+/// §5.1 for the common packet, without the extension-header walk: an IPv6 header directly
+/// followed by UDP with a checksum or by TCP other than a SYN (those are clamped), a hop limit
+/// that survives the decrement and a size that fits the IPv4 MTU. `None`, before anything is
+/// looked up or written, for every other packet, which [`general`] translates; for these the
+/// result is the one [`general`] gives (the `fast_and_general_agree` test compares them).
+#[inline(always)]
+fn fast<M: Mapper>(
+    cfg: &XlatConfig,
+    m: &mut M,
+    ctx: &mut Ctx,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+) -> Option<Result<Verdict, DropReason>> {
+    let p = buf.get(start..start.checked_add(len)?)?;
+    if p.len() < 48 || p[0] >> 4 != 6 {
+        return None;
+    }
+    let plen = usize::from(be16(p, 4));
+    let total = 20 + plen;
+    if 40 + plen > p.len() || total > usize::from(cfg.ipv4_mtu) {
+        return None;
+    }
+    let nh = p[6];
+    let tcp_flags = match nh {
+        proto::UDP if plen >= 8 && be16(p, 46) != 0 => 0,
+        proto::TCP if plen >= 20 && p[53] & 0x02 == 0 => p[53],
+        _ => return None,
+    };
+    let hl = p[7];
+    let ttl = match (cfg.decrement_ttl, hl) {
+        (true, 0 | 1) => return None,
+        (true, _) => hl - 1,
+        (false, _) => hl,
+    };
+    let tc = (p[0] << 4) | (p[1] >> 4);
+    let src: [u8; 16] = p[8..24].try_into().ok()?;
+    let dst: [u8; 16] = p[24..40].try_into().ok()?;
+    let l4 = L4::Ports {
+        src: be16(p, 40),
+        dst: be16(p, 42),
+    };
+    let t6 = Tuple6 {
+        src: Ipv6Addr::from(src),
+        dst: Ipv6Addr::from(dst),
+        proto: nh,
+        l4,
+        frag: None,
+        tcp_flags,
+    };
+    let t4 = match m.map_6to4(ctx, &t6, Role::Packet) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let (src4, dst4) = (t4.src.octets(), t4.dst.octets());
+    let seg_start = start + 40;
+    let ph_old = checksum::v6_addrs(&src, &dst);
+    let ph_new = checksum::v4_addrs(&src4, &dst4);
+    fix_tcp_udp(
+        &mut buf[seg_start..seg_start + plen],
+        nh,
+        ph_old,
+        ph_new,
+        l4,
+        t4.l4,
+    );
+    let id = if cfg.generate_ipv4_id { ctx.ip_id() } else { 0 };
+    let tos = if cfg.copy_tos { tc } else { cfg.tos };
+    // §5.1: DF above 1260 bytes (no Fragment header here).
+    let flags = if total > 1260 { 0x4000 } else { 0 };
+    let new_start = start + 20;
+    write_v4_header(
+        &mut buf[new_start..seg_start],
+        tos,
+        total as u16,
+        id,
+        flags,
+        ttl,
+        nh,
+        &src4,
+        &dst4,
+    );
+    Some(Ok(Verdict::Forward {
+        start: new_start,
+        len: total,
+    }))
+}
+
+/// §5.1 for every packet: the extension-header walk, ICMPv6, fragments, SYN clamping, errors.
+fn general<M: Mapper>(
     cfg: &XlatConfig,
     m: &mut M,
     ctx: &mut Ctx,
@@ -713,4 +818,105 @@ fn icmp_error<M: Mapper>(
     let c = carry_checksum(old_total, checksum::sum(icmp4));
     put16(icmp4, 2, c);
     Ok(Verdict::ForwardAux { len: total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rfc7915::difftest::{config, Rng, TestMapper};
+    use crate::{Timestamp, AUX_LEN, HEADROOM};
+
+    /// An IPv6 packet with the fields the fast path tests drawn at random (next header, payload
+    /// length against the buffer, hop limit, TCP flags, UDP checksum zero or not, size across
+    /// the MTU thresholds, addresses some of which map to nothing).
+    fn packet(r: &mut Rng) -> Vec<u8> {
+        let nh = r.pick(&[
+            proto::UDP,
+            proto::UDP,
+            proto::TCP,
+            proto::TCP,
+            proto::ICMPV6,
+            0,
+            44,
+        ]);
+        let size = r.pick(&[
+            40usize, 47, 48, 52, 59, 60, 64, 100, 576, 1280, 1300, 1500, 1520, 1600,
+        ]);
+        let mut p: Vec<u8> = (0..size).map(|_| r.next() as u8).collect();
+        p[0] = r.pick(&[0x60, 0x6f, 0x65, 0x40]);
+        let plen = match r.next() % 8 {
+            0 => size.saturating_sub(40) + 1,
+            1 => size.saturating_sub(48),
+            _ => size.saturating_sub(40),
+        };
+        p[4..6].copy_from_slice(&(plen as u16).to_be_bytes());
+        p[6] = nh;
+        p[7] = r.pick(&[0, 1, 2, 64, 255]);
+        for a in [8, 24] {
+            p[a..a + 12].copy_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        if size >= 48 && r.next().is_multiple_of(4) {
+            p[46] = 0;
+            p[47] = 0;
+        }
+        if size >= 54 && r.next().is_multiple_of(4) {
+            p[53] |= 0x02;
+        }
+        if r.next().is_multiple_of(8) {
+            p[39] = 0;
+        }
+        p
+    }
+
+    /// For every packet the fast path takes, the general path gives the same verdict, the
+    /// same bytes in the whole buffer and the same context; the fast path calls the mapper once
+    /// (as the general path does) and declines before calling it otherwise.
+    #[test]
+    fn fast_and_general_agree() {
+        let mut r = Rng(0x5eed_0604);
+        let (mut fast_n, mut general_n) = (0, 0);
+        for _ in 0..200_000 {
+            let cfg = config(&mut r);
+            let p = packet(&mut r);
+            let mut a = vec![0xa5u8; HEADROOM + p.len() + 8];
+            a[HEADROOM..HEADROOM + p.len()].copy_from_slice(&p);
+            let mut b = a.clone();
+            let mut ctx_a = Ctx::new(Timestamp(5), r.next() as u16);
+            let mut ctx_b = ctx_a.clone();
+            let (mut ma, mut mb) = (TestMapper::default(), TestMapper::default());
+            let mut aux = vec![0u8; AUX_LEN];
+            match fast(&cfg, &mut ma, &mut ctx_a, &mut a, HEADROOM, p.len()) {
+                None => {
+                    general_n += 1;
+                    assert_eq!(ma.calls, 0, "declined after mapping: {p:02x?}");
+                    assert_eq!(
+                        a[HEADROOM..HEADROOM + p.len()],
+                        p[..],
+                        "declined after writing"
+                    );
+                }
+                Some(v) => {
+                    fast_n += 1;
+                    let w = general(
+                        &cfg,
+                        &mut mb,
+                        &mut ctx_b,
+                        &mut b,
+                        HEADROOM,
+                        p.len(),
+                        &mut aux,
+                    );
+                    assert_eq!(v, w, "verdict of {p:02x?} under {cfg:?}");
+                    assert_eq!(a, b, "bytes of {p:02x?} under {cfg:?}");
+                    assert_eq!(ctx_a.ip_id(), ctx_b.ip_id(), "identification sequence");
+                    assert_eq!((ma.calls, mb.calls), (1, 1));
+                }
+            }
+        }
+        // Both paths were exercised widely.
+        assert!(
+            fast_n > 5_000 && general_n > 5_000,
+            "{fast_n} fast, {general_n} general"
+        );
+    }
 }
