@@ -3,8 +3,9 @@
 //!
 //! Layout:
 //! - [`config`] — the `[dns64]` table.
-//! - `udp`: one thread per core, each with its own `SO_REUSEPORT` socket per listen address,
-//!   reading and answering up to 32 datagrams per system call (`recvmmsg`/`sendmmsg`). The
+//! - `udp`: one thread per core, sharing one socket per listen address (or, with
+//!   `udp_reuseport`, each with its own `SO_REUSEPORT` socket), reading and answering up to 32
+//!   datagrams per system call (`recvmmsg`/`sendmmsg`). The
 //!   fast path (ACL, rate limit, cache hit) runs on that thread without allocating; misses go to
 //!   the tokio runtime, which answers on the same socket.
 //! - `hickory_adapter`: the only file that knows hickory: full parsing and the resolution steps.
@@ -237,7 +238,11 @@ impl Dns64Server {
         let mut tcp_listeners = Vec::new();
         let rt = tokio::runtime::Handle::current();
         for want in &engine.settings.listen {
-            let (bound, sockets) = udp::bind(*want, engine.settings.udp_threads)?;
+            let (bound, sockets) = udp::bind(
+                *want,
+                engine.settings.udp_threads,
+                engine.settings.udp_reuseport,
+            )?;
             let tcp = std::net::TcpListener::bind(bound)
                 .map_err(|e| anyhow::anyhow!("dns64: cannot bind TCP {bound}: {e}"))?;
             tcp.set_nonblocking(true)?;
