@@ -13,9 +13,15 @@
 # from one address; the shipped 1000 qps per prefix would drop nearly all of them).
 #
 # Measured per server, ROUNDS times alternating nat64d / Unbound so slow drifts in the machine's
-# load hit both: cached saturation qps (1000 names, warmed, -c 8 -q 100), latency p50/p99 at half
-# that rate with at most 20 in flight (-c 8 -q 20 -Q half), and uncached qps (every query a new
-# name, so each one costs an AAAA and an A upstream query). While the saturation runs go, a
+# load hit both: cached saturation qps (1000 names, warmed, -c 8 -q 100), then latency at half
+# the lower of the two medians (the same offered load for both) and at half each one's own
+# median, with at most 20 in flight (-c 8 -q 20 -Q rate), and uncached qps (every query a new
+# name, so each one costs an AAAA and an A upstream query). Latency on a shared 2-core machine
+# swings by 10x from one 5 s run to the next, so it is LAT_ROUNDS (default 8) runs of 2 s per
+# server, interleaved, with p50/p99 over every answer of all rounds (each round's p99 is listed
+# too). A third `nat64d dns64` with `udp_reuseport = true` (a socket per thread, the kernel
+# hashing each client to one: the layout before issue 11's fix) runs the same-load latency rows
+# beside them, so the table shows what the shared socket changes. While the saturation runs go, a
 # checker asks sample names (cached and new) with dig and compares each AAAA with the expected
 # synthesized address; any wrong or missing answer makes the script FAIL.
 #
@@ -108,7 +114,7 @@ PIDS+=($!)
 
 # The shipped file with the bench's lines replaced; a key the file lacks is an error (the
 # shipped file changed: fix this script rather than bench something else).
-nat64d_conf() { # port, upstream port, coalesce
+nat64d_conf() { # port, upstream port, coalesce, udp_reuseport
     local k
     for k in '^listen = ' '^upstreams = ' '^prefixes = ' '^udp_threads = ' '^coalesce = ' '^qps = '; do
         grep -q "$k" "$SHIPPED" || { echo "dns64-bench: $SHIPPED has no line $k" >&2; exit 1; }
@@ -116,14 +122,15 @@ nat64d_conf() { # port, upstream port, coalesce
     sed -e "s|^listen = .*|listen = [\"127.0.0.1:$1\"]|" \
         -e "s|^upstreams = .*|upstreams = [\"127.0.0.1:$2\"]|" \
         -e "s|^prefixes = .*|prefixes = [\"$NSP/96\"]|" \
-        -e "s|^udp_threads = .*|udp_threads = $NAT64D_THREADS|" \
+        -e "s|^udp_threads = .*|udp_threads = $NAT64D_THREADS\nudp_reuseport = $4|" \
         -e "s|^coalesce = .*|coalesce = $3|" \
         -e "s|^qps = .*|qps = 0|" \
-        -e "s|^level = .*|level = \"warn,nat64d::dns64_service=info\"|" "$SHIPPED"
+        -e "s|^level = .*|level = \"warn,nat64d::dns64::service=info\"|" "$SHIPPED"
 }
-nat64d_conf 5353 5300 true > "$TMP/dns64.toml"
-nat64d_conf 5355 5301 false > "$TMP/nocoal.toml"
-nat64d_conf 5356 5301 true > "$TMP/coal.toml"
+nat64d_conf 5353 5300 true false > "$TMP/dns64.toml"
+nat64d_conf 5355 5301 false false > "$TMP/nocoal.toml"
+nat64d_conf 5356 5301 true false > "$TMP/coal.toml"
+nat64d_conf 5357 5300 true true > "$TMP/reuseport.toml"
 "$BIN" check-config "$TMP/dns64.toml" >/dev/null
 CONF_DIFF=$(diff "$SHIPPED" "$TMP/dns64.toml" || true)
 start_nat64d() { # name
@@ -132,6 +139,7 @@ start_nat64d() { # name
 start_nat64d dns64; PIDS+=($!)
 start_nat64d nocoal; NOCOAL_PID=$!; PIDS+=($!)
 start_nat64d coal; COAL_PID=$!; PIDS+=($!)
+start_nat64d reuseport; PIDS+=($!)
 
 cat > "$TMP/unbound.conf" <<CONF
 server:
@@ -160,7 +168,7 @@ CONF
 $X unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.out" 2>&1 &
 PIDS+=($!)
 
-for port in 5353 5354 5355 5356; do
+for port in 5353 5354 5355 5356 5357; do
     ok=0
     for _ in $(seq 100); do
         if $X dig +time=1 +tries=1 @127.0.0.1 -p $port AAAA probe.bench +short 2>/dev/null | grep -qx "$WANT"; then
@@ -192,8 +200,10 @@ RAW="$TMP/raw.txt"
 raw() { printf '\n### %s\n' "$1" >> "$RAW"; cat >> "$RAW"; }
 declare -A R
 SERVER_LIST=${SERVERS:-nat64d unbound}
-port_of() { case $1 in nat64d) echo 5353 ;; unbound) echo 5354 ;; *) echo "unknown server $1" >&2; exit 1 ;; esac; }
-for name in $SERVER_LIST; do
+port_of() { case $1 in nat64d) echo 5353 ;; unbound) echo 5354 ;; nat64d-rp) echo 5357 ;; *) echo "unknown server $1" >&2; exit 1 ;; esac; }
+LAT_LIST="$SERVER_LIST"
+case " $SERVER_LIST " in *" nat64d "*) LAT_LIST="$SERVER_LIST nat64d-rp" ;; esac
+for name in $LAT_LIST; do
     $X dnsperf -s 127.0.0.1 -p "$(port_of "$name")" -d "$TMP/cached.txt" -n 1 -c 8 >/dev/null 2>&1
 done
 for r in $(seq 1 "$ROUNDS"); do
@@ -212,22 +222,39 @@ for name in $SERVER_LIST; do
     R[$name.cached]=$(for r in $(seq 1 "$ROUNDS"); do echo "${R[$name.cached.$r]}"; done | median)
     R[$name.cached_all]=$(for r in $(seq 1 "$ROUNDS"); do echo "${R[$name.cached.$r]}"; done | paste -sd/ -)
 done
-# Latency: both servers at the same rate, half the lower median (so the rows compare like for
-# like), and also each at half its own saturation.
+# Latency: every server at the same rate, half the lower median (so the rows compare like for
+# like), and nat64d and Unbound also each at half its own saturation; LAT_ROUNDS interleaved
+# rounds of 2 s, every answer's latency pooled.
 low=$(for name in $SERVER_LIST; do echo "${R[$name.cached]}"; done | sort -n | head -1)
+LAT_ROUNDS=${LAT_ROUNDS:-8}
+pct() { awk -v q="$1" '{v[NR] = $1} END {if (NR) printf "%.3f", v[int(NR * q) + 1] * 1000}' "$2"; }
+for r in $(seq 1 "$LAT_ROUNDS"); do
+    for name in $LAT_LIST; do
+        port=$(port_of "$name")
+        for kind in common own; do
+            if [ "$kind" = common ]; then half=$((low / 2)); else half=$(( ${R[$name.cached]:-0} / 2 )); fi
+            [ "$kind" = own ] && [ "$name" = nat64d-rp ] && continue
+            R[$name.$kind.half]=$half
+            $X dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/cached.txt" -c 8 -q 20 -Q "$half" -l 2 -v 2>/dev/null \
+                > "$TMP/lat.out" || true
+            awk '/^> NOERROR/ {print $NF}' "$TMP/lat.out" | sort -g > "$TMP/lat.$name.$kind.$r"
+            grep -v '^> ' "$TMP/lat.out" | raw "latency, $name, $half qps ($kind), round $r"
+            R[$name.$kind.p99s]="${R[$name.$kind.p99s]:+${R[$name.$kind.p99s]}/}$(pct 0.99 "$TMP/lat.$name.$kind.$r")"
+        done
+    done
+done
+for name in $LAT_LIST; do
+    for kind in common own; do
+        [ -e "$TMP/lat.$name.$kind.1" ] || continue
+        sort -g "$TMP/lat.$name.$kind."* > "$TMP/lat.all"
+        R[$name.$kind.n]=$(wc -l < "$TMP/lat.all")
+        R[$name.$kind.p50]=$(pct 0.50 "$TMP/lat.all")
+        R[$name.$kind.p99]=$(pct 0.99 "$TMP/lat.all")
+        R[$name.$kind.p999]=$(pct 0.999 "$TMP/lat.all")
+    done
+done
 for name in $SERVER_LIST; do
     port=$(port_of "$name")
-    for kind in common own; do
-        if [ "$kind" = common ]; then half=$((low / 2)); else half=$(( R[$name.cached] / 2 )); fi
-        $X dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/cached.txt" -c 8 -q 20 -Q "$half" -l 5 -v 2>/dev/null \
-            > "$TMP/lat.out" || true
-        awk '/^> NOERROR/ {print $NF}' "$TMP/lat.out" | sort -g > "$TMP/lat.txt"
-        grep -v '^> ' "$TMP/lat.out" | raw "latency, $name, $half qps ($kind)"
-        n=$(wc -l < "$TMP/lat.txt")
-        R[$name.$kind.p50]=$(awk -v n="$n" 'NR==int(n*0.50)+1 {printf "%.3f", $1*1000}' "$TMP/lat.txt")
-        R[$name.$kind.p99]=$(awk -v n="$n" 'NR==int(n*0.99)+1 {printf "%.3f", $1*1000}' "$TMP/lat.txt")
-        R[$name.$kind.half]=$half
-    done
     for i in $(seq 1 50000); do echo "u$i.$name.bench AAAA"; done > "$TMP/uncached.txt"
     checker "$port" "$name-unc" & CHK=$!
     out=$($X dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/uncached.txt" -n 1 -c 8 -q 100 2>&1)
@@ -278,15 +305,28 @@ table() {
     printf '| cached qps, median of %s (`-c 8 -q 100`, %s s each) | %s | %s | %s |\n' "$ROUNDS" "$SECS" \
         "${R[nat64d.cached]:-}" "${R[unbound.cached]:-}" "$(ratio "${R[nat64d.cached]:-0}" "${R[unbound.cached]:-0}")"
     printf '| &nbsp;&nbsp;each round | %s | %s | |\n' "${R[nat64d.cached_all]:-}" "${R[unbound.cached_all]:-}"
-    printf '| p50 / p99 ms at %s qps, both (`-c 8 -q 20`) | %s / %s | %s / %s | p99 %s |\n' "$((low / 2))" \
-        "${R[nat64d.common.p50]:-}" "${R[nat64d.common.p99]:-}" "${R[unbound.common.p50]:-}" "${R[unbound.common.p99]:-}" \
+    printf '| p50 / p99 / p99.9 ms at %s qps, both (`-c 8 -q 20`, %s rounds of 2 s pooled) | %s / %s / %s | %s / %s / %s | p99 %s |\n' \
+        "$((low / 2))" "$LAT_ROUNDS" \
+        "${R[nat64d.common.p50]:-}" "${R[nat64d.common.p99]:-}" "${R[nat64d.common.p999]:-}" \
+        "${R[unbound.common.p50]:-}" "${R[unbound.common.p99]:-}" "${R[unbound.common.p999]:-}" \
         "$(ratio "${R[nat64d.common.p99]:-0}" "${R[unbound.common.p99]:-0}")"
-    printf '| p50 / p99 ms at half its own rate (%s / %s qps) | %s / %s | %s / %s | p99 %s |\n' \
+    printf '| &nbsp;&nbsp;p99 ms of each round | %s | %s | |\n' "${R[nat64d.common.p99s]:-}" "${R[unbound.common.p99s]:-}"
+    printf '| p50 / p99 / p99.9 ms at half its own rate (%s / %s qps) | %s / %s / %s | %s / %s / %s | p99 %s |\n' \
         "${R[nat64d.own.half]:-}" "${R[unbound.own.half]:-}" \
-        "${R[nat64d.own.p50]:-}" "${R[nat64d.own.p99]:-}" "${R[unbound.own.p50]:-}" "${R[unbound.own.p99]:-}" \
+        "${R[nat64d.own.p50]:-}" "${R[nat64d.own.p99]:-}" "${R[nat64d.own.p999]:-}" \
+        "${R[unbound.own.p50]:-}" "${R[unbound.own.p99]:-}" "${R[unbound.own.p999]:-}" \
         "$(ratio "${R[nat64d.own.p99]:-0}" "${R[unbound.own.p99]:-0}")"
     printf '| uncached qps (50k new names, upstream on loopback) | %s | %s | %s |\n' \
         "${R[nat64d.uncached]:-}" "${R[unbound.uncached]:-}" "$(ratio "${R[nat64d.uncached]:-0}" "${R[unbound.uncached]:-0}")"
+    printf '\nThe UDP socket layout (issue 11), same run, same rate as above (%s qps), rounds interleaved with the rows above:\n\n' "$((low / 2))"
+    printf '| | nat64d, threads share one socket (shipped) | nat64d, `udp_reuseport = true` | Unbound, `so-reuseport: yes` |\n|---|---|---|---|\n'
+    printf '| p50 / p99 / p99.9 ms | %s / %s / %s | %s / %s / %s | %s / %s / %s |\n' \
+        "${R[nat64d.common.p50]:-}" "${R[nat64d.common.p99]:-}" "${R[nat64d.common.p999]:-}" \
+        "${R[nat64d-rp.common.p50]:-}" "${R[nat64d-rp.common.p99]:-}" "${R[nat64d-rp.common.p999]:-}" \
+        "${R[unbound.common.p50]:-}" "${R[unbound.common.p99]:-}" "${R[unbound.common.p999]:-}"
+    printf '| p99 ms of each round | %s | %s | %s |\n' "${R[nat64d.common.p99s]:-}" "${R[nat64d-rp.common.p99s]:-}" "${R[unbound.common.p99s]:-}"
+    printf '| p99 / p99 of the shipped layout | 1.00 | %s | %s |\n' \
+        "$(ratio "${R[nat64d-rp.common.p99]:-0}" "${R[nat64d.common.p99]:-0}")" "$(ratio "${R[unbound.common.p99]:-0}" "${R[nat64d.common.p99]:-0}")"
     printf '\nCoalescing of identical misses (two more `nat64d dns64`, upstream 20 ms away, same run):\n\n'
     printf '| | coalesce = true (shipped) | coalesce = false | ratio |\n|---|---|---|---|\n'
     printf '| uncached qps (10k new names) | %s | %s | %s |\n' "${R[coal.uncached]}" "${R[nocoal.uncached]}" \
@@ -307,6 +347,7 @@ table() {
     printf -- '- load average before / after: %s / %s\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf -- '- machine: %s cores shared by the servers, dnsperf and dnsmasq; git %s\n' "$(nproc)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     printf -- '- nat64d: `nat64d dns64 --config` %s with these changes:\n\n```diff\n%s\n```\n\n' "$SHIPPED" "$CONF_DIFF"
+    printf -- '- Unbound: `unbound -d -c` this file:\n\n```\n%s\n```\n\n' "$(sed "s|$TMP|TMPDIR|g" "$TMP/unbound.conf")"
     table
     printf '\n<details><summary>raw dnsperf output</summary>\n\n```\n'
     cat "$RAW"

@@ -66,8 +66,14 @@ pub struct Dns64Config {
     pub break_dnssec: bool,
     /// Add Extended DNS Error 29 "Synthesized" (RFC 8914) to synthesized answers.
     pub edns_ede: bool,
-    /// UDP worker threads, each with its own SO_REUSEPORT socket per address; 0 = one per core.
+    /// UDP worker threads per listen address; 0 = one per core.
     pub udp_threads: usize,
+    /// How the UDP threads get their datagrams. `false` (default): the threads share one socket
+    /// per address, so a query waits only while every thread is busy or descheduled. `true`:
+    /// each thread has its own `SO_REUSEPORT` socket and the kernel hashes each client
+    /// (address and port) to one of them, so a query waits whenever its thread is not running,
+    /// even while another thread is idle: a longer tail on a loaded machine.
+    pub udp_reuseport: bool,
     /// Datagrams per `recvmmsg`/`sendmmsg` call on Linux, at most 32 (1 = one `recvfrom`/`sendto`
     /// each).
     pub udp_batch: usize,
@@ -136,6 +142,7 @@ impl Default for Dns64Config {
             break_dnssec: false,
             edns_ede: true,
             udp_threads: 0,
+            udp_reuseport: false,
             udp_batch: 32,
             max_inflight: 512,
             tcp_timeout_ms: 10_000,
@@ -211,6 +218,8 @@ pub struct Settings {
     pub edns_ede: bool,
     /// UDP threads (resolved from 0).
     pub udp_threads: usize,
+    /// See [`Dns64Config::udp_reuseport`].
+    pub udp_reuseport: bool,
     /// See [`Dns64Config::udp_batch`].
     pub udp_batch: usize,
     /// Slow-path concurrency bound.
@@ -409,6 +418,7 @@ impl Dns64Config {
             break_dnssec: self.break_dnssec,
             edns_ede: self.edns_ede,
             udp_threads,
+            udp_reuseport: self.udp_reuseport,
             udp_batch: self.udp_batch.max(1),
             max_inflight: self.max_inflight.max(1),
             tcp_timeout: Duration::from_millis(self.tcp_timeout_ms.max(1)),
@@ -475,6 +485,7 @@ mod tests {
             break_dnssec = true
             edns_ede = false
             udp_threads = 1
+            udp_reuseport = true
             udp_batch = 1
             max_inflight = 8
             tcp_timeout_ms = 1000
@@ -499,6 +510,9 @@ mod tests {
         assert_eq!(s.query_timeout, Duration::from_millis(1200));
         assert_eq!((s.tcp_max_connections, s.tcp_max_per_client), (10, 2));
         assert!(!s.coalesce);
+        assert!(s.udp_reuseport);
+        // Shipped default: the threads share one socket (a shorter tail under load).
+        assert!(!Dns64Config::default().udp_reuseport);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Layout:
 //! - [`config`] — the `[dns64]` table.
-//! - `udp`: one thread per core, each with its own `SO_REUSEPORT` socket per listen address,
-//!   reading and answering up to 32 datagrams per system call (`recvmmsg`/`sendmmsg`). The
+//! - `udp`: one thread per core, sharing one socket per listen address (or, with
+//!   `udp_reuseport`, each with its own `SO_REUSEPORT` socket), reading and answering up to 32
+//!   datagrams per system call (`recvmmsg`/`sendmmsg`). The
 //!   fast path (ACL, rate limit, cache hit) runs on that thread without allocating; misses go to
 //!   the tokio runtime, which answers on the same socket.
 //! - `hickory_adapter`: the only file that knows hickory: full parsing and the resolution steps.
@@ -241,7 +242,11 @@ impl Dns64Server {
             // (bounded) rather than fail. A configured port fails at once.
             let mut attempt = 0;
             let (bound, sockets, tcp) = loop {
-                let (bound, sockets) = udp::bind(*want, engine.settings.udp_threads)?;
+                let (bound, sockets) = udp::bind(
+                    *want,
+                    engine.settings.udp_threads,
+                    engine.settings.udp_reuseport,
+                )?;
                 match std::net::TcpListener::bind(bound) {
                     Ok(tcp) => break (bound, sockets, tcp),
                     Err(e)

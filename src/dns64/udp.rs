@@ -1,6 +1,13 @@
-//! UDP serving: per listen address, one `SO_REUSEPORT` socket per worker thread (the kernel
-//! spreads clients across them). Each thread runs the fast path on its own buffers; misses are
-//! resolved on the tokio runtime, bounded by `max_inflight`, and answered on the same socket.
+//! UDP serving: per listen address, `udp_threads` worker threads. By default they share one
+//! socket, each blocked in its own `recvmmsg`: the kernel wakes one waiter per arriving datagram
+//! and a woken thread takes everything queued, so a query waits only while every thread is busy
+//! or descheduled. With `udp_reuseport = true` each thread has its own `SO_REUSEPORT` socket and
+//! the kernel hashes each client address and port to one of them: a query then waits whenever
+//! its own thread is off the CPU, even with the other idle, which on a loaded machine is what
+//! sets the p99 (issue 11: 5x Unbound's at the same load in one run). Each thread runs the fast
+//! path on its own buffers and answers a batch as soon as it has handled it (`MSG_WAITFORONE`:
+//! never waiting for more datagrams); misses are resolved on the tokio runtime, bounded by
+//! `max_inflight`, and answered on the socket they came from.
 
 use super::{hickory_adapter, Admit, Counter, Engine};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -25,24 +32,36 @@ fn socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(s.into())
 }
 
-/// Binds `n` sockets to `addr` (the first decides the port when it is 0).
-pub(super) fn bind(addr: SocketAddr, n: usize) -> anyhow::Result<(SocketAddr, Vec<UdpSocket>)> {
+/// The sockets of `n` workers on `addr` (the first decides the port when it is 0): one shared
+/// by all, or with `reuseport` one `SO_REUSEPORT` socket each.
+pub(super) fn bind(
+    addr: SocketAddr,
+    n: usize,
+    reuseport: bool,
+) -> anyhow::Result<(SocketAddr, Vec<Arc<UdpSocket>>)> {
     let first = socket(addr).map_err(|e| anyhow::anyhow!("dns64: cannot bind UDP {addr}: {e}"))?;
     let bound = first.local_addr()?;
-    let mut v = vec![first];
+    let first = Arc::new(first);
+    let mut v = vec![first.clone()];
     for _ in 1..n.max(1) {
-        v.push(socket(bound).map_err(|e| anyhow::anyhow!("dns64: cannot bind UDP {bound}: {e}"))?);
+        v.push(if reuseport {
+            Arc::new(
+                socket(bound)
+                    .map_err(|e| anyhow::anyhow!("dns64: cannot bind UDP {bound}: {e}"))?,
+            )
+        } else {
+            first.clone()
+        });
     }
     Ok((bound, v))
 }
 
 pub(super) fn spawn_worker(
-    sock: UdpSocket,
+    sock: Arc<UdpSocket>,
     engine: Arc<Engine>,
     rt: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let sock = Arc::new(sock);
     Ok(std::thread::Builder::new()
         .name("dns64-udp".into())
         .spawn(move || worker(sock, engine, rt, stop))?)
@@ -239,5 +258,140 @@ fn worker_single(
             Admit::Drop => {}
             Admit::Slow { udp_limit } => slow_path(&engine, &rt, &sock, pkt, src, udp_limit),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The socket layout, on loopback with a cached answer (no upstream): which worker can
+    //! answer which client, and that a batch is answered without waiting for it to fill.
+    use super::*;
+    use crate::dns64::cache::make_key;
+    use crate::dns64::config::Dns64Config;
+    use crate::dns64::KEY_LEN;
+    use std::time::Instant;
+
+    /// An engine whose cache holds `a.` AAAA 2001:db8:64::102:304 (TTL 300).
+    fn engine(udp_batch: usize) -> Arc<Engine> {
+        let cfg = Dns64Config {
+            upstreams: vec!["127.0.0.1:9".parse().unwrap()],
+            allow: vec!["127.0.0.0/8".into()],
+            udp_batch,
+            ..Dns64Config::default()
+        };
+        let e = Engine::new(cfg.validate().unwrap(), Vec::new());
+        let mut ans = vec![
+            0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, b'a', 0, 0, 28, 0, 1,
+        ];
+        ans.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 1, 44, 0, 16]);
+        let addr: std::net::Ipv6Addr = "2001:db8:64::102:304".parse().unwrap();
+        ans.extend_from_slice(&addr.octets());
+        let mut key = [0u8; KEY_LEN];
+        let klen = make_key(&mut key, b"\x01a\x00", 28, 1, 0);
+        e.cache.put(&key[..klen], &ans);
+        Arc::new(e)
+    }
+
+    fn query(id: u16) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 28, 0, 1]);
+        q
+    }
+
+    /// Sends one query from each of `clients` fresh sockets (each its own source port) to
+    /// `server`, and counts the clients answered within `wait` (all waits run together).
+    fn answered(server: SocketAddr, clients: u16, wait: Duration) -> usize {
+        let socks: Vec<UdpSocket> = (0..clients)
+            .map(|i| {
+                let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+                c.send_to(&query(i), server).unwrap();
+                c
+            })
+            .collect();
+        let end = Instant::now() + wait;
+        let mut buf = [0u8; 512];
+        socks
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                let left = end.saturating_duration_since(Instant::now());
+                c.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .unwrap();
+                matches!(c.recv(&mut buf), Ok(n) if n > 12 && buf[..2] == (*i as u16).to_be_bytes())
+            })
+            .count()
+    }
+
+    /// Starts one worker on `sock`; returns a stop function that joins it.
+    fn start(
+        sock: Arc<UdpSocket>,
+        engine: Arc<Engine>,
+        rt: &tokio::runtime::Runtime,
+    ) -> impl FnOnce() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = sock.local_addr().unwrap();
+        let t = spawn_worker(sock, engine, rt.handle().clone(), stop.clone()).unwrap();
+        move || {
+            stop.store(true, Ordering::Relaxed);
+            // Wake a worker blocked in its receive (its read timeout may be long).
+            let _ = UdpSocket::bind("127.0.0.1:0").and_then(|c| c.send_to(&[0; 12], addr));
+            t.join().unwrap();
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The shipped layout: with one of two workers stalled (here: never started), every client
+    /// is still answered, whatever port it sends from (issue 11: with a socket per worker the
+    /// kernel pins each client to one worker, whose stalls then set the tail latency).
+    #[test]
+    fn one_running_worker_answers_every_client_when_the_socket_is_shared() {
+        let rt = runtime();
+        let e = engine(32);
+        let (bound, socks) = bind("127.0.0.1:0".parse().unwrap(), 2, false).unwrap();
+        assert_eq!(socks.len(), 2);
+        let stop = start(socks[0].clone(), e.clone(), &rt);
+        let n = answered(bound, 64, Duration::from_secs(10));
+        stop();
+        assert_eq!(n, 64, "clients answered by the one running worker");
+        assert_eq!(e.stats.get(Counter::CacheHits), 64);
+    }
+
+    /// The contrast that makes the test above meaningful: with `udp_reuseport`, the clients the
+    /// kernel hashes to the stalled worker's socket wait for it (64 clients all hashed to one
+    /// socket: odds 2^-63).
+    #[test]
+    fn with_reuseport_a_stalled_worker_strands_its_clients() {
+        let rt = runtime();
+        let e = engine(32);
+        let (bound, socks) = bind("127.0.0.1:0".parse().unwrap(), 2, true).unwrap();
+        let stop = start(socks[0].clone(), e.clone(), &rt);
+        let n = answered(bound, 64, Duration::from_secs(2));
+        stop();
+        assert!(n > 0 && n < 64, "{n} of 64 clients answered");
+    }
+
+    /// A single cached query is answered at once, not held until a batch of `udp_batch`
+    /// datagrams fills: the worker's receive timeout is set to 60 s, so a worker that waited for
+    /// more datagrams would hold the answer well past the client's 10 s.
+    #[test]
+    fn a_lone_query_is_answered_without_waiting_for_a_batch() {
+        let rt = runtime();
+        let e = engine(32);
+        let (bound, socks) = bind("127.0.0.1:0".parse().unwrap(), 1, false).unwrap();
+        socks[0]
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let stop = start(socks[0].clone(), e.clone(), &rt);
+        // Let the worker block in its receive first (the query must be the one datagram).
+        std::thread::sleep(Duration::from_millis(100));
+        let n = answered(bound, 1, Duration::from_secs(10));
+        stop();
+        assert_eq!(n, 1);
     }
 }
