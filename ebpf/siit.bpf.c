@@ -416,6 +416,32 @@ static __always_inline __u16 ip4_csum(const struct ip4 *h)
 	return (__u16)~s;
 }
 
+// A GSO super-packet (TCP only; a UDP one is punted) is checked per segment: the kernel keeps
+// each segment's size across bpf_skb_change_proto (it moves gso_size by the header difference),
+// so a translated segment is as long as the received one: `hdr + TCP header + gso_size`.
+// Returns that length, 0 for a plain packet, -1 to punt.
+static __always_inline int gso_segment_len(struct __sk_buff *skb, __u32 hdr, __u8 proto,
+					   const __u8 *tcp)
+{
+	if (!skb->gso_size)
+		return 0;
+	if (proto != P_TCP)
+		return -1;
+	return hdr + (tcp[12] >> 4) * 4 + skb->gso_size;
+}
+
+// The egress device's MTU check. A plain packet is checked as it will leave (`len_diff`); for a
+// GSO packet the helper reports the device MTU, compared with the segment length.
+static __always_inline int fits_egress(struct __sk_buff *skb, __u32 ifindex, __s32 len_diff,
+				       int seglen)
+{
+	__u32 mtu_len = 0;
+	int r = bpf_check_mtu(skb, ifindex, &mtu_len, seglen ? 0 : len_diff, 0);
+	if (r != BPF_MTU_CHK_RET_SUCCESS)
+		return 0;
+	return seglen ? (__u32)seglen <= mtu_len : 1;
+}
+
 struct pseudo_len {
 	__be32 len;
 	__be32 proto;
@@ -490,12 +516,16 @@ static __always_inline int xlat6to4(struct __sk_buff *skb)
 			return PUNT(C_PUNT_HAIRPIN);
 	}
 	__u32 total = 20 + plen;
-	if (total > cfg->ipv4_mtu)
+	int seglen = gso_segment_len(skb, 40, h.nh, seg);
+	if (seglen < 0)
+		return PUNT(C_PUNT_PROTO);
+	// The size each packet leaves with (a GSO segment's, else the whole packet's).
+	__u32 out_len = seglen ? (__u32)seglen : total;
+	if (out_len > cfg->ipv4_mtu)
 		return PUNT(C_PUNT_TOO_BIG);
 	if (!cfg->ifindex4)
 		return PUNT(C_PUNT_MTU);
-	__u32 mtu_len = 0;
-	if (bpf_check_mtu(skb, cfg->ifindex4, &mtu_len, -20, 0) != BPF_MTU_CHK_RET_SUCCESS)
+	if (!fits_egress(skb, cfg->ifindex4, -20, seglen))
 		return PUNT(C_PUNT_MTU);
 
 	// Transport checksum: the pseudo-header's addresses change (ICMPv6 -> ICMPv4 loses its
@@ -547,7 +577,7 @@ static __always_inline int xlat6to4(struct __sk_buff *skb)
 	o.tos = (cfg->flags & FLAG_COPY_TOS) ? (__u8)((h.vtc << 4) | (h.tcfl >> 4)) : cfg->tos;
 	o.total = bpf_htons(total);
 	o.id = bpf_htons((cfg->flags & FLAG_GEN_ID) ? next_ip_id() : 0);
-	o.frag = bpf_htons(total > 1260 ? 0x4000 : 0);
+	o.frag = bpf_htons(out_len > 1260 ? 0x4000 : 0);
 	o.ttl = h.hl - 1;
 	o.proto = h.nh == P_ICMP6 ? P_ICMP : h.nh;
 	__builtin_memcpy(o.src, src4, 4);
@@ -618,13 +648,16 @@ static __always_inline int xlat4to6(struct __sk_buff *skb)
 		return PUNT(why);
 	if (map4to6(cfg, h.dst, dst6, &why) < 0)
 		return PUNT(why);
+	int seglen = gso_segment_len(skb, 20, h.proto, seg);
+	if (seglen < 0)
+		return PUNT(C_PUNT_PROTO);
+	__u32 out_len = seglen ? (__u32)seglen : 40 + plen;
 	__u32 mtu6 = cfg->lowest_ipv6_mtu < cfg->ipv6_mtu ? cfg->lowest_ipv6_mtu : cfg->ipv6_mtu;
-	if ((df && 40 + plen > cfg->ipv6_mtu) || (!df && 40 + plen > mtu6))
+	if ((df && out_len > cfg->ipv6_mtu) || (!df && out_len > mtu6))
 		return PUNT(C_PUNT_TOO_BIG);
 	if (!cfg->ifindex6)
 		return PUNT(C_PUNT_MTU);
-	__u32 mtu_len = 0;
-	if (bpf_check_mtu(skb, cfg->ifindex6, &mtu_len, 20, 0) != BPF_MTU_CHK_RET_SUCCESS)
+	if (!fits_egress(skb, cfg->ifindex6, 20, seglen))
 		return PUNT(C_PUNT_MTU);
 
 	__s64 diff;

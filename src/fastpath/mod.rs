@@ -86,6 +86,8 @@ pub enum FastPathError {
 pub struct FastPath {
     ebpf: Ebpf,
     attached: Vec<String>,
+    /// Egress interface indexes (IPv4, IPv6) written into the configuration.
+    egress: (u32, u32),
 }
 
 fn map_err<E: std::fmt::Display>(name: &'static str) -> impl Fn(E) -> FastPathError {
@@ -114,20 +116,108 @@ impl FastPath {
         let mut fp = FastPath {
             ebpf,
             attached: Vec::new(),
+            egress: (0, 0),
         };
         fp.fill(tables)?;
         Ok(fp)
     }
 
-    fn fill(&mut self, t: &Tables) -> Result<(), FastPathError> {
+    /// Loads the program for `cfg` (the `[fastpath]` table) over `siit`'s tables and attaches it
+    /// to every listed interface. Translated IPv4 leaves by the first IPv4 interface and
+    /// translated IPv6 by the first IPv6 interface.
+    ///
+    /// # Errors
+    /// Any [`FastPathError`]; what was attached is detached again (the value is dropped).
+    pub fn start(
+        cfg: &crate::config::FastPathConfig,
+        siit: &SiitConfig,
+    ) -> Result<FastPath, FastPathError> {
+        let index = |name: &String| {
+            nix::net::if_::if_nametoindex(name.as_str())
+                .map_err(|e| FastPathError::Attach(name.clone(), e.to_string()))
+        };
+        let if4 = cfg
+            .ipv4_interfaces
+            .first()
+            .map(index)
+            .transpose()?
+            .unwrap_or(0);
+        let if6 = cfg
+            .ipv6_interfaces
+            .first()
+            .map(index)
+            .transpose()?
+            .unwrap_or(0);
+        let mut fp = FastPath::load(&Tables::from_siit(siit, if4, if6)?)?;
+        fp.egress = (if4, if6);
+        for i in cfg.ipv6_interfaces.iter().chain(&cfg.ipv4_interfaces) {
+            fp.attach(i)?;
+        }
+        Ok(fp)
+    }
+
+    /// Replaces the tables after a reload: the program punts everything (no egress) while the
+    /// tries are rewritten, so no packet sees half of the old and half of the new tables.
+    ///
+    /// # Errors
+    /// [`FastPathError`]; the caller should then drop the fast path (TUN only).
+    pub fn refresh(&mut self, siit: &SiitConfig) -> Result<(), FastPathError> {
+        let (if4, if6) = self.egress;
+        let t = Tables::from_siit(siit, if4, if6)?;
+        let mut off = t.config;
+        off[0..8].fill(0);
+        self.set_config(&off)?;
+        self.clear()?;
+        self.fill(&t)
+    }
+
+    fn set_config(&mut self, c: &[u8; tables::CONFIG_LEN]) -> Result<(), FastPathError> {
         let m = self
             .ebpf
             .map_mut("CONFIG")
             .ok_or(FastPathError::Map("CONFIG", "missing".into()))?;
         let mut cfg: Array<&mut MapData, [u8; tables::CONFIG_LEN]> =
             Array::try_from(m).map_err(map_err("CONFIG"))?;
-        cfg.set(0, t.config, 0).map_err(map_err("CONFIG"))?;
+        cfg.set(0, c, 0).map_err(map_err("CONFIG"))
+    }
 
+    fn clear(&mut self) -> Result<(), FastPathError> {
+        fn clear_trie<K: aya::Pod, V: aya::Pod>(
+            ebpf: &mut Ebpf,
+            name: &'static str,
+        ) -> Result<(), FastPathError> {
+            let m = ebpf
+                .map_mut(name)
+                .ok_or(FastPathError::Map(name, "missing".into()))?;
+            let mut trie: LpmTrie<&mut MapData, K, V> =
+                LpmTrie::try_from(m).map_err(map_err(name))?;
+            let keys: Vec<Key<K>> = trie.keys().filter_map(Result::ok).collect();
+            for k in keys {
+                trie.remove(&k).map_err(map_err(name))?;
+            }
+            Ok(())
+        }
+        clear_trie::<[u8; 16], [u8; 4]>(&mut self.ebpf, "POOL6")?;
+        clear_trie::<[u8; 16], [u8; tables::EAM_LEN]>(&mut self.ebpf, "EAMT6")?;
+        clear_trie::<[u8; 4], [u8; tables::EAM_LEN]>(&mut self.ebpf, "EAMT4")
+    }
+
+    /// The counters as `name=value` pairs for the log.
+    pub fn render_counters(&self) -> String {
+        match self.counters() {
+            Ok(c) => COUNTER_NAMES
+                .iter()
+                .zip(c)
+                .filter(|(_, v)| *v != 0)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn fill(&mut self, t: &Tables) -> Result<(), FastPathError> {
+        // The tries first, the configuration (with the egress devices) last.
         let m = self
             .ebpf
             .map_mut("POOL6")
@@ -161,7 +251,7 @@ impl FastPath {
             e4.insert(&Key::new(*len, *addr), val, 0)
                 .map_err(map_err("EAMT4"))?;
         }
-        Ok(())
+        self.set_config(&t.config)
     }
 
     /// The loaded program, for `BPF_PROG_TEST_RUN` in tests.
