@@ -11,8 +11,10 @@
 //! ([`nat64`], a child module); a `[dns64]` table is added by its module.
 #![deny(unsafe_code)]
 
+mod fastpath;
 mod nat64;
 mod nodes;
+pub use fastpath::FastPathConfig;
 pub use nat64::{ControlConfig, MappingLog, Nat64Settings, DEFAULT_CONTROL_SOCKET};
 pub use nodes::{expand_env, EnvLookup, NodeChoice};
 
@@ -113,6 +115,9 @@ struct RawConfig {
     /// Per-node settings of a fleet sharing this file.
     #[serde(default)]
     nodes: Option<Spanned<nodes::RawNodes>>,
+    /// The eBPF fast path; absent = off.
+    #[serde(default)]
+    fastpath: Option<Spanned<fastpath::RawFastpath>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +274,8 @@ pub struct Config {
     pub control: Option<ControlConfig>,
     /// The `[nodes]` entry picked by `node` (`None`: the file has no `[nodes]` table).
     pub node: Option<NodeChoice>,
+    /// `[fastpath]`: the eBPF fast path (off by default).
+    pub fastpath: FastPathConfig,
 }
 
 impl Config {
@@ -926,6 +933,7 @@ impl Validator<'_> {
             (None, Some(n)) => Some(n.control.clone()),
             (None, None) => None,
         };
+        let fastpath = self.fastpath(raw.fastpath, mode)?;
         let pool4_lines = nat64
             .iter()
             .flat_map(|n| n.pool4_prefixes.iter())
@@ -957,6 +965,7 @@ impl Validator<'_> {
             metrics,
             control,
             node: None,
+            fastpath,
         })
     }
 

@@ -112,6 +112,8 @@ struct Running {
     nat64: Option<Nat64Runtime>,
     /// Reload outcomes (metrics).
     reloads: Arc<ReloadCounts>,
+    /// The eBPF fast path (`[fastpath] enabled` and loaded).
+    fastpath: Option<crate::fastpath::FastPath>,
 }
 
 impl Running {
@@ -122,6 +124,9 @@ impl Running {
     /// SIGUSR1: the counters (and the NAT64 table sizes) as `info` lines.
     fn log_counters(&self) {
         tracing::info!("counters: {}", self.totals().render());
+        if let Some(fp) = &self.fastpath {
+            tracing::info!("fastpath: {}", fp.render_counters());
+        }
         if let Some(rt) = &self.nat64 {
             let c = rt.nat().counts();
             tracing::info!(
@@ -157,6 +162,9 @@ impl Running {
                 if self.cfg.control != new.control {
                     plan.needs_restart.push("control");
                 }
+                if self.cfg.fastpath != new.fastpath {
+                    plan.needs_restart.push("fastpath");
+                }
                 for k in &plan.needs_restart {
                     tracing::warn!("reload: {k} changed; this takes effect only after a restart");
                     report.needs_restart.push((*k).to_string());
@@ -180,6 +188,9 @@ impl Running {
                         None
                     }
                 };
+                if nat64_applied.is_none() {
+                    fastpath_refresh(&mut self.fastpath, &new.siit, &mut report.warnings);
+                }
                 if let Some(h) = &self.log {
                     if self.cfg.log.level != new.log.level {
                         if let Err(e) = h.set_level(&new.log.level) {
@@ -201,6 +212,7 @@ impl Running {
                 applied.log.format = self.cfg.log.format;
                 applied.metrics = self.cfg.metrics;
                 applied.control = self.cfg.control.clone();
+                applied.fastpath = self.cfg.fastpath.clone();
                 if let Some(eff) = nat64_applied {
                     applied.siit = self.cfg.siit.clone();
                     applied.nat64 = Some(eff);
@@ -369,6 +381,7 @@ impl Daemon {
             },
             _ => None,
         };
+        let fastpath = start_fastpath(&cfg);
         let (stats, workers) =
             spawn_workers(tun, usize::from(cfg.tun.mtu), &translator, &stop, epoch)?;
 
@@ -449,6 +462,7 @@ impl Daemon {
                 stats,
                 nat64,
                 reloads,
+                fastpath,
             },
             events,
             signals,
@@ -558,6 +572,10 @@ impl Daemon {
         if let Some(rt) = run.nat64.take() {
             rt.stop();
         }
+        if let Some(fp) = run.fastpath.take() {
+            // Dropping it detaches the program and frees its maps.
+            tracing::info!("fastpath: detaching; {}", fp.render_counters());
+        }
         if attached {
             // A persistent device outlives us: take our routes and addresses off it. A device
             // we created vanished with its last queue, and its routes with it.
@@ -575,6 +593,39 @@ impl Daemon {
         match failed {
             Some(f) => Err(StartError::Other(f)),
             None => Ok(()),
+        }
+    }
+}
+
+/// `[fastpath] enabled`: loads and attaches the eBPF fast path; when it cannot (not built, no
+/// permission, an old kernel, a missing interface) says why and runs TUN-only.
+fn start_fastpath(cfg: &Config) -> Option<crate::fastpath::FastPath> {
+    if !cfg.fastpath.enabled {
+        return None;
+    }
+    match crate::fastpath::FastPath::start(&cfg.fastpath, &cfg.siit) {
+        Ok(fp) => {
+            tracing::info!("fastpath: attached at TC ingress of {:?}", fp.attached());
+            Some(fp)
+        }
+        Err(e) => {
+            tracing::warn!("fastpath: {e}; running TUN-only");
+            None
+        }
+    }
+}
+
+/// After a reload: the fast path's tables follow the new SIIT tables, or it goes (TUN-only).
+fn fastpath_refresh(
+    fp: &mut Option<crate::fastpath::FastPath>,
+    siit: &nat64_core::siit::SiitConfig,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(f) = fp {
+        if let Err(e) = f.refresh(siit) {
+            tracing::warn!("reload: fastpath: {e}; detached, running TUN-only");
+            warnings.push(format!("fastpath: {e}"));
+            *fp = None;
         }
     }
 }

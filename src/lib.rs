@@ -17,6 +17,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod dns64;
+pub mod fastpath;
 pub mod host;
 pub mod logging;
 pub mod tools;
