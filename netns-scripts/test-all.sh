@@ -22,7 +22,9 @@ cd "$(dirname "$0")/.."
 need_rust
 if [ "$(id -u)" -eq 0 ]; then
     ensure_packages valgrind:valgrind dnsmasq:dnsmasq-base dig:dnsutils podman:podman buildah:buildah \
-        runc:runc mmdebstrap:mmdebstrap prometheus:prometheus jq:jq bird:bird2
+        runc:runc mmdebstrap:mmdebstrap prometheus:prometheus jq:jq bird:bird2 clang:clang
+    # The eBPF fast path's build (build.rs) needs libbpf's headers beside clang.
+    [ -e /usr/include/bpf/bpf_helpers.h ] || apt_install libbpf-dev
 fi
 LOGS="$(new_tmp test-all)"
 trap 'rm -rf "$LOGS"' EXIT
