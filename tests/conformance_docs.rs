@@ -140,6 +140,7 @@ fn files_for(prefix: &str, idx: &BTreeMap<PathBuf, Fns>) -> Vec<PathBuf> {
         "edges" => Some("tests/dns64_edges.rs"),
         "cache" => Some("src/dns64/cache.rs"),
         "core::dns64" => Some("core/src/dns64/mod.rs"),
+        "hairpin_fragments" => Some("core/src/nat64/tests.rs"),
         _ => None,
     };
     if let Some(a) = alias {
