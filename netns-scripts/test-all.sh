@@ -43,8 +43,9 @@ last_count() {
 }
 
 # --- 1. cargo tests ------------------------------------------------------------------------------
-echo "== cargo test --workspace --release"
-nice -n 10 cargo test --workspace --release 2>&1 | tee "$LOGS/cargo.out"
+# --no-fail-fast: one failing test binary must not hide the counts of the binaries after it.
+echo "== cargo test --workspace --release --no-fail-fast"
+nice -n 10 cargo test --workspace --release --no-fail-fast 2>&1 | tee "$LOGS/cargo.out"
 rc=${PIPESTATUS[0]}
 read -r p f < <(awk '/^test result: / {
         for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
